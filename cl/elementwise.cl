@@ -1,0 +1,1 @@
+/* cl/elementwise.cl */

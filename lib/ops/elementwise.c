@@ -1,0 +1,2 @@
+/* lib/ops/elementwise.c */
+#include "internal.h"

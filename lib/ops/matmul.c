@@ -1,0 +1,2 @@
+/* lib/ops/matmul.c */
+#include "internal.h"

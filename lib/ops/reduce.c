@@ -1,0 +1,2 @@
+/* lib/ops/reduce.c */
+#include "internal.h"

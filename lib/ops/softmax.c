@@ -1,0 +1,2 @@
+/* lib/ops/softmax.c */
+#include "internal.h"

@@ -1,0 +1,1 @@
+/* placeholder */ typedef int okto_train_data_placeholder;
