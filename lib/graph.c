@@ -86,6 +86,25 @@ okto_status okto_graph_destroy(okto_graph *g)
     return OKTO_OK;
 }
 
+void okto__graph_truncate(okto_graph *g, int n)
+{
+    while (g->ntasks > n) {
+        okto__task *t = &g->tasks[--g->ntasks];
+        for (int i = 0; i < t->ndeps; i++)
+            g->tasks[t->deps[i]].nsucc--;
+        if (t->kernel)
+            clReleaseKernel(t->kernel);
+        free(t->data);
+        free(t->acc);
+        free(t->deps);
+    }
+    /* histories are in recorded order: the removed tasks' entries are at the ends */
+    for (int i = 0; i < g->nstores; i++)
+        while (g->stores[i].n > 0 && g->stores[i].h[g->stores[i].n - 1].task >= n)
+            g->stores[i].n--;
+    g->planned = 0;
+}
+
 okto_status okto__check_graph(okto_graph *g, const char *op)
 {
     if (!g)

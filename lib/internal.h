@@ -180,6 +180,9 @@ struct okto__task {
 /* Records a task. acc and the task's fields are copied; the kernel and data become the graph's
  * (released/freed even on failure). Returns the new task's index or a negative status. */
 int okto__graph_add(okto_graph *g, const okto__task *t);
+/* Removes tasks n.. again (an op that fails after recording some of its parts calls this with
+ * the count it started from, so a failed call records nothing). */
+void okto__graph_truncate(okto_graph *g, int n);
 /* Argument checks shared by the ops: NULL, context and graph state. */
 okto_status okto__check_graph(okto_graph *g, const char *op);
 okto_status okto__check_tensor(okto_graph *g, const okto_tensor *t, const char *op,

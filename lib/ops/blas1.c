@@ -10,14 +10,14 @@ static okto_status record_vec(okto_graph *g, const char *op, const char *kname, 
                               int ymode, float alpha, int has_alpha, const okto_tensor *x)
 {
     size_t rows = y->rows, cols = y->cols;
-    int nparts = okto__parts(g, rows, (double)rows * (double)cols);
-    for (int p = 0; p < nparts; p++) {
+    int nparts = okto__parts(g, rows, (double)rows * (double)cols), start = g->ntasks;
+    okto_status s = OKTO_OK;
+    for (int p = 0; p < nparts && s == OKTO_OK; p++) {
         size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
         cl_int n = (cl_int)((r1 - r0) * cols);
         cl_kernel k;
-        okto_status s = okto__kernel(g->ctx, kname, &k);
-        if (s != OKTO_OK)
-            return s;
+        if ((s = okto__kernel(g->ctx, kname, &k)) != OKTO_OK)
+            break;
         cl_uint a = 0;
         cl_int err = okto__set_tensor_arg(k, a, y, r0);
         a += 2;
@@ -31,7 +31,8 @@ static okto_status record_vec(okto_graph *g, const char *op, const char *kname, 
             err = clSetKernelArg(k, a, sizeof n, &n);
         if (err != CL_SUCCESS) {
             clReleaseKernel(k);
-            return okto__fail_cl(g->ctx, err, "clSetKernelArg", "%s", op);
+            s = okto__fail_cl(g->ctx, err, "clSetKernelArg", "%s", op);
+            break;
         }
         okto__access acc[2] = {okto__acc(y, r0, r1, ymode)};
         if (x)
@@ -43,9 +44,11 @@ static okto_status record_vec(okto_graph *g, const char *op, const char *kname, 
                         .global = {(size_t)n, 1, 1}};
         int ti = okto__graph_add(g, &t);
         if (ti < 0)
-            return (okto_status)ti;
+            s = (okto_status)ti;
     }
-    return OKTO_OK;
+    if (s != OKTO_OK)
+        okto__graph_truncate(g, start);
+    return s;
 }
 
 static okto_status check1(okto_graph *g, const okto_tensor *x, const char *op, const char *arg)
@@ -146,7 +149,7 @@ okto_status okto_copy(okto_graph *g, okto_tensor *dst, const okto_tensor *src)
                           "overlap", dst->row0, dst->row0 + dst->rows, src->row0,
                           src->row0 + src->rows);
     size_t rows = dst->rows, cols = dst->cols;
-    int nparts = okto__parts(g, rows, (double)rows * (double)cols);
+    int nparts = okto__parts(g, rows, (double)rows * (double)cols), start = g->ntasks;
     for (int p = 0; p < nparts; p++) {
         size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
         xfer c = {.dst_mem = dst->st->mem, .src_mem = src->st->mem,
@@ -154,8 +157,10 @@ okto_status okto_copy(okto_graph *g, okto_tensor *dst, const okto_tensor *src)
                   .src_off = (src->row0 + r0) * cols * sizeof(float),
                   .bytes = (r1 - r0) * cols * sizeof(float)};
         okto__access acc[2] = {okto__acc(dst, r0, r1, OKTO__W), okto__acc(src, r0, r1, OKTO__R)};
-        if ((s = record_xfer(g, "copy", enqueue_copy, OKTO__COMPUTE, &c, acc, 2)) != OKTO_OK)
+        if ((s = record_xfer(g, "copy", enqueue_copy, OKTO__COMPUTE, &c, acc, 2)) != OKTO_OK) {
+            okto__graph_truncate(g, start);
             return s;
+        }
         g->tasks[g->ntasks - 1].part = p;
         g->tasks[g->ntasks - 1].nparts = nparts;
     }
