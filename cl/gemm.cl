@@ -1,1 +1,39 @@
-/* cl/gemm.cl */
+/* cl/gemm.cl: okto's own GEMM for small shapes, where CLBlast's host cost per call (~43 us on
+ * PoCL, more than the math itself below ~64-cubed) dominates, and the split-K aggregation.
+ *
+ * Row-major throughout. C[m0 + i, j] = alpha * sum_k op(A)[i, k] op(B)[k, j] + beta * C[...];
+ * op(A)[i, k] is A[i * lda + k], or A[k * lda + i] when ta; likewise B. One work item per
+ * element of C, dimension 0 along its columns so neighbouring items read neighbouring B and C.
+ * The products are summed in k order, a fixed order whatever the lane. */
+__kernel void okto_gemm_small(int m, int n, int k, float alpha,
+                              __global const float *a, int ao, int lda, int ta,
+                              __global const float *b, int bo, int ldb, int tb,
+                              float beta, __global float *c, int co, int ldc)
+{
+    int j = get_global_id(0), i = get_global_id(1);
+    if (i >= m || j >= n)
+        return;
+    int as_i = ta ? 1 : lda, as_k = ta ? lda : 1; /* strides of op(A) along i and k */
+    int bs_k = tb ? 1 : ldb, bs_j = tb ? ldb : 1;
+    __global const float *pa = a + ao + i * as_i;
+    __global const float *pb = b + bo + j * bs_j;
+    float acc = 0.0f;
+    for (int p = 0; p < k; p++)
+        acc = fma(pa[p * as_k], pb[p * bs_k], acc);
+    __global float *pc = c + co + i * ldc + j;
+    *pc = beta == 0.0f ? alpha * acc : alpha * acc + beta * *pc;
+}
+
+/* Split-K: c = alpha * (p[0] + p[1] + ...) + beta * c over n contiguous floats; the parts are
+ * summed in part order so every policy gets the same bits. beta == 0 never reads c. */
+__kernel void okto_gemm_splitk_sum(__global float *c, int co, __global const float *p, int po,
+                                   int parts, int n, float alpha, float beta)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    float s = 0.0f;
+    for (int q = 0; q < parts; q++)
+        s += p[po + q * n + i];
+    c[co + i] = beta == 0.0f ? alpha * s : alpha * s + beta * c[co + i];
+}

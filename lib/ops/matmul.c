@@ -1,2 +1,262 @@
-/* lib/ops/matmul.c */
+/* lib/ops/matmul.c: okto_matmul and okto_gemm. CLBlast does the math for big shapes, okto's own
+ * kernel (cl/gemm.cl) for small ones; big products are partitioned across compute lanes.
+ *
+ * Partition rule (measured with okto-bench on the 2-core PoCL machine, see README):
+ *   - below OKTO__GEMM_SMALL multiply-adds: one task on okto's own kernel; CLBlast's ~43 us of
+ *     host time per call costs more than the math there, and the own kernel's enqueue is ~3 us;
+ *   - below OKTO__GEMM_PART flops: one CLBlast task; a second launch costs more than it saves;
+ *   - else, with m large enough: one row panel of C per compute lane, each reading its rows of
+ *     op(A) and all of op(B), so panels run side by side and later ops on C's rows wait only for
+ *     their panel;
+ *   - else (small m, large k): split-K: each lane computes op(A)[:, k-range] op(B)[k-range, :]
+ *     into a partial of its own, and one device task sums the partials in part order (the same
+ *     bits under every policy) into C.
+ *
+ * CLBlast on out-of-order lanes: CLBlast takes no event wait list (upstream issue #337) and may
+ * enqueue several kernels per call, which on an out-of-order queue would start before their
+ * inputs are ready. Options were: (a) a barrier with the wait list on the lane's queue — correct
+ * but it holds back every later command of the lane, including unrelated work; (b) a small
+ * in-order queue per lane used only for CLBlast, fronted by a marker with the wait list — the
+ * marker orders only the CLBlast call; the lane's other work keeps flowing. okto uses (b): the
+ * marker costs ~0.2 us of host time on PoCL. */
 #include "internal.h"
+
+#include <clblast_c.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OKTO__GEMM_SMALL (96.0 * 96.0 * 96.0)   /* m*n*k at or below: own kernel */
+#define OKTO__GEMM_PART (2.0 * 192 * 192 * 192) /* flops at or above: partition */
+#define OKTO__GEMM_PANEL_MIN_ROWS 32
+
+typedef struct gemm_call {
+    int ta, tb;
+    size_t m, n, k;
+    float alpha, beta;
+    cl_mem a, b, c;
+    size_t ao, lda, bo, ldb, co, ldc;
+} gemm_call;
+
+static cl_int enqueue_clblast(okto__task *t, const okto__exec *x, cl_uint nwait,
+                              const cl_event *wait, cl_event *done)
+{
+    const gemm_call *g = t->data;
+    cl_command_queue q = x->queue;
+    if (!x->in_order) {
+        if (okto__lane_blas_queue(x->lane, &q) != OKTO_OK)
+            return CL_OUT_OF_RESOURCES;
+        if (nwait) {
+            cl_int err = clEnqueueMarkerWithWaitList(q, nwait, wait, NULL);
+            if (err != CL_SUCCESS)
+                return err;
+        }
+    }
+    CLBlastStatusCode st = CLBlastSgemm(
+        CLBlastLayoutRowMajor, g->ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+        g->tb ? CLBlastTransposeYes : CLBlastTransposeNo, g->m, g->n, g->k, g->alpha, g->a, g->ao,
+        g->lda, g->b, g->bo, g->ldb, g->beta, g->c, g->co, g->ldc, &q, done);
+    /* CLBlast passes OpenCL errors through as they are; its own codes are below -1000 */
+    return st == CLBlastSuccess ? CL_SUCCESS : (cl_int)st;
+}
+
+static okto_status record_clblast(okto_graph *g, const gemm_call *c, okto__access *acc, int nacc,
+                                  int part, int nparts)
+{
+    gemm_call *d = malloc(sizeof *d);
+    if (!d)
+        return okto__fail(g->ctx, OKTO_ENOMEM, "okto_matmul: out of host memory");
+    *d = *c;
+    double flops = 2.0 * (double)c->m * (double)c->n * (double)c->k;
+    okto__task t = {.op = "matmul", .part = part, .nparts = nparts, .cls = OKTO__COMPUTE,
+                    .flops = flops,
+                    .bytes = 4.0 * ((double)c->m * c->k + (double)c->k * c->n + 2.0 * c->m * c->n),
+                    .acc = acc, .nacc = nacc, .enqueue = enqueue_clblast, .data = d};
+    t.shape_key = (uint64_t)c->m * 1000003u ^ (uint64_t)c->n * 7919u ^ (uint64_t)c->k << 40 ^
+                  (uint64_t)(c->ta | c->tb << 1) << 62;
+    int ti = okto__graph_add(g, &t);
+    return ti < 0 ? (okto_status)ti : OKTO_OK;
+}
+
+static okto_status record_small(okto_graph *g, const gemm_call *c, okto__access *acc, int nacc)
+{
+    cl_kernel k;
+    okto_status s = okto__kernel(g->ctx, "okto_gemm_small", &k);
+    if (s != OKTO_OK)
+        return s;
+    cl_int m = (cl_int)c->m, n = (cl_int)c->n, kk = (cl_int)c->k;
+    cl_int ao = (cl_int)c->ao, lda = (cl_int)c->lda, ta = c->ta;
+    cl_int bo = (cl_int)c->bo, ldb = (cl_int)c->ldb, tb = c->tb;
+    cl_int co = (cl_int)c->co, ldc = (cl_int)c->ldc;
+    struct { size_t size; const void *v; } args[] = {
+        {sizeof m, &m}, {sizeof n, &n}, {sizeof kk, &kk}, {sizeof(float), &c->alpha},
+        {sizeof(cl_mem), &c->a}, {sizeof ao, &ao}, {sizeof lda, &lda}, {sizeof ta, &ta},
+        {sizeof(cl_mem), &c->b}, {sizeof bo, &bo}, {sizeof ldb, &ldb}, {sizeof tb, &tb},
+        {sizeof(float), &c->beta}, {sizeof(cl_mem), &c->c}, {sizeof co, &co},
+        {sizeof ldc, &ldc}};
+    cl_int err = CL_SUCCESS;
+    for (cl_uint i = 0; i < sizeof args / sizeof *args && err == CL_SUCCESS; i++)
+        err = clSetKernelArg(k, i, args[i].size, args[i].v);
+    if (err != CL_SUCCESS) {
+        clReleaseKernel(k);
+        return okto__fail_cl(g->ctx, err, "clSetKernelArg", "okto_gemm_small");
+    }
+    okto__task t = {.op = "matmul", .cls = OKTO__COMPUTE,
+                    .flops = 2.0 * (double)c->m * (double)c->n * (double)c->k,
+                    .bytes = 4.0 * ((double)c->m * c->k + (double)c->k * c->n + 2.0 * c->m * c->n),
+                    .acc = acc, .nacc = nacc, .kernel = k, .work_dim = 2,
+                    .global = {c->n, c->m, 1}};
+    t.shape_key = (uint64_t)c->m * 1000003u ^ (uint64_t)c->n * 7919u ^ (uint64_t)c->k << 40 ^
+                  (uint64_t)(c->ta | c->tb << 1) << 62 ^ 1;
+    int ti = okto__graph_add(g, &t);
+    return ti < 0 ? (okto_status)ti : OKTO_OK;
+}
+
+static okto_status record_splitk_sum(okto_graph *g, const okto_tensor *c, const okto_tensor *p,
+                                     int parts, float alpha, float beta)
+{
+    cl_kernel k;
+    okto_status s = okto__kernel(g->ctx, "okto_gemm_splitk_sum", &k);
+    if (s != OKTO_OK)
+        return s;
+    cl_int n = (cl_int)(c->rows * c->cols), np = parts;
+    cl_int err = okto__set_tensor_arg(k, 0, c, 0);
+    if (err == CL_SUCCESS)
+        err = okto__set_tensor_arg(k, 2, p, 0);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(k, 4, sizeof np, &np);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(k, 5, sizeof n, &n);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(k, 6, sizeof alpha, &alpha);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(k, 7, sizeof beta, &beta);
+    if (err != CL_SUCCESS) {
+        clReleaseKernel(k);
+        return okto__fail_cl(g->ctx, err, "clSetKernelArg", "okto_gemm_splitk_sum");
+    }
+    okto__access acc[2] = {okto__acc(c, 0, c->rows, beta == 0.0f ? OKTO__W : OKTO__RW),
+                           okto__acc(p, 0, p->rows, OKTO__R)};
+    okto__task t = {.op = "matmul-sum", .shape_key = (uint64_t)n * 64 + (uint64_t)parts,
+                    .part = parts, .nparts = parts + 1, .cls = OKTO__COMPUTE,
+                    .flops = (double)n * parts, .bytes = 4.0 * n * (parts + 2), .acc = acc,
+                    .nacc = 2, .kernel = k, .work_dim = 1, .global = {(size_t)n, 1, 1}};
+    int ti = okto__graph_add(g, &t);
+    return ti < 0 ? (okto_status)ti : OKTO_OK;
+}
+
+static okto_status check(okto_graph *g, okto_tensor *c, const okto_tensor *a,
+                         const okto_tensor *b, unsigned flags, const char *op)
+{
+    okto_status s = okto__check_graph(g, op);
+    if (s == OKTO_OK)
+        s = okto__check_tensor(g, c, op, "c");
+    if (s == OKTO_OK)
+        s = okto__check_tensor(g, a, op, "a");
+    if (s == OKTO_OK)
+        s = okto__check_tensor(g, b, op, "b");
+    if (s != OKTO_OK)
+        return s;
+    if (flags & ~(unsigned)(OKTO_TRANS_A | OKTO_TRANS_B | OKTO_ACCUMULATE))
+        return okto__fail(g->ctx, OKTO_EINVAL, "%s: unknown flags 0x%x", op, flags);
+    int ta = (flags & OKTO_TRANS_A) != 0, tb = (flags & OKTO_TRANS_B) != 0;
+    size_t m = ta ? a->cols : a->rows, ka = ta ? a->rows : a->cols;
+    size_t kb = tb ? b->cols : b->rows, n = tb ? b->rows : b->cols;
+    if (ka != kb || c->rows != m || c->cols != n)
+        return okto__fail(g->ctx, OKTO_EINVAL,
+                          "%s: shapes do not match: c is %zux%zu, op(a) is %zux%zu (a %zux%zu%s), "
+                          "op(b) is %zux%zu (b %zux%zu%s); need c = m x n, op(a) = m x k, "
+                          "op(b) = k x n",
+                          op, c->rows, c->cols, m, ka, a->rows, a->cols, ta ? ", transposed" : "",
+                          kb, n, b->rows, b->cols, tb ? ", transposed" : "");
+    const okto_tensor *in[2] = {a, b};
+    for (int i = 0; i < 2; i++)
+        if (in[i]->st == c->st && in[i]->row0 < c->row0 + c->rows &&
+            c->row0 < in[i]->row0 + in[i]->rows)
+            return okto__fail(g->ctx, OKTO_EINVAL, "%s: c overlaps %s (same tensor rows)", op,
+                              i ? "b" : "a");
+    return OKTO_OK;
+}
+
+static okto_status gemm(okto_graph *g, okto_tensor *c, float alpha, const okto_tensor *a,
+                        const okto_tensor *b, float beta, unsigned flags, const char *op)
+{
+    okto_status s = check(g, c, a, b, flags, op);
+    if (s != OKTO_OK)
+        return s;
+    int ta = (flags & OKTO_TRANS_A) != 0, tb = (flags & OKTO_TRANS_B) != 0;
+    size_t m = c->rows, n = c->cols, k = ta ? a->rows : a->cols;
+    gemm_call base = {ta, tb, m, n, k, alpha, beta,
+                      a->st->mem, b->st->mem, c->st->mem,
+                      a->row0 * a->cols, a->cols, b->row0 * b->cols, b->cols,
+                      c->row0 * c->cols, c->cols};
+    int cmode = beta == 0.0f ? OKTO__W : OKTO__RW;
+    double mnk = (double)m * (double)n * (double)k;
+    int lanes = g->ctx->ncompute, start = g->ntasks;
+
+    if (mnk <= OKTO__GEMM_SMALL) {
+        okto__access acc[3] = {okto__acc(c, 0, m, cmode), okto__acc(a, 0, a->rows, OKTO__R),
+                               okto__acc(b, 0, b->rows, OKTO__R)};
+        return record_small(g, &base, acc, 3);
+    }
+    if (lanes < 2 || 2.0 * mnk < OKTO__GEMM_PART) {
+        okto__access acc[3] = {okto__acc(c, 0, m, cmode), okto__acc(a, 0, a->rows, OKTO__R),
+                               okto__acc(b, 0, b->rows, OKTO__R)};
+        return record_clblast(g, &base, acc, 3, 0, 1);
+    }
+    if (m >= (size_t)lanes * OKTO__GEMM_PANEL_MIN_ROWS) {
+        /* row panels of C */
+        for (int p = 0; p < lanes && s == OKTO_OK; p++) {
+            size_t r0 = okto__part_row(m, p, lanes), r1 = okto__part_row(m, p + 1, lanes);
+            gemm_call pc = base;
+            pc.m = r1 - r0;
+            pc.co += r0 * c->cols;
+            pc.ao += ta ? r0 : r0 * a->cols; /* op(A) rows are A's columns when transposed */
+            okto__access acc[3] = {okto__acc(c, r0, r1, cmode),
+                                   ta ? okto__acc(a, 0, a->rows, OKTO__R)
+                                      : okto__acc(a, r0, r1, OKTO__R),
+                                   okto__acc(b, 0, b->rows, OKTO__R)};
+            s = record_clblast(g, &pc, acc, 3, p, lanes);
+        }
+    } else {
+        /* split-K into per-lane partials, summed on the device */
+        okto_tensor *partial = NULL;
+        s = okto_tensor_create(g->ctx, (size_t)lanes * m, n, &partial);
+        for (int p = 0; p < lanes && s == OKTO_OK; p++) {
+            size_t k0 = okto__part_row(k, p, lanes), k1 = okto__part_row(k, p + 1, lanes);
+            gemm_call pc = base;
+            pc.k = k1 - k0;
+            pc.alpha = 1.0f;
+            pc.beta = 0.0f;
+            pc.c = partial->st->mem;
+            pc.co = (size_t)p * m * n;
+            pc.ao += ta ? k0 * a->cols : k0;
+            pc.bo += tb ? k0 : k0 * b->cols;
+            okto__access acc[3] = {okto__acc(partial, (size_t)p * m, (size_t)(p + 1) * m, OKTO__W),
+                                   ta ? okto__acc(a, k0, k1, OKTO__R)
+                                      : okto__acc(a, 0, a->rows, OKTO__R),
+                                   tb ? okto__acc(b, 0, b->rows, OKTO__R)
+                                      : okto__acc(b, k0, k1, OKTO__R)};
+            s = record_clblast(g, &pc, acc, 3, p, lanes + 1);
+        }
+        if (s == OKTO_OK)
+            s = record_splitk_sum(g, c, partial, lanes, alpha, beta);
+        /* the graph holds the partials' storage from here on */
+        okto_tensor_destroy(partial);
+    }
+    if (s != OKTO_OK)
+        okto__graph_truncate(g, start);
+    return s;
+}
+
+okto_status okto_matmul(okto_graph *g, okto_tensor *c, const okto_tensor *a, const okto_tensor *b,
+                        unsigned flags)
+{
+    float beta = (flags & OKTO_ACCUMULATE) ? 1.0f : 0.0f;
+    return gemm(g, c, 1.0f, a, b, beta, flags, "okto_matmul");
+}
+
+okto_status okto_gemm(okto_graph *g, okto_tensor *c, float alpha, const okto_tensor *a,
+                      const okto_tensor *b, float beta, unsigned flags)
+{
+    return gemm(g, c, alpha, a, b, beta, flags & ~(unsigned)OKTO_ACCUMULATE, "okto_gemm");
+}
