@@ -5,14 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const char okto__cl_source[];
+extern const char *const okto__cl_lines[];
+extern const unsigned okto__cl_nlines;
 
-okto_status okto__build(okto_context *ctx, const char *source, const char *what,
-                        cl_program *out)
+static okto_status build_lines(okto_context *ctx, const char *const *lines, cl_uint nlines,
+                               const char *what, cl_program *out)
 {
     cl_int err;
     *out = NULL;
-    cl_program prog = clCreateProgramWithSource(ctx->cl, 1, &source, NULL, &err);
+    cl_program prog = clCreateProgramWithSource(ctx->cl, nlines, (const char **)lines, NULL,
+                                                &err);
     if (err != CL_SUCCESS)
         return okto__fail_cl(ctx, err, "clCreateProgramWithSource", "%s", what);
     /* all devices of the context: the lanes' sub-devices too */
@@ -30,12 +32,19 @@ okto_status okto__build(okto_context *ctx, const char *source, const char *what,
     return OKTO_OK;
 }
 
+okto_status okto__build(okto_context *ctx, const char *source, const char *what,
+                        cl_program *out)
+{
+    return build_lines(ctx, &source, 1, what, out);
+}
+
 okto_status okto__program(okto_context *ctx, cl_program *out)
 {
     okto_status s = OKTO_OK;
     pthread_mutex_lock(&ctx->prog_lock);
     if (!ctx->program)
-        s = okto__build(ctx, okto__cl_source, "okto's built-in kernels", &ctx->program);
+        s = build_lines(ctx, okto__cl_lines, okto__cl_nlines, "okto's built-in kernels",
+                        &ctx->program);
     *out = ctx->program;
     pthread_mutex_unlock(&ctx->prog_lock);
     return s;

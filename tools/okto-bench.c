@@ -1,2 +1,730 @@
-/* placeholder: tools/okto-bench.c is being written */
-int main(void) { return 0; }
+/* tools/okto-bench.c: do the lanes pay off? Each workload is recorded as one okto graph per
+ * policy (sequential, the default heft, round-robin) on the same tensors; the graphs run
+ * interleaved (A B C A B C ...) after a warm-up, so drift on a shared machine hits all alike.
+ * Per workload: median and min-max time of each policy, speedup = sequential / default, the
+ * utilization okto_graph_report measured, whether the policies' results agree (a disagreement
+ * is an error), and where a user would otherwise write it by hand, that baseline in the same
+ * run: plain CLBlast calls on one in-order queue, OpenBLAS sgemm on the host. */
+#include <okto/okto.h>
+#include "internal.h" /* the coordinator's own cost is measured against raw OpenCL */
+
+#include <clblast_c.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#ifdef OKTO_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+enum { SEQ, DEF, RR, NPOL };
+static const okto_sched policy[NPOL] = {OKTO_SCHED_SEQUENTIAL, OKTO_SCHED_HEFT,
+                                        OKTO_SCHED_ROUND_ROBIN};
+static const char *policy_name[NPOL] = {"sequential", "heft", "round-robin"};
+
+typedef struct opts {
+    int quick, json, reps, warmup;
+    const char *only, *trace_dir;
+} opts;
+
+/* A workload: make tensors, record the same ops into each policy's graph, read the output. */
+typedef struct bench bench;
+struct bench {
+    const char *name;
+    const char *what;
+    okto_status (*setup)(bench *b);
+    okto_status (*record)(bench *b, okto_graph *g);
+    okto_status (*baseline)(bench *b, const char **name, double *ms); /* optional */
+    okto_status (*baseline2)(bench *b, const char **name, double *ms); /* optional */
+    okto_context *ctx;
+    const opts *o;
+    okto_tensor *t[64];
+    int nt;
+    okto_tensor *out;                 /* compared across policies */
+    float *host[4];
+    size_t n;                         /* a size knob */
+};
+
+static double now_ms(void) { return okto__now_ms(); }
+
+#define TRY(x)                                                                                 \
+    do {                                                                                       \
+        okto_status s_ = (x);                                                                  \
+        if (s_ != OKTO_OK)                                                                     \
+            return s_;                                                                         \
+    } while (0)
+
+static okto_status tensor(bench *b, size_t r, size_t c, float lo, float hi, okto_tensor **out)
+{
+    TRY(okto_tensor_create(b->ctx, r, c, out));
+    float *h = malloc(r * c * sizeof *h);
+    if (!h)
+        return OKTO_ENOMEM;
+    uint64_t s = 0x9e3779b97f4a7c15ull ^ (uint64_t)b->nt * 7919u;
+    for (size_t i = 0; i < r * c; i++) {
+        s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
+        h[i] = lo + (hi - lo) * (float)((s * 2685821657736338717ull) >> 40) / 16777216.0f;
+    }
+    okto_status st = okto_tensor_write(*out, h);
+    free(h);
+    b->t[b->nt++] = *out;
+    return st;
+}
+
+/* ---- workloads ------------------------------------------------------------------------- */
+
+/* tiny-ops / small-gemm: n independent s x s x s matmuls */
+static size_t gemm_size(const bench *b) { return strcmp(b->name, "tiny-ops") == 0 ? 8 : 64; }
+static int gemm_count(const bench *b) { return strcmp(b->name, "tiny-ops") == 0 ? 1024 : 256; }
+
+static okto_status setup_many(bench *b)
+{
+    size_t s = gemm_size(b);
+    okto_tensor *t;
+    /* one A, one B, and a C per product: the products are independent */
+    TRY(tensor(b, s, s, -1, 1, &t));
+    TRY(tensor(b, s, s, -1, 1, &t));
+    TRY(tensor(b, (size_t)gemm_count(b) * s, s, 0, 0, &b->out));
+    return OKTO_OK;
+}
+
+static okto_status record_many(bench *b, okto_graph *g)
+{
+    size_t s = gemm_size(b);
+    for (int i = 0; i < gemm_count(b); i++) {
+        okto_tensor *c;
+        TRY(okto_tensor_view(b->out, (size_t)i * s, s, &c));
+        okto_status st = okto_matmul(g, c, b->t[0], b->t[1], 0);
+        okto_tensor_destroy(c);
+        TRY(st);
+    }
+    return OKTO_OK;
+}
+
+/* The same products as plain CLBlast calls on one in-order queue. */
+static okto_status clblast_calls(bench *b, int count, size_t m, size_t n, size_t k,
+                                 okto_tensor *a, okto_tensor *bb, okto_tensor *c, double *ms)
+{
+    cl_int err;
+    cl_command_queue q = clCreateCommandQueue(okto_context_cl(b->ctx),
+                                              okto_context_device(b->ctx), 0, &err);
+    if (err != CL_SUCCESS)
+        return OKTO_ECL;
+    okto_status st = OKTO_OK;
+    for (int rep = 0; rep < 2 && st == OKTO_OK; rep++) { /* the first is the warm-up */
+        double t0 = now_ms();
+        for (int i = 0; i < count; i++) {
+            CLBlastStatusCode cs = CLBlastSgemm(
+                CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k, 1.0f,
+                okto_tensor_cl_mem(a), 0, k, okto_tensor_cl_mem(bb), 0, n, 0.0f,
+                okto_tensor_cl_mem(c), (size_t)i * m * n, n, &q, NULL);
+            if (cs != CLBlastSuccess) {
+                st = OKTO_ECL;
+                break;
+            }
+        }
+        clFinish(q);
+        *ms = now_ms() - t0;
+    }
+    clReleaseCommandQueue(q);
+    return st;
+}
+
+static okto_status baseline_many(bench *b, const char **name, double *ms)
+{
+    size_t s = gemm_size(b);
+    *name = "clblast_ms";
+    return clblast_calls(b, gemm_count(b), s, s, s, b->t[0], b->t[1], b->out, ms);
+}
+
+/* dag-chains: 4 independent chains of 16 elementwise ops on 1M floats each, joined */
+static okto_status setup_chains(bench *b)
+{
+    okto_tensor *t;
+    for (int i = 0; i < 4; i++)
+        TRY(tensor(b, 1024, b->o->quick ? 256 : 1024, -1, 1, &t));
+    TRY(tensor(b, 1024, b->o->quick ? 256 : 1024, 0, 0, &b->out));
+    return OKTO_OK;
+}
+
+static okto_status record_chains(bench *b, okto_graph *g)
+{
+    for (int step = 0; step < 16; step++)
+        for (int c = 0; c < 4; c++) {
+            if (step % 2 == 0)
+                TRY(okto_scale(g, b->t[c], step % 4 == 0 ? 0.5f : 2.0f));
+            else
+                TRY(okto_map(g, b->t[c], b->t[c], step % 4 == 1 ? OKTO_TANH : OKTO_ABS));
+        }
+    TRY(okto_copy(g, b->out, b->t[0]));
+    for (int c = 1; c < 4; c++)
+        TRY(okto_axpy(g, b->out, 1.0f, b->t[c]));
+    return OKTO_OK;
+}
+
+/* copy-overlap: a 64 MB upload overlapped with compute on other data */
+static okto_status setup_copy(bench *b)
+{
+    size_t rows = b->o->quick ? 1024 : 4096; /* x 4096 floats: 16 or 64 MB */
+    okto_tensor *t;
+    TRY(tensor(b, rows, 4096, 0, 0, &t));        /* upload target */
+    TRY(tensor(b, 768, 768, -1, 1, &t));
+    TRY(tensor(b, 768, 768, -1, 1, &t));
+    TRY(tensor(b, 768, 768, 0, 0, &b->out));
+    b->n = rows * 4096;
+    b->host[0] = malloc(b->n * sizeof(float));
+    if (!b->host[0])
+        return OKTO_ENOMEM;
+    for (size_t i = 0; i < b->n; i++)
+        b->host[0][i] = (float)(i % 1000);
+    return OKTO_OK;
+}
+
+static okto_status record_copy(bench *b, okto_graph *g)
+{
+    TRY(okto_upload(g, b->t[0], b->host[0]));
+    TRY(okto_matmul(g, b->out, b->t[1], b->t[2], 0));
+    TRY(okto_map(g, b->out, b->out, OKTO_TANH));
+    return OKTO_OK;
+}
+
+/* big-gemm: one 2048-cubed matmul */
+static okto_status setup_big(bench *b)
+{
+    b->n = b->o->quick ? 1024 : 2048;
+    okto_tensor *t;
+    TRY(tensor(b, b->n, b->n, -1, 1, &t));
+    TRY(tensor(b, b->n, b->n, -1, 1, &t));
+    TRY(tensor(b, b->n, b->n, 0, 0, &b->out));
+    return OKTO_OK;
+}
+
+static okto_status record_big(bench *b, okto_graph *g)
+{
+    return okto_matmul(g, b->out, b->t[0], b->t[1], 0);
+}
+
+static okto_status baseline_big(bench *b, const char **name, double *ms)
+{
+    *name = "clblast_ms";
+    return clblast_calls(b, 1, b->n, b->n, b->n, b->t[0], b->t[1], b->out, ms);
+}
+
+static okto_status baseline_openblas(bench *b, const char **name, double *ms)
+{
+#ifdef OKTO_HAVE_OPENBLAS
+    size_t n = b->n;
+    float *a = malloc(n * n * sizeof *a), *bb = malloc(n * n * sizeof *bb),
+          *c = malloc(n * n * sizeof *c);
+    if (!a || !bb || !c) {
+        free(a), free(bb), free(c);
+        return OKTO_ENOMEM;
+    }
+    okto_tensor_read(b->t[0], a);
+    okto_tensor_read(b->t[1], bb);
+    *name = "openblas_ms";
+    for (int rep = 0; rep < 2; rep++) {
+        double t0 = now_ms();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0f, a,
+                    (int)n, bb, (int)n, 0.0f, c, (int)n);
+        *ms = now_ms() - t0;
+    }
+    free(a), free(bb), free(c);
+    return OKTO_OK;
+#else
+    (void)b, (void)name, (void)ms;
+    return OKTO_ENOTSUP;
+#endif
+}
+
+/* reduce: sum of 64M floats */
+static okto_status setup_reduce(bench *b)
+{
+    okto_tensor *t;
+    TRY(tensor(b, b->o->quick ? 2048 : 16384, 4096, 0, 1, &t));
+    TRY(tensor(b, 1, 1, 0, 0, &b->out));
+    return OKTO_OK;
+}
+
+static okto_status record_reduce(bench *b, okto_graph *g)
+{
+    return okto_reduce(g, b->out, b->t[0], OKTO_SUM, -1);
+}
+
+/* mlp-step: forward, loss, backward and SGD update of a 3-layer MLP, batch 512, width 1024,
+ * the batch split into micro-batches so their forward and backward passes overlap. */
+#define MLP_LAYERS 3
+typedef struct mlp {
+    size_t batch, width, in, classes;
+    int micro;
+    okto_tensor *x, *labels, *w[MLP_LAYERS], *bias[MLP_LAYERS], *dw[MLP_LAYERS],
+        *db[MLP_LAYERS], *z[MLP_LAYERS], *h[MLP_LAYERS], *dz[MLP_LAYERS], *dh[MLP_LAYERS],
+        *loss, *dbpart[MLP_LAYERS];
+} mlp;
+
+static okto_status setup_mlp(bench *b)
+{
+    mlp *m = calloc(1, sizeof *m);
+    if (!m)
+        return OKTO_ENOMEM;
+    b->host[0] = (float *)m;
+    m->batch = 512;
+    m->width = b->o->quick ? 256 : 1024;
+    m->in = m->width;
+    m->classes = 16;
+    m->micro = 4;
+    okto_tensor *t;
+    TRY(tensor(b, m->batch, m->in, -1, 1, &m->x));
+    TRY(okto_tensor_create(b->ctx, m->batch, 1, &m->labels));
+    b->t[b->nt++] = m->labels;
+    float *lab = malloc(m->batch * sizeof *lab);
+    for (size_t i = 0; i < m->batch; i++)
+        lab[i] = (float)(i * 7 % m->classes);
+    okto_tensor_write(m->labels, lab);
+    free(lab);
+    for (int l = 0; l < MLP_LAYERS; l++) {
+        size_t fan_in = l == 0 ? m->in : m->width;
+        size_t fan_out = l == MLP_LAYERS - 1 ? m->classes : m->width;
+        float r = 1.0f / sqrtf((float)fan_in);
+        TRY(tensor(b, fan_in, fan_out, -r, r, &m->w[l]));
+        TRY(tensor(b, 1, fan_out, 0, 0, &m->bias[l]));
+        TRY(tensor(b, fan_in, fan_out, 0, 0, &m->dw[l]));
+        TRY(tensor(b, 1, fan_out, 0, 0, &m->db[l]));
+        TRY(tensor(b, 1, fan_out, 0, 0, &m->dbpart[l]));
+        TRY(tensor(b, m->batch, fan_out, 0, 0, &m->z[l]));
+        TRY(tensor(b, m->batch, fan_out, 0, 0, &m->h[l]));
+        TRY(tensor(b, m->batch, fan_out, 0, 0, &m->dz[l]));
+        TRY(tensor(b, m->batch, fan_in, 0, 0, &m->dh[l]));
+    }
+    TRY(tensor(b, 1, 1, 0, 0, &m->loss));
+    b->out = m->w[0];
+    (void)t;
+    return OKTO_OK;
+}
+
+#define V(tensor_, r0_, n_, out_) TRY(okto_tensor_view((tensor_), (r0_), (n_), (out_)))
+
+static okto_status record_mlp(bench *b, okto_graph *g)
+{
+    mlp *m = (mlp *)b->host[0];
+    size_t mb = m->batch / (size_t)m->micro;
+    for (int l = 0; l < MLP_LAYERS; l++) {
+        TRY(okto_fill(g, m->dw[l], 0.0f));
+        TRY(okto_fill(g, m->db[l], 0.0f));
+    }
+    okto_tensor *views[64];
+    int nv = 0;
+    okto_status st = OKTO_OK;
+    for (int u = 0; u < m->micro && st == OKTO_OK; u++) {
+        size_t r0 = (size_t)u * mb;
+        okto_tensor *x, *lab, *z[MLP_LAYERS], *h[MLP_LAYERS], *dz[MLP_LAYERS], *dh[MLP_LAYERS];
+        V(m->x, r0, mb, &x);
+        V(m->labels, r0, mb, &lab);
+        views[nv++] = x, views[nv++] = lab;
+        for (int l = 0; l < MLP_LAYERS; l++) {
+            V(m->z[l], r0, mb, &z[l]);
+            V(m->h[l], r0, mb, &h[l]);
+            V(m->dz[l], r0, mb, &dz[l]);
+            V(m->dh[l], r0, mb, &dh[l]);
+            views[nv++] = z[l], views[nv++] = h[l], views[nv++] = dz[l], views[nv++] = dh[l];
+        }
+        /* forward */
+        for (int l = 0; l < MLP_LAYERS && st == OKTO_OK; l++) {
+            okto_tensor *in = l == 0 ? x : h[l - 1];
+            if ((st = okto_matmul(g, z[l], in, m->w[l], 0)) == OKTO_OK)
+                st = okto_zip(g, z[l], z[l], m->bias[l], OKTO_ADD);
+            if (st == OKTO_OK && l < MLP_LAYERS - 1)
+                st = okto_map(g, h[l], z[l], OKTO_RELU);
+        }
+        /* loss and its gradient for this micro-batch, scaled to the full batch's mean */
+        if (st == OKTO_OK)
+            st = okto_softmax_xent(g, u == 0 ? m->loss : NULL, dz[MLP_LAYERS - 1],
+                                   z[MLP_LAYERS - 1], lab);
+        if (st == OKTO_OK)
+            st = okto_scale(g, dz[MLP_LAYERS - 1], 1.0f / (float)m->micro);
+        /* backward, gradients accumulated across micro-batches */
+        for (int l = MLP_LAYERS - 1; l >= 0 && st == OKTO_OK; l--) {
+            okto_tensor *in = l == 0 ? x : h[l - 1];
+            st = okto_matmul(g, m->dw[l], in, dz[l], OKTO_TRANS_A | OKTO_ACCUMULATE);
+            if (st == OKTO_OK)
+                st = okto_reduce(g, m->dbpart[l], dz[l], OKTO_SUM, 0);
+            if (st == OKTO_OK)
+                st = okto_axpy(g, m->db[l], 1.0f, m->dbpart[l]);
+            if (st == OKTO_OK && l > 0) {
+                st = okto_matmul(g, dh[l], dz[l], m->w[l], OKTO_TRANS_B);
+                if (st == OKTO_OK)
+                    st = okto_zip(g, dz[l - 1], dh[l], z[l - 1], OKTO_RELU_GRAD);
+            }
+        }
+    }
+    for (int l = 0; l < MLP_LAYERS && st == OKTO_OK; l++) {
+        st = okto_axpy(g, m->w[l], -0.01f, m->dw[l]);
+        if (st == OKTO_OK)
+            st = okto_axpy(g, m->bias[l], -0.01f, m->db[l]);
+    }
+    for (int i = 0; i < nv; i++)
+        okto_tensor_destroy(views[i]);
+    return st;
+}
+
+/* ---- the coordinator's own cost per task ---------------------------------------------- */
+
+static int overhead(okto_context *ctx, int tasks, int json)
+{
+    const char *src = "__kernel void nop(__global float *x, int xo) {}";
+    okto_kernel *k;
+    okto_tensor *t;
+    okto_graph *g;
+    if (okto_kernel_create(ctx, src, "nop", &k) || okto_tensor_create(ctx, 1, 1, &t) ||
+        okto_graph_create(ctx, &g)) {
+        fprintf(stderr, "okto-bench: overhead: %s\n", okto_last_error(ctx));
+        return 1;
+    }
+    size_t global = 1;
+    okto_arg arg = OKTO_R(t);
+    for (int i = 0; i < tasks; i++)
+        okto_launch(g, k, 1, &global, NULL, 1, &arg);
+    okto_graph_set_sched(g, OKTO_SCHED_SEQUENTIAL);
+    /* raw OpenCL: the same kernel enqueued tasks times on one in-order queue, with an event
+     * per command as okto keeps one (and without, for the floor) */
+    cl_int err;
+    cl_command_queue q = clCreateCommandQueue(okto_context_cl(ctx), okto_context_device(ctx),
+                                              CL_QUEUE_PROFILING_ENABLE, &err);
+    cl_kernel raw = g->tasks[0].kernel;
+    cl_event *evs = malloc((size_t)tasks * sizeof *evs);
+    double best_raw = 1e30, best_raw_noev = 1e30, best_okto = 1e30, best_heft = 1e30;
+    for (int rep = 0; rep < 6; rep++) {
+        double t0 = now_ms();
+        for (int i = 0; i < tasks; i++)
+            clEnqueueNDRangeKernel(q, raw, 1, NULL, &global, NULL, 0, NULL, &evs[i]);
+        double t1 = now_ms();
+        clFinish(q);
+        for (int i = 0; i < tasks; i++)
+            clReleaseEvent(evs[i]);
+        double t2 = now_ms();
+        for (int i = 0; i < tasks; i++)
+            clEnqueueNDRangeKernel(q, raw, 1, NULL, &global, NULL, 0, NULL, NULL);
+        double t3 = now_ms();
+        clFinish(q);
+        /* okto: launch returns at once; the lane thread's enqueue loop is what we time, from
+         * launch to the moment the last task is enqueued (wait covers the device work too) */
+        okto_graph_set_sched(g, OKTO_SCHED_SEQUENTIAL);
+        double t4 = now_ms();
+        okto_graph_launch(g);
+        pthread_mutex_lock(&g->lock);
+        while (g->lanes_left > 0)
+            pthread_cond_wait(&g->cond, &g->lock);
+        pthread_mutex_unlock(&g->lock);
+        double t5 = now_ms();
+        okto_graph_wait(g);
+        okto_graph_set_sched(g, OKTO_SCHED_HEFT);
+        okto_graph_run(g); /* plans heft once (independent tasks: spread over the lanes) */
+        double t6 = now_ms();
+        okto_graph_launch(g);
+        pthread_mutex_lock(&g->lock);
+        while (g->lanes_left > 0)
+            pthread_cond_wait(&g->cond, &g->lock);
+        pthread_mutex_unlock(&g->lock);
+        double t7 = now_ms();
+        okto_graph_wait(g);
+        if (rep == 0)
+            continue; /* warm-up */
+        best_raw = fmin(best_raw, t1 - t0);
+        best_raw_noev = fmin(best_raw_noev, t3 - t2);
+        best_okto = fmin(best_okto, t5 - t4);
+        best_heft = fmin(best_heft, t7 - t6);
+    }
+    free(evs);
+    clReleaseCommandQueue(q);
+    double per_raw = best_raw * 1e3 / tasks, per_noev = best_raw_noev * 1e3 / tasks;
+    double per_okto = best_okto * 1e3 / tasks, per_heft = best_heft * 1e3 / tasks;
+    if (json)
+        printf("  \"overhead\": {\"tasks\": %d, \"raw_enqueue_us\": %.3f, "
+               "\"raw_enqueue_no_event_us\": %.3f, \"okto_sequential_us\": %.3f, "
+               "\"okto_heft_us\": %.3f, \"added_us\": %.3f}",
+               tasks, per_raw, per_noev, per_okto, per_heft, per_okto - per_raw);
+    else
+        printf("coordinator cost per task (%d empty-kernel tasks, best of 5, host time to enqueue "
+               "all):\n  raw clEnqueueNDRangeKernel %.2f us (%.2f us without events)\n"
+               "  okto sequential %.2f us (adds %.2f us)   okto heft on %d lanes %.2f us per "
+               "task of wall time\n",
+               tasks, per_raw, per_noev, per_okto, per_okto - per_raw, okto_compute_lane_count(ctx),
+               per_heft);
+    okto_graph_destroy(g);
+    okto_tensor_destroy(t);
+    okto_kernel_destroy(k);
+    return 0;
+}
+
+/* ---- the harness ------------------------------------------------------------------------ */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct result {
+    double med[NPOL], lo[NPOL], hi[NPOL], util[NPOL];
+    double max_diff;
+    int agree;
+    const char *bname[2];
+    double bms[2];
+    int nb;
+    char error[512];
+} result;
+
+static void run_bench(bench *b, result *r)
+{
+    okto_graph *g[NPOL] = {0};
+    double *times[NPOL] = {0};
+    float *res[NPOL] = {0};
+    memset(r, 0, sizeof *r);
+    okto_status s = b->setup(b);
+    float *snap[64] = {0};
+    for (int i = 0; i < b->nt && s == OKTO_OK; i++) {
+        snap[i] = malloc(okto_tensor_rows(b->t[i]) * okto_tensor_cols(b->t[i]) * sizeof(float));
+        s = snap[i] ? okto_tensor_read(b->t[i], snap[i]) : OKTO_ENOMEM;
+    }
+    for (int p = 0; p < NPOL && s == OKTO_OK; p++) {
+        if ((s = okto_graph_create(b->ctx, &g[p])) == OKTO_OK &&
+            (s = okto_graph_set_sched(g[p], policy[p])) == OKTO_OK)
+            s = b->record(b, g[p]);
+    }
+    int reps = b->o->reps;
+    size_t n = b->out ? okto_tensor_rows(b->out) * okto_tensor_cols(b->out) : 0;
+    for (int p = 0; p < NPOL && s == OKTO_OK; p++) {
+        times[p] = calloc((size_t)reps, sizeof(double));
+        res[p] = malloc(n * sizeof(float));
+    }
+    /* warm-up: compiles, first allocations, and the perf model's first measurements */
+    for (int w = 0; w < b->o->warmup && s == OKTO_OK; w++)
+        for (int p = 0; p < NPOL && s == OKTO_OK; p++)
+            s = okto_graph_run(g[p]);
+    for (int i = 0; i < reps && s == OKTO_OK; i++)
+        for (int p = 0; p < NPOL && s == OKTO_OK; p++) {
+            double t0 = now_ms();
+            s = okto_graph_run(g[p]);
+            times[p][i] = now_ms() - t0;
+        }
+    /* agreement: every policy's output after one more run from the same inputs; workloads
+     * that update their inputs (mlp-step) are compared within a tolerance below */
+    for (int p = 0; p < NPOL && s == OKTO_OK; p++) {
+        okto_report rep;
+        if ((s = okto_graph_report(g[p], &rep)) == OKTO_OK)
+            r->util[p] = rep.utilization;
+        if (b->o->trace_dir && s == OKTO_OK) {
+            char path[1024];
+            snprintf(path, sizeof path, "%s/%s-%s.json", b->o->trace_dir, b->name, policy_name[p]);
+            s = okto_graph_trace(g[p], path);
+        }
+    }
+    /* agreement: every policy runs once more from the same starting state (all tensors
+     * restored from a snapshot: several workloads update their inputs in place) and its output
+     * is compared with sequential's */
+    for (int p = 0; p < NPOL && s == OKTO_OK; p++) {
+        for (int i = 0; i < b->nt && s == OKTO_OK; i++)
+            s = okto_tensor_write(b->t[i], snap[i]);
+        if (s == OKTO_OK)
+            s = okto_graph_run(g[p]);
+        if (s == OKTO_OK)
+            s = okto_tensor_read(b->out, res[p]);
+    }
+    if (s == OKTO_OK) {
+        for (int p = 1; p < NPOL; p++)
+            for (size_t i = 0; i < n; i++) {
+                double d = fabs((double)res[p][i] - res[SEQ][i]) /
+                           fmax(1.0, fabs((double)res[SEQ][i]));
+                if (!(d <= r->max_diff))
+                    r->max_diff = isnan(d) ? INFINITY : d;
+            }
+        /* the policies run the same tasks, so only a scheduling bug can make them differ;
+         * 1e-5 leaves room for a BLAS that picks kernels by queue, none seen on PoCL */
+        r->agree = r->max_diff <= 1e-5;
+    }
+    for (int p = 0; p < NPOL && s == OKTO_OK; p++) {
+        qsort(times[p], (size_t)reps, sizeof(double), cmp_double);
+        r->med[p] = reps % 2 ? times[p][reps / 2]
+                             : 0.5 * (times[p][reps / 2 - 1] + times[p][reps / 2]);
+        r->lo[p] = times[p][0];
+        r->hi[p] = times[p][reps - 1];
+    }
+    if (s == OKTO_OK && b->baseline) {
+        s = b->baseline(b, &r->bname[0], &r->bms[0]);
+        r->nb = s == OKTO_OK;
+    }
+    if (s == OKTO_OK && b->baseline2 && b->baseline2(b, &r->bname[1], &r->bms[1]) == OKTO_OK)
+        r->nb = 2;
+    if (s != OKTO_OK)
+        snprintf(r->error, sizeof r->error, "%s: %s", okto_status_str(s),
+                 okto_last_error(b->ctx));
+    for (int p = 0; p < NPOL; p++) {
+        okto_graph_destroy(g[p]);
+        free(times[p]);
+        free(res[p]);
+    }
+    for (int i = 0; i < b->nt; i++) {
+        okto_tensor_destroy(b->t[i]);
+        free(snap[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        free(b->host[i]);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: okto-bench [--quick] [--json] [--only NAME] [--trace DIR] [--reps N]\n"
+            "                  [--overhead-tasks N]\n"
+            "Runs each workload under the sequential, heft (default) and round-robin policies,\n"
+            "interleaved, and reports median and min-max times, speedup = sequential / default,\n"
+            "utilization, agreement of the results, and external baselines.\n"
+            "workloads: tiny-ops small-gemm dag-chains copy-overlap big-gemm reduce mlp-step\n"
+            "           overhead (the coordinator's own host cost per task)\n");
+}
+
+int main(int argc, char **argv)
+{
+    opts o = {.reps = 0, .warmup = 2};
+    int overhead_tasks = 10000;
+    static const struct option lopts[] = {
+        {"quick", no_argument, 0, 'q'},      {"json", no_argument, 0, 'j'},
+        {"only", required_argument, 0, 'o'}, {"trace", required_argument, 0, 't'},
+        {"reps", required_argument, 0, 'r'}, {"overhead-tasks", required_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+        switch (c) {
+        case 'q': o.quick = 1; break;
+        case 'j': o.json = 1; break;
+        case 'o': o.only = optarg; break;
+        case 't': o.trace_dir = optarg; break;
+        case 'r': o.reps = atoi(optarg); break;
+        case 'n': overhead_tasks = atoi(optarg); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc || (o.reps < 0) || overhead_tasks < 1) {
+        usage(stderr);
+        return 2;
+    }
+    if (!o.reps)
+        o.reps = o.quick ? 3 : 9;
+    if (o.quick)
+        o.warmup = 1;
+    if (o.trace_dir)
+        mkdir(o.trace_dir, 0755);
+
+    bench all[] = {
+        {.name = "tiny-ops", .what = "1024 independent 8x8x8 matmuls", .setup = setup_many,
+         .record = record_many, .baseline = baseline_many},
+        {.name = "small-gemm", .what = "256 independent 64x64x64 matmuls", .setup = setup_many,
+         .record = record_many, .baseline = baseline_many},
+        {.name = "dag-chains", .what = "4 chains x 16 elementwise ops on 1M floats, joined",
+         .setup = setup_chains, .record = record_chains},
+        {.name = "copy-overlap", .what = "64 MB upload beside a 768-cubed matmul",
+         .setup = setup_copy, .record = record_copy},
+        {.name = "big-gemm", .what = "one 2048-cubed matmul", .setup = setup_big,
+         .record = record_big, .baseline = baseline_big, .baseline2 = baseline_openblas},
+        {.name = "reduce", .what = "sum of 64M floats", .setup = setup_reduce,
+         .record = record_reduce},
+        {.name = "mlp-step", .what = "3-layer MLP step, batch 512, width 1024, 4 micro-batches",
+         .setup = setup_mlp, .record = record_mlp},
+    };
+    int nall = (int)(sizeof all / sizeof *all);
+    int known = o.only && strcmp(o.only, "overhead") == 0;
+    for (int i = 0; i < nall; i++)
+        known |= o.only && strcmp(o.only, all[i].name) == 0;
+    if (o.only && !known) {
+        fprintf(stderr, "okto-bench: unknown workload \"%s\"\n", o.only);
+        usage(stderr);
+        return 2;
+    }
+
+    okto_context *ctx;
+    if (okto_context_create(NULL, &ctx) != OKTO_OK) {
+        fprintf(stderr, "okto-bench: %s\n", okto_last_error(NULL));
+        return 1;
+    }
+    char devname[256] = "";
+    clGetDeviceInfo(okto_context_device(ctx), CL_DEVICE_NAME, sizeof devname - 1, devname, NULL);
+    if (o.json)
+        printf("{\n  \"device\": \"%s\", \"compute_lanes\": %d, \"copy_lanes\": %d, "
+               "\"quick\": %s, \"reps\": %d,\n  \"workloads\": [",
+               devname, okto_compute_lane_count(ctx), okto_copy_lane_count(ctx),
+               o.quick ? "true" : "false", o.reps);
+    else
+        printf("okto-bench on %s: %d compute + %d copy lanes, %d interleaved reps after %d "
+               "warm-up%s\n\n%-13s %20s %20s %20s %8s %6s %6s %6s  %s\n",
+               devname, okto_compute_lane_count(ctx), okto_copy_lane_count(ctx), o.reps, o.warmup,
+               o.quick ? " (quick sizes)" : "", "workload", "sequential ms", "heft ms",
+               "round-robin ms", "speedup", "u.seq", "u.heft", "agree", "baselines");
+    int bad = 0, first = 1;
+    for (int i = 0; i < nall; i++) {
+        bench *b = &all[i];
+        if (o.only && strcmp(o.only, b->name) != 0)
+            continue;
+        b->ctx = ctx;
+        b->o = &o;
+        result r;
+        run_bench(b, &r);
+        double speedup = r.med[DEF] > 0 ? r.med[SEQ] / r.med[DEF] : 0;
+        if (r.error[0] || !r.agree)
+            bad = 1;
+        if (o.json) {
+            printf("%s\n    {\"name\": \"%s\"", first ? "" : ",", b->name);
+            if (r.error[0]) {
+                printf(", \"error\": \"");
+                for (const char *p = r.error; *p; p++)
+                    printf(*p == '"' || *p == '\\' ? "\\%c" : (*p == '\n' ? " " : "%c"), *p);
+                printf("\"}");
+            } else {
+                printf(", \"sequential_ms\": %.3f, \"default_ms\": %.3f, \"round_robin_ms\": %.3f, "
+                       "\"sequential_min_ms\": %.3f, \"sequential_max_ms\": %.3f, "
+                       "\"default_min_ms\": %.3f, \"default_max_ms\": %.3f, \"speedup\": %.3f, "
+                       "\"util_sequential\": %.3f, \"util_default\": %.3f, "
+                       "\"util_round_robin\": %.3f, \"agree\": %s, \"max_rel_diff\": %.3g, "
+                       "\"baselines\": {",
+                       r.med[SEQ], r.med[DEF], r.med[RR], r.lo[SEQ], r.hi[SEQ], r.lo[DEF],
+                       r.hi[DEF], speedup, r.util[SEQ], r.util[DEF], r.util[RR],
+                       r.agree ? "true" : "false", r.max_diff);
+                for (int k = 0; k < r.nb; k++)
+                    printf("%s\"%s\": %.3f", k ? ", " : "", r.bname[k], r.bms[k]);
+                printf("}}");
+            }
+            first = 0;
+        } else if (r.error[0]) {
+            printf("%-13s error: %s\n", b->name, r.error);
+        } else {
+            char cell[NPOL][64], base[128] = "";
+            for (int p = 0; p < NPOL; p++)
+                snprintf(cell[p], sizeof cell[p], "%.2f (%.2f-%.2f)", r.med[p], r.lo[p], r.hi[p]);
+            for (int k = 0; k < r.nb; k++) {
+                size_t len = strlen(base);
+                snprintf(base + len, sizeof base - len, "%s%s %.2f ms (heft %.2fx)", k ? ", " : "",
+                         r.bname[k], r.bms[k], r.bms[k] / r.med[DEF]);
+            }
+            printf("%-13s %20s %20s %20s %7.2fx %6.2f %6.2f %6s  %s\n", b->name, cell[SEQ],
+                   cell[DEF], cell[RR], speedup, r.util[SEQ], r.util[DEF],
+                   r.agree ? "yes" : "NO", base);
+        }
+        fflush(stdout);
+    }
+    if (!o.only || strcmp(o.only, "overhead") == 0) {
+        if (o.json)
+            printf("%s\n  ],\n", "");
+        else
+            printf("\n");
+        if (overhead(ctx, o.quick ? 2000 : overhead_tasks, o.json))
+            bad = 1;
+        if (o.json)
+            printf("\n}\n");
+    } else if (o.json) {
+        printf("\n  ]\n}\n");
+    }
+    okto_context_destroy(ctx);
+    return bad ? 1 : 0;
+}

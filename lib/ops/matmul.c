@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OKTO__GEMM_SMALL (96.0 * 96.0 * 96.0)   /* m*n*k at or below: own kernel */
+#define OKTO__GEMM_SMALL (32.0 * 32.0 * 32.0)   /* m*n*k at or below: own kernel */
 #define OKTO__GEMM_PART (2.0 * 192 * 192 * 192) /* flops at or above: partition */
 #define OKTO__GEMM_PANEL_MIN_ROWS 32
 
