@@ -222,6 +222,12 @@ static void ivl_subtract(ivl_set *s, size_t lo, size_t hi)
     for (int i = 0; i < s->n; i++) {
         size_t a = s->lo[i], b = s->hi[i];
         if (hi <= a || b <= lo) {
+            /* bounds-checked too: after a split earlier in the list, copying the untouched
+             * intervals could otherwise write past the arrays (stack corruption) */
+            if (out.n + 1 > OKTO__MAX_IVL) {
+                s->exact = 0;
+                return;
+            }
             out.lo[out.n] = a, out.hi[out.n++] = b;
             continue;
         }
@@ -255,18 +261,25 @@ static int find_deps(okto_graph *g, int ti, const okto__access *a, okto__gstore 
 }
 
 /* Drops d from t's deps when another dep of t reaches d: a DFS over deps that never goes below
- * index d (deps always point to lower indices), with a visit stamp per search. */
+ * index d (deps always point to lower indices), with a visit stamp per search. stamp is zeroed
+ * by the caller for each task, so the mark counts from 0 here (a process-wide counter would
+ * overflow, which is undefined, after 2^31 searches). Every task is stamped when it is pushed,
+ * the first level included: each is pushed at most once per search, so the stack never holds
+ * more than the ti entries it was sized for (unstamped first-level deps were pushed again
+ * through other deps, overflowing the stack on wide fan-ins). */
 static void reduce_deps(okto_graph *g, okto__task *t, int *stamp, int *stack)
 {
     if (t->ndeps < 2)
         return;
-    static _Thread_local int mark;
+    int mark = 0;
     for (int i = 0; i < t->ndeps; i++) {
         int d = t->deps[i], reachable = 0, sp = 0;
         mark++;
         for (int j = 0; j < t->ndeps; j++)
-            if (j != i && t->deps[j] > d)
+            if (j != i && t->deps[j] > d && stamp[t->deps[j]] != mark) {
+                stamp[t->deps[j]] = mark;
                 stack[sp++] = t->deps[j];
+            }
         while (sp > 0 && !reachable) {
             int u = stack[--sp];
             const okto__task *tu = &g->tasks[u];

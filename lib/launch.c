@@ -121,7 +121,11 @@ static void run_lane(okto__job *base)
         t->ev = ev;
         if (t->flush && !seq)
             clFlush(x.queue);
-        atomic_store_explicit(&t->gen, gen, memory_order_release);
+        /* seq_cst, not just release: wake_waiters then loads g->waiters, and a release store
+         * may be reordered after that load (store-load reordering, seen on x86), so the
+         * publisher could read waiters == 0 while the waiter, having bumped it, still reads
+         * the old gen and sleeps with nobody left to wake it (a lost wakeup: a hang) */
+        atomic_store(&t->gen, gen);
         if (!seq)
             wake_waiters(g);
     }
@@ -250,8 +254,6 @@ okto_status okto__wait(okto_graph *g)
         /* learn while the model is young, then now and then to follow drift */
         if (g->runs <= 4 || g->runs % 16 == 0)
             okto__perf_learn(g);
-        if (g->ctx->cfg.trace_path[0])
-            okto_graph_trace(g, g->ctx->cfg.trace_path);
     }
     return s;
 }
@@ -281,6 +283,10 @@ okto_status okto_graph_wait(okto_graph *g)
                                           "okto_graph_wait: another thread is waiting already");
     okto_status s = okto__wait(g);
     atomic_store(&g->busy, 0);
+    /* OKTO_TRACE: written once the graph is idle again, because okto_graph_trace refuses a
+     * graph in flight (its events are being replaced) */
+    if (s == OKTO_OK && g->ctx->cfg.trace_path[0])
+        okto_graph_trace(g, g->ctx->cfg.trace_path);
     return s;
 }
 

@@ -95,6 +95,9 @@ okto_status okto_graph_trace(const okto_graph *g, const char *path)
     if (!g || !path)
         return okto__fail(g ? g->ctx : NULL, OKTO_EINVAL,
                           "okto_graph_trace: g and path must not be NULL");
+    /* like okto_graph_report: a launch replaces (and releases) the events read below */
+    if (atomic_load(&((okto_graph *)g)->busy))
+        return okto__fail(g->ctx, OKTO_EBUSY, "okto_graph_trace: the graph is in flight");
     if (!g->has_run)
         return okto__fail(g->ctx, OKTO_ESTATE, "okto_graph_trace: the graph has not run yet");
     FILE *f = fopen(path, "w");

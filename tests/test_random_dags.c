@@ -1,2 +1,458 @@
-/* placeholder: being written */
-int main(void) { return 77; }
+/* tests/test_random_dags.c: a property test of the whole engine. Seeded random DAGs of ops on
+ * random row ranges (views) of a few tensors -- fill, scale, axpy, copy (also between disjoint
+ * ranges of one tensor), two order-sensitive user kernels, uploads and downloads on the copy
+ * lane -- are run under the sequential, round-robin and heft policies (heft twice: the second
+ * run may be re-planned from measured costs) from the same initial data. Every run must give
+ * bit-identical tensors and downloaded snapshots, and match a host simulation of the ops in
+ * recorded order.
+ *
+ * Tolerance against the host simulation: |device - host| <= 1e-5 * max(1, M), where M is the
+ * largest magnitude any value reached in the simulation of that DAG. The device may contract
+ * a*x + b into one fma (OpenCL C allows it; the host C code does not), which differs by at most
+ * half an ulp per op; ~40 ops of coefficients <= 1.5 keep that below 40 * 2^-24 * M * 1.5 <
+ * 4e-6 * M. A misordered op changes values by O(M), far above the bound. The comparison across
+ * policies is exact (memcmp): the same kernels on the same device must give the same bits.
+ *
+ * OKTO_TEST_DAGS=n runs n DAGs instead of 240 (seeds 1..n); OKTO_TEST_SEED=s runs only seed
+ * s. A failure prints the seed and the DAG. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *kernels_src =
+    /* x = x * a + b over n floats: order-sensitive with everything that touches x */
+    "__kernel void affine(__global float *x, int xo, float a, float b, int n)\n"
+    "{ int i = get_global_id(0); if (i < n) x[xo + i] = x[xo + i] * a + b; }\n"
+    /* y = y + a * (x - y): reads x, reads and writes y */
+    "__kernel void lerp(__global float *y, int yo, __global const float *x, int xo, float a,\n"
+    "                   int n)\n"
+    "{ int i = get_global_id(0); if (i < n) y[yo + i] = y[yo + i] + a * (x[xo + i] - y[yo + i]); }\n";
+
+typedef struct engine {
+    const char *name;
+    okto_context *ctx;
+    okto_kernel *affine, *lerp;
+} engine;
+
+static engine engines[2];
+
+static int setup(void **state)
+{
+    (void)state;
+    /* A: 4 compute lanes (big ops split in 4) and the default copy lane. B: 2 compute lanes and
+     * no copy lane, so uploads and downloads share the compute lanes. */
+    engines[0].name = "4 compute + copy lane";
+    engines[0].ctx = tu_context_with(4, OKTO_SCHED_AUTO);
+    okto_config cfg;
+    okto_config_init(&cfg);
+    cfg.compute_lanes = 2;
+    cfg.copy_lanes = 0;
+    engines[1].name = "2 compute, no copy lane";
+    okto_status s = okto_context_create(&cfg, &engines[1].ctx);
+    if (s != OKTO_OK)
+        fail_msg("okto_context_create: %s: %s", okto_status_str(s), okto_last_error(NULL));
+    for (int e = 0; e < 2; e++) {
+        TU_OK(okto_kernel_create(engines[e].ctx, kernels_src, "affine", &engines[e].affine));
+        TU_OK(okto_kernel_create(engines[e].ctx, kernels_src, "lerp", &engines[e].lerp));
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (int e = 0; e < 2; e++) {
+        okto_kernel_destroy(engines[e].affine);
+        okto_kernel_destroy(engines[e].lerp);
+        okto_context_destroy(engines[e].ctx);
+    }
+    return 0;
+}
+
+/* ---- the DAG ------------------------------------------------------------------------- */
+
+enum { OP_FILL, OP_SCALE, OP_AXPY, OP_COPY, OP_AFFINE, OP_LERP, OP_UPLOAD, OP_DOWNLOAD, NOPS };
+static const char *op_names[] = {"fill", "scale", "axpy", "copy", "affine", "lerp", "upload",
+                                 "download"};
+
+#define MAXT 4
+#define MAXOPS 40
+
+typedef struct op {
+    int kind;
+    int dst, src;        /* tensors: dst is written (or read, for download); src is read */
+    size_t d0, s0, len;  /* row ranges [d0, d0 + len) of dst, [s0, s0 + len) of src */
+    float a, b;
+    float *host;         /* upload source / download slot: len * cols floats */
+} op;
+
+typedef struct dag {
+    uint64_t seed;
+    int nt, nops, big;
+    size_t rows[MAXT], cols;
+    op ops[MAXOPS];
+} dag;
+
+static size_t pick(uint64_t *r, size_t n) { return (size_t)(tu_rand(r) % n); }
+
+/* A row range of length len inside rows, sometimes the whole tensor. */
+static size_t pick_len(uint64_t *r, size_t rows)
+{
+    switch (pick(r, 4)) {
+    case 0: return rows;
+    case 1: return 1 + pick(r, rows < 4 ? rows : 4);  /* a few rows */
+    default: return 1 + pick(r, rows);
+    }
+}
+
+static void make_dag(dag *d, uint64_t seed)
+{
+    uint64_t r = seed * 0x9E3779B97F4A7C15ull + 7;
+    memset(d, 0, sizeof *d);
+    d->seed = seed;
+    d->big = seed % 8 == 3; /* every 8th DAG: big tensors, so ops split into parts */
+    d->nt = 3 + (int)pick(&r, 2);
+    d->cols = d->big ? 128 : 1 + pick(&r, 9);
+    for (int t = 0; t < d->nt; t++)
+        d->rows[t] = d->big ? 1024 + pick(&r, 3073) : 8 + pick(&r, 73);
+    d->nops = 10 + (int)pick(&r, MAXOPS - 10 + 1);
+    for (int i = 0; i < d->nops; i++) {
+        op *o = &d->ops[i];
+        o->kind = (int)pick(&r, NOPS);
+        o->dst = (int)pick(&r, (size_t)d->nt);
+        o->len = pick_len(&r, d->rows[o->dst]);
+        o->d0 = pick(&r, d->rows[o->dst] - o->len + 1);
+        o->a = tu_uniform(&r, -1.5f, 1.5f);
+        o->b = tu_uniform(&r, -1.0f, 1.0f);
+        if (o->kind == OP_AXPY || o->kind == OP_COPY || o->kind == OP_LERP) {
+            o->src = (int)pick(&r, (size_t)d->nt);
+            if (o->kind == OP_LERP)
+                o->a = tu_uniform(&r, 0.0f, 1.0f);
+            if (o->kind == OP_AXPY)
+                o->a = tu_uniform(&r, -0.75f, 0.75f);
+            size_t rs = d->rows[o->src];
+            if (o->len > rs)
+                o->len = 1 + pick(&r, rs);
+            o->d0 = pick(&r, d->rows[o->dst] - o->len + 1);
+            o->s0 = pick(&r, rs - o->len + 1);
+            /* one tensor: the two ranges must not overlap (copy refuses it, and for the
+             * kernels the result would depend on the work-item order) */
+            if (o->src == o->dst) {
+                int ok = 0;
+                for (int tries = 0; tries < 20 && !ok; tries++) {
+                    o->len = 1 + pick(&r, rs / 2);
+                    o->d0 = pick(&r, rs - o->len + 1);
+                    o->s0 = pick(&r, rs - o->len + 1);
+                    ok = o->d0 + o->len <= o->s0 || o->s0 + o->len <= o->d0;
+                }
+                if (!ok) { /* fall back to the next tensor */
+                    o->src = (o->dst + 1) % d->nt;
+                    o->len = 1 + pick(&r, d->rows[o->src] < d->rows[o->dst] ? d->rows[o->src]
+                                                                          : d->rows[o->dst]);
+                    o->d0 = pick(&r, d->rows[o->dst] - o->len + 1);
+                    o->s0 = pick(&r, d->rows[o->src] - o->len + 1);
+                }
+            }
+        }
+        if (o->kind == OP_UPLOAD || o->kind == OP_DOWNLOAD) {
+            o->host = malloc(o->len * d->cols * sizeof(float));
+            if (o->kind == OP_UPLOAD)
+                tu_fill_random(o->host, o->len * d->cols, seed * 1000 + (uint64_t)i, -2, 2);
+        }
+    }
+}
+
+static void free_dag(dag *d)
+{
+    for (int i = 0; i < d->nops; i++)
+        free(d->ops[i].host);
+}
+
+static void describe(const dag *d, char *buf, size_t n)
+{
+    size_t k = (size_t)snprintf(buf, n, "seed %llu: %d tensors of %zu cols, rows",
+                                (unsigned long long)d->seed, d->nt, d->cols);
+    for (int t = 0; t < d->nt && k < n; t++)
+        k += (size_t)snprintf(buf + k, n - k, " %zu", d->rows[t]);
+    for (int i = 0; i < d->nops && k < n; i++) {
+        const op *o = &d->ops[i];
+        k += (size_t)snprintf(buf + k, n - k, "\n  op %d: %s t%d[%zu,%zu)", i, op_names[o->kind],
+                              o->dst, o->d0, o->d0 + o->len);
+        if (k < n && (o->kind == OP_AXPY || o->kind == OP_COPY || o->kind == OP_LERP))
+            k += (size_t)snprintf(buf + k, n - k, " <- t%d[%zu,%zu)", o->src, o->s0,
+                                  o->s0 + o->len);
+        if (k < n)
+            k += (size_t)snprintf(buf + k, n - k, " a=%g b=%g", (double)o->a, (double)o->b);
+    }
+}
+
+/* ---- the host simulation: ops in recorded order, in float --------------------------- */
+
+typedef struct result {
+    float *t[MAXT];      /* final tensors */
+    float *snap;         /* every download, concatenated */
+    size_t nsnap;
+} result;
+
+static size_t snap_size(const dag *d)
+{
+    size_t n = 0;
+    for (int i = 0; i < d->nops; i++)
+        if (d->ops[i].kind == OP_DOWNLOAD)
+            n += d->ops[i].len * d->cols;
+    return n;
+}
+
+static void result_alloc(const dag *d, result *res)
+{
+    for (int t = 0; t < d->nt; t++)
+        res->t[t] = malloc(d->rows[t] * d->cols * sizeof(float));
+    res->nsnap = snap_size(d);
+    res->snap = malloc((res->nsnap ? res->nsnap : 1) * sizeof(float));
+}
+
+static void result_free(const dag *d, result *res)
+{
+    for (int t = 0; t < d->nt; t++)
+        free(res->t[t]);
+    free(res->snap);
+}
+
+static void initial_data(const dag *d, int t, float *x)
+{
+    tu_fill_random(x, d->rows[t] * d->cols, d->seed * 100 + (uint64_t)t, -2, 2);
+}
+
+static float track(float v, double *m)
+{
+    if (fabs((double)v) > *m)
+        *m = fabs((double)v);
+    return v;
+}
+
+/* Returns M, the largest magnitude any value reached. */
+static double simulate(const dag *d, result *res)
+{
+    double m = 0;
+    size_t c = d->cols, snap = 0;
+    for (int t = 0; t < d->nt; t++) {
+        initial_data(d, t, res->t[t]);
+        for (size_t i = 0; i < d->rows[t] * c; i++)
+            track(res->t[t][i], &m);
+    }
+    for (int i = 0; i < d->nops; i++) {
+        const op *o = &d->ops[i];
+        float *y = res->t[o->dst] + o->d0 * c;
+        const float *x = (o->kind == OP_AXPY || o->kind == OP_COPY || o->kind == OP_LERP)
+                             ? res->t[o->src] + o->s0 * c : NULL;
+        size_t n = o->len * c;
+        for (size_t j = 0; j < n; j++) {
+            switch (o->kind) {
+            case OP_FILL: y[j] = track(o->a, &m); break;
+            case OP_SCALE: y[j] = track(y[j] * o->a, &m); break;
+            case OP_AXPY: {
+                float p = o->a * x[j];
+                y[j] = track(y[j] + p, &m);
+                track(p, &m);
+                break;
+            }
+            case OP_COPY: y[j] = x[j]; break;
+            case OP_AFFINE: {
+                float p = y[j] * o->a;
+                y[j] = track(p + o->b, &m);
+                track(p, &m);
+                break;
+            }
+            case OP_LERP: {
+                float diff = track(x[j] - y[j], &m), p = track(o->a * diff, &m);
+                y[j] = track(y[j] + p, &m);
+                break;
+            }
+            case OP_UPLOAD: y[j] = track(o->host[j], &m); break;
+            case OP_DOWNLOAD: res->snap[snap++] = y[j]; break;
+            }
+        }
+    }
+    return m;
+}
+
+/* ---- recording and running ------------------------------------------------------------ */
+
+static okto_tensor *view(okto_tensor *t, size_t r0, size_t n)
+{
+    okto_tensor *v = NULL;
+    TU_OK(okto_tensor_view(t, r0, n, &v));
+    return v;
+}
+
+static okto_graph *record(const dag *d, const engine *e, okto_tensor **ts)
+{
+    okto_graph *g;
+    TU_OK(okto_graph_create(e->ctx, &g));
+    for (int i = 0; i < d->nops; i++) {
+        const op *o = &d->ops[i];
+        okto_tensor *y = view(ts[o->dst], o->d0, o->len);
+        okto_tensor *x = NULL;
+        if (o->kind == OP_AXPY || o->kind == OP_COPY || o->kind == OP_LERP)
+            x = view(ts[o->src], o->s0, o->len);
+        int n = (int)(o->len * d->cols);
+        size_t global = (size_t)n;
+        switch (o->kind) {
+        case OP_FILL: TU_OK(okto_fill(g, y, o->a)); break;
+        case OP_SCALE: TU_OK(okto_scale(g, y, o->a)); break;
+        case OP_AXPY: TU_OK(okto_axpy(g, y, o->a, x)); break;
+        case OP_COPY: TU_OK(okto_copy(g, y, x)); break;
+        case OP_AFFINE: {
+            okto_arg args[] = {OKTO_RW(y), OKTO_VALUE(&o->a), OKTO_VALUE(&o->b),
+                               OKTO_VALUE(&n)};
+            TU_OK(okto_launch(g, e->affine, 1, &global, NULL, 4, args));
+            break;
+        }
+        case OP_LERP: {
+            okto_arg args[] = {OKTO_RW(y), OKTO_R(x), OKTO_VALUE(&o->a), OKTO_VALUE(&n)};
+            TU_OK(okto_launch(g, e->lerp, 1, &global, NULL, 4, args));
+            break;
+        }
+        case OP_UPLOAD: TU_OK(okto_upload(g, y, o->host)); break;
+        case OP_DOWNLOAD: TU_OK(okto_download(g, o->host, y)); break;
+        }
+        /* the graph keeps the storage alive: views may go at once */
+        TU_OK(okto_tensor_destroy(y));
+        TU_OK(okto_tensor_destroy(x));
+    }
+    return g;
+}
+
+static void run_once(const dag *d, okto_graph *g, okto_tensor **ts, okto_sched s, result *res)
+{
+    float *init = malloc(4096 * 128 * sizeof *init);
+    for (int t = 0; t < d->nt; t++) {
+        initial_data(d, t, init);
+        TU_OK(okto_tensor_write(ts[t], init));
+    }
+    free(init);
+    for (int i = 0; i < d->nops; i++)
+        if (d->ops[i].kind == OP_DOWNLOAD)
+            memset(d->ops[i].host, 0xff, d->ops[i].len * d->cols * sizeof(float));
+    TU_OK(okto_graph_set_sched(g, s));
+    TU_OK(okto_graph_run(g));
+    for (int t = 0; t < d->nt; t++)
+        TU_OK(okto_tensor_read(ts[t], res->t[t]));
+    size_t k = 0;
+    for (int i = 0; i < d->nops; i++)
+        if (d->ops[i].kind == OP_DOWNLOAD) {
+            size_t n = d->ops[i].len * d->cols;
+            memcpy(res->snap + k, d->ops[i].host, n * sizeof(float));
+            k += n;
+        }
+}
+
+static int check_dag(uint64_t seed, int *ntasks_out)
+{
+    dag d;
+    make_dag(&d, seed);
+    const engine *e = &engines[seed % 2];
+    okto_tensor *ts[MAXT];
+    for (int t = 0; t < d.nt; t++)
+        TU_OK(okto_tensor_create(e->ctx, d.rows[t], d.cols, &ts[t]));
+    okto_graph *g = record(&d, e, ts);
+    *ntasks_out = okto_graph_task_count(g);
+
+    result want, got[4];
+    result_alloc(&d, &want);
+    double m = simulate(&d, &want);
+    double tol = 1e-5 * fmax(1.0, m);
+    const okto_sched runs[4] = {OKTO_SCHED_SEQUENTIAL, OKTO_SCHED_ROUND_ROBIN, OKTO_SCHED_HEFT,
+                                OKTO_SCHED_HEFT};
+    char why[256] = "";
+    int made = 0;
+    for (int r = 0; r < 4 && !why[0]; r++) {
+        result_alloc(&d, &got[r]);
+        made = r + 1;
+        run_once(&d, g, ts, runs[r], &got[r]);
+        /* against the host simulation */
+        for (int t = 0; t < d.nt && !why[0]; t++)
+            for (size_t i = 0; i < d.rows[t] * d.cols; i++)
+                if (!(fabs((double)got[r].t[t][i] - (double)want.t[t][i]) <= tol)) {
+                    snprintf(why, sizeof why,
+                             "%s run %d: tensor %d element %zu (row %zu) is %.9g, host says "
+                             "%.9g (tolerance %.3g)",
+                             okto_sched_name(runs[r]), r, t, i, i / d.cols,
+                             (double)got[r].t[t][i], (double)want.t[t][i], tol);
+                    break;
+                }
+        for (size_t i = 0; i < want.nsnap && !why[0]; i++)
+            if (!(fabs((double)got[r].snap[i] - (double)want.snap[i]) <= tol))
+                snprintf(why, sizeof why,
+                         "%s run %d: downloaded value %zu is %.9g, host says %.9g",
+                         okto_sched_name(runs[r]), r, i, (double)got[r].snap[i],
+                         (double)want.snap[i]);
+        /* bit-identical to the sequential run */
+        if (r > 0 && !why[0]) {
+            for (int t = 0; t < d.nt && !why[0]; t++)
+                if (memcmp(got[r].t[t], got[0].t[t], d.rows[t] * d.cols * sizeof(float)))
+                    snprintf(why, sizeof why, "%s run %d: tensor %d differs from sequential",
+                             okto_sched_name(runs[r]), r, t);
+            if (!why[0] && memcmp(got[r].snap, got[0].snap, want.nsnap * sizeof(float)))
+                snprintf(why, sizeof why, "%s run %d: downloads differ from sequential",
+                         okto_sched_name(runs[r]), r);
+        }
+        if (why[0]) {
+            char desc[8192];
+            describe(&d, desc, sizeof desc);
+            print_error("DAG failed on %s (%d tasks): %s\n%s\n", e->name, *ntasks_out, why,
+                        desc);
+        }
+    }
+    for (int r = 0; r < made; r++)
+        result_free(&d, &got[r]);
+    okto_graph_destroy(g);
+    for (int t = 0; t < d.nt; t++)
+        TU_OK(okto_tensor_destroy(ts[t]));
+    result_free(&d, &want);
+    free_dag(&d);
+    return why[0] ? -1 : 0;
+}
+
+static void random_dags(void **state)
+{
+    (void)state;
+    uint64_t first = 1, count = 240;
+    const char *env = getenv("OKTO_TEST_DAGS");
+    if (env && *env)
+        count = strtoull(env, NULL, 10);
+    if ((env = getenv("OKTO_TEST_SEED")) && *env) {
+        first = strtoull(env, NULL, 10);
+        count = 1;
+    }
+    int failures = 0, tasks = 0, most = 0;
+    for (uint64_t seed = first; seed < first + count; seed++) {
+        int n = 0;
+        if (check_dag(seed, &n) < 0)
+            failures++;
+        tasks += n;
+        most = n > most ? n : most;
+        if (failures >= 3)
+            break;
+    }
+    print_message("%llu DAGs, %d tasks in all (up to %d in one), %d failed\n",
+                  (unsigned long long)count, tasks, most, failures);
+    assert_int_equal(failures, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(random_dags),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,2 +1,345 @@
-/* placeholder: being written */
-int main(void) { return 77; }
+/* tests/test_reduce.c: okto_reduce (SUM, MAX, MIN, MEAN over axis 0, 1 and -1) against a double
+ * host reference on odd and partitioned shapes; 1e7-element reductions (SUM and MEAN within
+ * 1e-6 relative error, MAX and MIN exact) through every plan (flat, per row with column chunks,
+ * per column); partitioned vs one part, sequential vs heft; out aliasing in; the scratch
+ * tensors owned by the graph alone; argument errors with both shapes in the message. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "internal.h" /* the scratch check looks at the graph's storages */
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct shape {
+    size_t rows, cols;
+} shape;
+
+static const shape shapes[] = {{1, 1}, {1, 33}, {33, 1}, {7, 13}, {257, 129}, {1024, 1024}};
+#define NSHAPES (sizeof shapes / sizeof shapes[0])
+static const okto_reduce_op ops[] = {OKTO_SUM, OKTO_MAX, OKTO_MIN, OKTO_MEAN};
+static const int axes[] = {0, 1, -1};
+
+static okto_context *ctx;
+
+static int setup(void **state)
+{
+    (void)state;
+    ctx = tu_context();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    okto_context_destroy(ctx);
+    return 0;
+}
+
+static void out_shape(size_t rows, size_t cols, int axis, size_t *orows, size_t *ocols)
+{
+    *orows = axis == 1 ? rows : 1;
+    *ocols = axis == 0 ? cols : 1;
+}
+
+/* Double reference of output i, and the "mass" (sum of |x|, over n for MEAN) that bounds the
+ * rounding error of any summation order: a sum is checked as |got - want| <= tol * mass. */
+static void reference(const float *x, size_t rows, size_t cols, okto_reduce_op op, int axis,
+                      size_t i, double *want, double *mass)
+{
+    size_t r0 = 0, r1 = rows, c0 = 0, c1 = cols;
+    if (axis == 0)
+        c0 = i, c1 = i + 1;
+    else if (axis == 1)
+        r0 = i, r1 = i + 1;
+    double s = 0, m = 0, best = op == OKTO_MAX ? -INFINITY : INFINITY;
+    for (size_t r = r0; r < r1; r++)
+        for (size_t c = c0; c < c1; c++) {
+            double v = x[r * cols + c];
+            s += v;
+            m += fabs(v);
+            if (op == OKTO_MAX ? v > best : v < best)
+                best = v;
+        }
+    double n = (double)(r1 - r0) * (double)(c1 - c0);
+    *want = op == OKTO_SUM ? s : op == OKTO_MEAN ? s / n : best;
+    *mass = op == OKTO_MEAN ? m / n : m;
+}
+
+/* Worst error over the outputs: mass-relative for SUM and MEAN, |got - want| for MAX and MIN
+ * (which must be exact: they pick one of the inputs). */
+static double check(const float *x, size_t rows, size_t cols, okto_reduce_op op, int axis,
+                    const float *got)
+{
+    size_t orows, ocols;
+    out_shape(rows, cols, axis, &orows, &ocols);
+    double worst = 0;
+    for (size_t i = 0; i < orows * ocols; i++) {
+        double want, mass;
+        reference(x, rows, cols, op, axis, i, &want, &mass);
+        double d = fabs((double)got[i] - want);
+        if (op == OKTO_SUM || op == OKTO_MEAN)
+            d /= mass > 0 ? mass : 1;
+        if (!(d <= worst))
+            worst = isnan(d) ? INFINITY : d;
+    }
+    return worst;
+}
+
+/* Records every op on one input, runs, returns each output (malloc'd). */
+static void run_ops(okto_context *c, const float *x, size_t rows, size_t cols, int axis,
+                    okto_sched sched, float *got[4], int *ntasks)
+{
+    size_t orows, ocols;
+    out_shape(rows, cols, axis, &orows, &ocols);
+    okto_tensor *in = tu_tensor(c, rows, cols, x), *out[4];
+    okto_graph *g;
+    TU_OK(okto_graph_create(c, &g));
+    TU_OK(okto_graph_set_sched(g, sched));
+    for (int k = 0; k < 4; k++) {
+        out[k] = tu_tensor(c, orows, ocols, NULL);
+        TU_OK(okto_reduce(g, out[k], in, ops[k], axis));
+    }
+    if (ntasks)
+        *ntasks = okto_graph_task_count(g);
+    TU_OK(okto_graph_run(g));
+    for (int k = 0; k < 4; k++) {
+        got[k] = tu_read(out[k]);
+        okto_tensor_destroy(out[k]);
+    }
+    okto_graph_destroy(g);
+    okto_tensor_destroy(in);
+}
+
+/* Bounds: sums 1e-6 of the mass (each work item's Kahan sum is good to ~2 ulp of its mass, and
+ * at most ~16 levels of trees each add half an ulp: ~1e-6 in the worst case, ~1e-7 typical);
+ * max and min exact. */
+#define SUM_TOL 1e-6
+
+static void all_ops_axes_shapes(void **state)
+{
+    (void)state;
+    for (size_t si = 0; si < NSHAPES; si++) {
+        size_t rows = shapes[si].rows, cols = shapes[si].cols, n = rows * cols;
+        float *x = malloc(n * sizeof *x);
+        tu_fill_random(x, n, 40 + si, -1.0f, 1.0f);
+        for (size_t ai = 0; ai < 3; ai++) {
+            float *got[4];
+            int ntasks;
+            run_ops(ctx, x, rows, cols, axes[ai], OKTO_SCHED_AUTO, got, &ntasks);
+            if (n >= 1024 * 1024 && okto_compute_lane_count(ctx) > 1)
+                assert_true(ntasks > 4); /* partitioned */
+            for (int k = 0; k < 4; k++) {
+                double err = check(x, rows, cols, ops[k], axes[ai], got[k]);
+                double tol = ops[k] == OKTO_MAX || ops[k] == OKTO_MIN ? 0 : SUM_TOL;
+                if (err > tol)
+                    fail_msg("reduce op %d axis %d on %zux%zu: error %g > %g", (int)ops[k],
+                             axes[ai], rows, cols, err, tol);
+                free(got[k]);
+            }
+        }
+        free(x);
+    }
+}
+
+/* 1e7 values in [0, 1): SUM and MEAN within 1e-6 relative error of the double reference (here
+ * the mass is the sum), MAX and MIN exact, through every plan: flat parts (axis -1, axis 1 of
+ * one row), per column with row chunks (axis 0 of a column, of 10000 x 1000), per row with
+ * column chunks and a per-part aggregation (axis 1 of 100 x 100000 and 2 x 5000000). */
+static void ten_million(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t rows, cols;
+        int axis;
+    } cases[] = {{1, 10000000, 1},   {1, 10000000, -1}, {10000000, 1, 0}, {10000000, 1, -1},
+                 {10000, 1000, -1}, {10000, 1000, 0},  {10000, 1000, 1}, {100, 100000, 1},
+                 {2, 5000000, 1}};
+    size_t n = 10000000;
+    float *x = malloc(n * sizeof *x);
+    tu_fill_random(x, n, 77, 0.0f, 1.0f);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        float *got[4];
+        run_ops(ctx, x, cases[i].rows, cases[i].cols, cases[i].axis, OKTO_SCHED_AUTO, got, NULL);
+        for (int k = 0; k < 4; k++) {
+            double err = check(x, cases[i].rows, cases[i].cols, ops[k], cases[i].axis, got[k]);
+            double tol = ops[k] == OKTO_MAX || ops[k] == OKTO_MIN ? 0 : 1e-6;
+            if (k == 0)
+                print_message("1e7 sum, %zux%zu axis %d: relative error %.2g (lanes %d)\n",
+                              cases[i].rows, cases[i].cols, cases[i].axis, err,
+                              okto_compute_lane_count(ctx));
+            if (err > tol)
+                fail_msg("1e7 reduce op %d axis %d on %zux%zu: error %g > %g", (int)ops[k],
+                         cases[i].axis, cases[i].rows, cases[i].cols, err, tol);
+            free(got[k]);
+        }
+    }
+    free(x);
+}
+
+/* One lane (one part per op) vs the default lanes (parts + aggregation): sums agree within the
+ * bound (their trees differ), max and min exactly. Sequential vs heft: same tasks, same bits. */
+static void partitioned_and_policies_agree(void **state)
+{
+    (void)state;
+    size_t rows = 2048, cols = 512, n = rows * cols;
+    float *x = malloc(n * sizeof *x);
+    tu_fill_random(x, n, 5, -1.0f, 1.0f);
+    okto_context *one = tu_context_with(1, OKTO_SCHED_AUTO);
+    for (size_t ai = 0; ai < 3; ai++) {
+        int axis = axes[ai], t1, tseq, theft;
+        size_t orows, ocols;
+        out_shape(rows, cols, axis, &orows, &ocols);
+        size_t on = orows * ocols;
+        float *a[4], *b[4], *c[4];
+        run_ops(one, x, rows, cols, axis, OKTO_SCHED_AUTO, a, &t1);
+        run_ops(ctx, x, rows, cols, axis, OKTO_SCHED_SEQUENTIAL, b, &tseq);
+        run_ops(ctx, x, rows, cols, axis, OKTO_SCHED_HEFT, c, &theft);
+        assert_int_equal(tseq, theft);
+        if (okto_compute_lane_count(ctx) > 1)
+            assert_true(tseq > t1);
+        for (int k = 0; k < 4; k++) {
+            if (ops[k] == OKTO_MAX || ops[k] == OKTO_MIN) {
+                assert_memory_equal(a[k], b[k], on * sizeof(float));
+            } else {
+                double worst = 0;
+                for (size_t i = 0; i < on; i++) {
+                    double want, mass;
+                    reference(x, rows, cols, ops[k], axis, i, &want, &mass);
+                    double d = fabs((double)a[k][i] - b[k][i]) / mass;
+                    worst = d > worst ? d : worst;
+                }
+                assert_true(worst <= 2 * SUM_TOL); /* each within SUM_TOL of the reference */
+            }
+            assert_memory_equal(b[k], c[k], on * sizeof(float));
+            free(a[k]);
+            free(b[k]);
+            free(c[k]);
+        }
+    }
+    okto_context_destroy(one);
+    free(x);
+}
+
+/* out == in: a 1 x 1 in place, a rows x 1 per row in place, a 1 x cols per column in place. */
+static void out_aliases_in(void **state)
+{
+    (void)state;
+    float v = 2.5f, col[5] = {1, -2, 3, -4, 5};
+    okto_tensor *t = tu_tensor(ctx, 1, 1, &v), *c = tu_tensor(ctx, 5, 1, col);
+    okto_tensor *r = tu_tensor(ctx, 1, 5, col);
+    okto_graph *g;
+    TU_OK(okto_graph_create(ctx, &g));
+    TU_OK(okto_reduce(g, t, t, OKTO_MEAN, -1));
+    TU_OK(okto_reduce(g, t, t, OKTO_SUM, 0));
+    TU_OK(okto_reduce(g, c, c, OKTO_MAX, 1));
+    TU_OK(okto_reduce(g, r, r, OKTO_SUM, 0));
+    TU_OK(okto_graph_run(g));
+    float *got = tu_read(t);
+    assert_true(got[0] == 2.5f);
+    free(got);
+    got = tu_read(c);
+    assert_memory_equal(got, col, sizeof col);
+    free(got);
+    got = tu_read(r);
+    assert_memory_equal(got, col, sizeof col);
+    free(got);
+    okto_graph_destroy(g);
+    okto_tensor_destroy(t);
+    okto_tensor_destroy(c);
+    okto_tensor_destroy(r);
+}
+
+/* The scratch of a partitioned reduction belongs to the graph alone (refcount 1), so it is
+ * freed with the graph; and it is reused, not re-made, on every launch. */
+static void scratch_is_owned_by_the_graph(void **state)
+{
+    (void)state;
+    if (okto_compute_lane_count(ctx) < 2)
+        skip();
+    okto_tensor *in = tu_tensor(ctx, 1024, 1024, NULL), *out = tu_tensor(ctx, 1, 1, NULL);
+    okto_graph *g;
+    TU_OK(okto_graph_create(ctx, &g));
+    TU_OK(okto_reduce(g, out, in, OKTO_SUM, -1));
+    assert_true(okto_graph_task_count(g) > 1);
+    int scratch = 0;
+    for (int i = 0; i < g->nstores; i++)
+        if (g->stores[i].st != in->st && g->stores[i].st != out->st) {
+            scratch++;
+            assert_int_equal(atomic_load(&g->stores[i].st->refs), 1);
+        }
+    assert_int_equal(scratch, 1);
+    TU_OK(okto_graph_run(g));
+    TU_OK(okto_graph_run(g));
+    float *got = tu_read(out);
+    assert_true(got[0] == 0.0f);
+    free(got);
+    okto_graph_destroy(g);
+    okto_tensor_destroy(in);
+    okto_tensor_destroy(out);
+}
+
+static void expect_fail(okto_graph *g, okto_status got, const char *s1, const char *s2, int n0)
+{
+    const char *msg = okto_last_error(ctx);
+    if (got != OKTO_EINVAL)
+        fail_msg("got %s, want OKTO_EINVAL (%s)", okto_status_str(got), msg);
+    if (s1 && !strstr(msg, s1))
+        fail_msg("message \"%s\" lacks \"%s\"", msg, s1);
+    if (s2 && !strstr(msg, s2))
+        fail_msg("message \"%s\" lacks \"%s\"", msg, s2);
+    assert_int_equal(okto_graph_task_count(g), n0);
+}
+
+static void argument_errors(void **state)
+{
+    (void)state;
+    okto_tensor *in = tu_tensor(ctx, 3, 4, NULL), *o14 = tu_tensor(ctx, 1, 4, NULL);
+    okto_tensor *o31 = tu_tensor(ctx, 3, 1, NULL), *o11 = tu_tensor(ctx, 1, 1, NULL);
+    okto_tensor *big = tu_tensor(ctx, 4, 1, NULL), *va, *vb;
+    TU_OK(okto_tensor_view(big, 0, 3, &va));
+    TU_OK(okto_tensor_view(big, 1, 3, &vb));
+    okto_graph *g;
+    TU_OK(okto_graph_create(ctx, &g));
+    TU_OK(okto_reduce(g, o11, in, OKTO_SUM, -1));
+    int n0 = okto_graph_task_count(g);
+    expect_fail(g, okto_reduce(g, o31, in, OKTO_SUM, 0), "in is 3x4", "out is 3x1", n0);
+    expect_fail(g, okto_reduce(g, o14, in, OKTO_SUM, 1), "in is 3x4", "out is 1x4", n0);
+    expect_fail(g, okto_reduce(g, o14, in, OKTO_SUM, -1), "in is 3x4", "out is 1x4", n0);
+    expect_fail(g, okto_reduce(g, o11, in, OKTO_MAX, 0), "expected 1x4", NULL, n0);
+    expect_fail(g, okto_reduce(g, o11, in, OKTO_SUM, 2), "axis 2", NULL, n0);
+    expect_fail(g, okto_reduce(g, o11, in, OKTO_SUM, -2), "axis -2", NULL, n0);
+    expect_fail(g, okto_reduce(g, o11, in, (okto_reduce_op)4, -1), "op 4", NULL, n0);
+    expect_fail(g, okto_reduce(g, NULL, in, OKTO_SUM, -1), "out", NULL, n0);
+    expect_fail(g, okto_reduce(g, o11, NULL, OKTO_SUM, -1), "in", NULL, n0);
+    expect_fail(g, okto_reduce(g, va, vb, OKTO_SUM, 1), "overlap", NULL, n0);
+    assert_int_equal(okto_reduce(NULL, o11, in, OKTO_SUM, -1), OKTO_EINVAL);
+    okto_context *other = tu_context_with(1, OKTO_SCHED_AUTO);
+    okto_tensor *alien = tu_tensor(other, 3, 4, NULL);
+    expect_fail(g, okto_reduce(g, o11, alien, OKTO_SUM, -1), "another context", NULL, n0);
+    okto_tensor_destroy(alien);
+    okto_context_destroy(other);
+    okto_graph_destroy(g);
+    okto_tensor *all[] = {in, o14, o31, o11, va, vb, big};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        okto_tensor_destroy(all[i]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(all_ops_axes_shapes),
+        cmocka_unit_test(ten_million),
+        cmocka_unit_test(partitioned_and_policies_agree),
+        cmocka_unit_test(out_aliases_in),
+        cmocka_unit_test(scratch_is_owned_by_the_graph),
+        cmocka_unit_test(argument_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -54,7 +54,7 @@ typedef struct okto_config {
 /* Defaults, then the environment: OKTO_DEVICE, OKTO_LANES, OKTO_SCHED, OKTO_LOG, OKTO_TRACE. */
 OKTO_API void okto_config_init(okto_config *cfg);
 
-/* cfg NULL means okto_config_init's result. *out is set only on success. */
+/* cfg NULL means okto_config_init's result. *out is the new context, or NULL on failure. */
 OKTO_API okto_status okto_context_create(const okto_config *cfg, okto_context **out);
 /* Wraps the caller's context and device. okto retains them for its lifetime and releases them
  * when done; the caller keeps its own references. Lanes are queues on this device. */

@@ -1,2 +1,370 @@
-/* lib/ops/reduce.c */
+/* lib/ops/reduce.c: okto_reduce (sum, max, min, mean over rows, columns or everything).
+ *
+ * Plans, by axis (kernels in cl/reduce.cl):
+ *   - axis -1 (all), and axis 1 of a single row: the tensor is one contiguous run of n floats.
+ *     It is split into equal element ranges, one per compute lane (okto__parts); each part task
+ *     reduces its range with `ngroups` work-groups into its own row of a scratch tensor
+ *     (nparts x ngroups), and one aggregation task on the device reduces the scratch into out
+ *     (dividing by n for MEAN). A part reads the rows its range touches; reads never conflict,
+ *     so parts that share a row still run side by side.
+ *   - axis 1 (per row): split by rows. A part writes its rows of out directly, one work-group
+ *     per row; a row too long for one group (more than OKTO__RED_ITEM * L floats) is cut into
+ *     column chunks whose partials go to the part's rows of a rows x ngroups scratch, and a
+ *     per-part aggregation task turns them into its rows of out. No cross-part aggregation.
+ *   - axis 0 (per column): split by rows. Part p reduces its rows, column tiles of TC columns
+ *     times ngroups row chunks, into rows [p * ngroups, (p + 1) * ngroups) of a scratch
+ *     (nparts * ngroups) x cols; an aggregation task reduces the scratch over its rows into out.
+ * One part with one group writes out directly: no scratch, no aggregation.
+ *
+ * The scratch tensors are created here and released right after recording: the graph retains
+ * every storage it records an access to, so they live exactly as long as the graph.
+ *
+ * Work per item: at most about OKTO__RED_ITEM elements before the tree takes over, so even a
+ * 1e7-element sum is a Kahan sum of a few hundred values per work item under three levels of
+ * trees (work-group, groups, parts). */
 #include "internal.h"
+
+#include <stdint.h>
+
+#define OKTO__RED_MAXL 256     /* OKTO_RED_MAXL in cl/reduce.cl: the local arrays' size */
+#define OKTO__RED_ITEM 64      /* elements per work item below which one more group is waste */
+#define OKTO__RED_MAXG 64      /* work-groups per part at most: partials stay few */
+
+static const char *const op_names[] = {[OKTO_SUM] = "sum", [OKTO_MAX] = "max",
+                                       [OKTO_MIN] = "min", [OKTO_MEAN] = "sum"};
+static const char *const task_names[] = {[OKTO_SUM] = "reduce_sum", [OKTO_MAX] = "reduce_max",
+                                         [OKTO_MIN] = "reduce_min", [OKTO_MEAN] = "reduce_mean"};
+
+static size_t pow2ceil(size_t n)
+{
+    size_t p = 1;
+    while (p < n)
+        p <<= 1;
+    return p;
+}
+
+static size_t pow2floor(size_t n)
+{
+    size_t p = 1;
+    while (p * 2 <= n)
+        p <<= 1;
+    return p;
+}
+
+static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+/* Limits of the local size: the kernel's (registers, local memory) and the device's per
+ * dimension; powers of two, at most OKTO__RED_MAXL. */
+typedef struct red_limits {
+    size_t wg, dim0, dim1;
+} red_limits;
+
+static okto_status query_limits(okto_graph *g, red_limits *lim)
+{
+    cl_kernel k;
+    okto_status s = okto__kernel(g->ctx, "okto_reduce_cols_sum", &k);
+    if (s != OKTO_OK)
+        return s;
+    size_t wg = OKTO__RED_MAXL, dims[3] = {OKTO__RED_MAXL, OKTO__RED_MAXL, OKTO__RED_MAXL};
+    cl_int err = clGetKernelWorkGroupInfo(k, g->ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                          sizeof wg, &wg, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetDeviceInfo(g->ctx->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof dims, dims,
+                              NULL);
+    clReleaseKernel(k);
+    if (err != CL_SUCCESS)
+        return okto__fail_cl(g->ctx, err, "clGetKernelWorkGroupInfo", "okto_reduce");
+    lim->wg = pow2floor(wg < OKTO__RED_MAXL ? (wg ? wg : 1) : OKTO__RED_MAXL);
+    lim->dim0 = pow2floor(dims[0] ? dims[0] : 1);
+    lim->dim1 = pow2floor(dims[1] ? dims[1] : 1);
+    return OKTO_OK;
+}
+
+/* One reduction task. in_off / out_off are in floats from the start of each tensor.
+ * rows_kernel: okto_reduce_rows_* with local (l0, 1); else okto_reduce_cols_* with (l0, l1). */
+typedef struct red_task {
+    const char *op;
+    okto_reduce_op rop;
+    int rows_kernel;
+    const okto_tensor *in, *out;
+    size_t in_off, out_off;
+    size_t rows, cols, ngroups;
+    float div;
+    size_t l0, l1;
+    okto__access acc[2];
+    int nacc, part, nparts;
+} red_task;
+
+/* Like okto__set_tensor_arg, at any float offset from t's start (a part of a flat range may
+ * start inside a row). */
+static cl_int set_arg_at(cl_kernel k, cl_uint idx, const okto_tensor *t, size_t off)
+{
+    cl_int off_i = (cl_int)(t->row0 * t->cols + off);
+    cl_int err = clSetKernelArg(k, idx, sizeof(cl_mem), &t->st->mem);
+    return err == CL_SUCCESS ? clSetKernelArg(k, idx + 1, sizeof off_i, &off_i) : err;
+}
+
+static okto_status record(okto_graph *g, red_task *r)
+{
+    char kname[64];
+    snprintf(kname, sizeof kname, "okto_reduce_%s_%s", r->rows_kernel ? "rows" : "cols",
+             op_names[r->rop]);
+    cl_kernel k;
+    okto_status s = okto__kernel(g->ctx, kname, &k);
+    if (s != OKTO_OK)
+        return s;
+    cl_int rows = (cl_int)r->rows, cols = (cl_int)r->cols, ng = (cl_int)r->ngroups;
+    cl_int err = set_arg_at(k, 0, r->in, r->in_off);
+    if (err == CL_SUCCESS)
+        err = set_arg_at(k, 2, r->out, r->out_off);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(k, 4, sizeof rows, &rows);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(k, 5, sizeof cols, &cols);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(k, 6, sizeof ng, &ng);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(k, 7, sizeof r->div, &r->div);
+    if (err != CL_SUCCESS) {
+        clReleaseKernel(k);
+        return okto__fail_cl(g->ctx, err, "clSetKernelArg", "okto_reduce (%s)", kname);
+    }
+    double n = (double)r->rows * (double)r->cols;
+    okto__task t = {.op = r->op, .shape_key = ((uint64_t)r->rows << 32) ^ (uint64_t)r->cols,
+                    .part = r->part, .nparts = r->nparts, .cls = OKTO__COMPUTE, .flops = n,
+                    .bytes = n * sizeof(float), .acc = r->acc, .nacc = r->nacc, .kernel = k,
+                    .work_dim = 2, .has_local = 1};
+    if (r->rows_kernel) {
+        t.global[0] = r->l0 * r->ngroups, t.global[1] = r->rows;
+        t.local[0] = r->l0, t.local[1] = 1;
+    } else {
+        t.global[0] = ceil_div(r->cols, r->l0) * r->l0, t.global[1] = r->l1 * r->ngroups;
+        t.local[0] = r->l0, t.local[1] = r->l1;
+    }
+    t.global[2] = t.local[2] = 1;
+    int ti = okto__graph_add(g, &t);
+    return ti < 0 ? (okto_status)ti : OKTO_OK;
+}
+
+/* Access to the rows of t that the floats [e0, e1) (from t's start) touch. */
+static okto__access acc_elems(const okto_tensor *t, size_t e0, size_t e1, int mode)
+{
+    return okto__acc(t, e0 / t->cols, ceil_div(e1, t->cols), mode);
+}
+
+static int same_rows(const okto_tensor *a, const okto_tensor *b)
+{
+    return a->st == b->st && a->row0 == b->row0 && a->rows == b->rows;
+}
+
+/* The accesses of a task that reads `ra` of in and writes `wa` of out: one RW access when out
+ * is in (a 1 x 1 or one-row reduction in place), else a read and a write. */
+static void in_out_acc(red_task *r, okto__access ra, okto__access wa)
+{
+    if (ra.st == wa.st && ra.row0 < wa.row1 && wa.row0 < ra.row1) {
+        r->acc[0] = wa;
+        r->acc[0].row0 = ra.row0 < wa.row0 ? ra.row0 : wa.row0;
+        r->acc[0].row1 = ra.row1 > wa.row1 ? ra.row1 : wa.row1;
+        r->acc[0].mode = OKTO__RW;
+        r->nacc = 1;
+    } else {
+        r->acc[0] = wa;
+        r->acc[1] = ra;
+        r->nacc = 2;
+    }
+}
+
+/* All of in (n contiguous floats) into the 1 x 1 out. */
+static okto_status reduce_flat(okto_graph *g, okto_tensor *out, const okto_tensor *in,
+                               okto_reduce_op op, const red_limits *lim)
+{
+    size_t n = in->rows * in->cols;
+    int nparts = okto__parts(g, n, (double)n);
+    size_t per = ceil_div(n, (size_t)nparts);
+    size_t l = pow2ceil(per) < lim->wg ? pow2ceil(per) : lim->wg;
+    size_t ng = ceil_div(per, l * OKTO__RED_ITEM);
+    ng = ng < OKTO__RED_MAXG ? ng : OKTO__RED_MAXG;
+    float count = op == OKTO_MEAN ? (float)n : 1.0f;
+    red_task r = {.op = task_names[op], .rop = op, .rows_kernel = 1, .in = in, .rows = 1,
+                  .l0 = l, .l1 = 1, .nparts = nparts};
+    if (nparts == 1 && ng == 1) {
+        r.out = out, r.cols = n, r.ngroups = 1, r.div = count;
+        in_out_acc(&r, okto__acc(in, 0, in->rows, OKTO__R), okto__acc(out, 0, 1, OKTO__W));
+        return record(g, &r);
+    }
+    okto_tensor *scratch;
+    okto_status s = okto_tensor_create(g->ctx, (size_t)nparts, ng, &scratch);
+    for (int p = 0; p < nparts && s == OKTO_OK; p++) {
+        size_t e0 = okto__part_row(n, p, nparts), e1 = okto__part_row(n, p + 1, nparts);
+        r.part = p, r.out = scratch, r.in_off = e0, r.out_off = (size_t)p * ng;
+        r.cols = e1 - e0, r.ngroups = ng, r.div = 1.0f;
+        r.acc[0] = okto__acc(scratch, (size_t)p, (size_t)p + 1, OKTO__W);
+        r.acc[1] = acc_elems(in, e0, e1, OKTO__R);
+        r.nacc = 2;
+        s = record(g, &r);
+    }
+    if (s == OKTO_OK) {
+        size_t m = (size_t)nparts * ng;
+        red_task a = {.op = "reduce_aggregate", .rop = op, .rows_kernel = 1, .in = scratch,
+                      .out = out, .rows = 1, .cols = m, .ngroups = 1, .div = count,
+                      .l0 = pow2ceil(m) < lim->wg ? pow2ceil(m) : lim->wg, .l1 = 1,
+                      .nparts = 1};
+        a.acc[0] = okto__acc(out, 0, 1, OKTO__W);
+        a.acc[1] = okto__acc(scratch, 0, (size_t)nparts, OKTO__R);
+        a.nacc = 2;
+        s = record(g, &a);
+    }
+    okto_tensor_destroy(scratch); /* the graph holds the storage now */
+    return s;
+}
+
+/* Each row of in into the rows x 1 out. */
+static okto_status reduce_axis1(okto_graph *g, okto_tensor *out, const okto_tensor *in,
+                                okto_reduce_op op, const red_limits *lim)
+{
+    size_t rows = in->rows, cols = in->cols;
+    int nparts = okto__parts(g, rows, (double)rows * (double)cols);
+    size_t l = pow2ceil(cols) < lim->wg ? pow2ceil(cols) : lim->wg;
+    size_t ng = ceil_div(cols, l * OKTO__RED_ITEM);
+    ng = ng < OKTO__RED_MAXG ? ng : OKTO__RED_MAXG;
+    float count = op == OKTO_MEAN ? (float)cols : 1.0f;
+    okto_tensor *scratch = NULL;
+    okto_status s = OKTO_OK;
+    if (ng > 1)
+        s = okto_tensor_create(g->ctx, rows, ng, &scratch);
+    for (int p = 0; p < nparts && s == OKTO_OK; p++) {
+        size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
+        red_task r = {.op = task_names[op], .rop = op, .rows_kernel = 1, .in = in,
+                      .in_off = r0 * cols, .rows = r1 - r0, .cols = cols, .ngroups = ng,
+                      .l0 = l, .l1 = 1, .part = p, .nparts = nparts};
+        okto__access ra = okto__acc(in, r0, r1, OKTO__R);
+        if (ng == 1) {
+            r.out = out, r.out_off = r0, r.div = count;
+            in_out_acc(&r, ra, okto__acc(out, r0, r1, OKTO__W));
+            s = record(g, &r);
+            continue;
+        }
+        r.out = scratch, r.out_off = r0 * ng, r.div = 1.0f;
+        r.acc[0] = okto__acc(scratch, r0, r1, OKTO__W);
+        r.acc[1] = ra;
+        r.nacc = 2;
+        if ((s = record(g, &r)) != OKTO_OK)
+            break;
+        red_task a = {.op = "reduce_aggregate", .rop = op, .rows_kernel = 1, .in = scratch,
+                      .in_off = r0 * ng, .out = out, .out_off = r0, .rows = r1 - r0,
+                      .cols = ng, .ngroups = 1, .div = count,
+                      .l0 = pow2ceil(ng) < lim->wg ? pow2ceil(ng) : lim->wg, .l1 = 1,
+                      .part = p, .nparts = nparts};
+        a.acc[0] = okto__acc(out, r0, r1, OKTO__W);
+        a.acc[1] = okto__acc(scratch, r0, r1, OKTO__R);
+        a.nacc = 2;
+        s = record(g, &a);
+    }
+    okto_tensor_destroy(scratch);
+    return s;
+}
+
+/* Local size of the column kernel: TC columns (coalesced) by TR rows. */
+static void cols_local(const red_limits *lim, size_t rows, size_t cols, size_t *tc, size_t *tr)
+{
+    size_t c = pow2ceil(cols) < 32 ? pow2ceil(cols) : 32;
+    c = c < lim->dim0 ? c : lim->dim0;
+    c = c < lim->wg ? c : lim->wg;
+    size_t r = lim->wg / c;
+    r = pow2ceil(rows) < r ? pow2ceil(rows) : r;
+    r = r < lim->dim1 ? r : lim->dim1;
+    *tc = c;
+    *tr = r ? r : 1;
+}
+
+/* Each column of in into the 1 x cols out. */
+static okto_status reduce_axis0(okto_graph *g, okto_tensor *out, const okto_tensor *in,
+                                okto_reduce_op op, const red_limits *lim)
+{
+    size_t rows = in->rows, cols = in->cols;
+    int nparts = okto__parts(g, rows, (double)rows * (double)cols);
+    size_t per = ceil_div(rows, (size_t)nparts), tc, tr;
+    cols_local(lim, per, cols, &tc, &tr);
+    size_t ng = ceil_div(per, tr * OKTO__RED_ITEM);
+    ng = ng < OKTO__RED_MAXG ? ng : OKTO__RED_MAXG;
+    float count = op == OKTO_MEAN ? (float)rows : 1.0f;
+    red_task r = {.op = task_names[op], .rop = op, .rows_kernel = 0, .in = in, .cols = cols,
+                  .ngroups = ng, .l0 = tc, .l1 = tr, .nparts = nparts};
+    if (nparts == 1 && ng == 1) {
+        r.out = out, r.rows = rows, r.div = count;
+        in_out_acc(&r, okto__acc(in, 0, rows, OKTO__R), okto__acc(out, 0, 1, OKTO__W));
+        return record(g, &r);
+    }
+    size_t m = (size_t)nparts * ng;
+    okto_tensor *scratch;
+    okto_status s = okto_tensor_create(g->ctx, m, cols, &scratch);
+    for (int p = 0; p < nparts && s == OKTO_OK; p++) {
+        size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
+        r.part = p, r.out = scratch, r.in_off = r0 * cols, r.out_off = (size_t)p * ng * cols;
+        r.rows = r1 - r0, r.div = 1.0f;
+        r.acc[0] = okto__acc(scratch, (size_t)p * ng, (size_t)(p + 1) * ng, OKTO__W);
+        r.acc[1] = okto__acc(in, r0, r1, OKTO__R);
+        r.nacc = 2;
+        s = record(g, &r);
+    }
+    if (s == OKTO_OK) {
+        red_task a = {.op = "reduce_aggregate", .rop = op, .rows_kernel = 0, .in = scratch,
+                      .out = out, .rows = m, .cols = cols, .ngroups = 1, .div = count,
+                      .nparts = 1};
+        cols_local(lim, m, cols, &a.l0, &a.l1);
+        a.acc[0] = okto__acc(out, 0, 1, OKTO__W);
+        a.acc[1] = okto__acc(scratch, 0, m, OKTO__R);
+        a.nacc = 2;
+        s = record(g, &a);
+    }
+    okto_tensor_destroy(scratch);
+    return s;
+}
+
+okto_status okto_reduce(okto_graph *g, okto_tensor *out, const okto_tensor *in,
+                        okto_reduce_op op, int axis)
+{
+    static const char *fn = "okto_reduce";
+    okto_status s = okto__check_graph(g, fn);
+    if (s == OKTO_OK)
+        s = okto__check_tensor(g, out, fn, "out");
+    if (s == OKTO_OK)
+        s = okto__check_tensor(g, in, fn, "in");
+    if (s != OKTO_OK)
+        return s;
+    if ((unsigned)op > (unsigned)OKTO_MEAN)
+        return okto__fail(g->ctx, OKTO_EINVAL, "okto_reduce: op %d is not an okto_reduce_op",
+                          (int)op);
+    if (axis < -1 || axis > 1)
+        return okto__fail(g->ctx, OKTO_EINVAL,
+                          "okto_reduce: axis %d (expected 0: over rows, 1: over columns, -1: "
+                          "all)",
+                          axis);
+    size_t er = axis == 1 ? in->rows : 1, ec = axis == 0 ? in->cols : 1;
+    if (out->rows != er || out->cols != ec)
+        return okto__fail(g->ctx, OKTO_EINVAL,
+                          "okto_reduce: in is %zux%zu but out is %zux%zu (expected %zux%zu for "
+                          "axis %d)",
+                          in->rows, in->cols, out->rows, out->cols, er, ec, axis);
+    /* out may be in itself (then the shapes say in is 1 x 1, rows x 1 or 1 x cols, and each
+     * work-group writes only what it read); any other overlap is a race between parts */
+    if (out->st == in->st && !same_rows(out, in) && out->row0 < in->row0 + in->rows &&
+        in->row0 < out->row0 + out->rows)
+        return okto__fail(g->ctx, OKTO_EINVAL,
+                          "okto_reduce: out (rows [%zu, %zu)) and in (rows [%zu, %zu)) are views "
+                          "of one tensor that overlap",
+                          out->row0, out->row0 + out->rows, in->row0, in->row0 + in->rows);
+    red_limits lim;
+    if ((s = query_limits(g, &lim)) != OKTO_OK)
+        return s;
+    int start = g->ntasks;
+    if (axis == -1 || (axis == 1 && in->rows == 1))
+        s = reduce_flat(g, out, in, op, &lim);
+    else if (axis == 1)
+        s = reduce_axis1(g, out, in, op, &lim);
+    else
+        s = reduce_axis0(g, out, in, op, &lim);
+    if (s != OKTO_OK)
+        okto__graph_truncate(g, start);
+    return s;
+}
