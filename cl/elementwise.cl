@@ -7,14 +7,14 @@
  *   gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
  * The tests' host reference uses the same formula in double. */
 
-#define OKTO_EW_MAP(name, expr)                                                                \
-    __kernel void name(__global float *y, int yo, __global const float *xp, int xo, int n)    \
-    {                                                                                          \
-        int i = get_global_id(0);                                                              \
-        if (i < n) {                                                                           \
-            float x = xp[xo + i];                                                              \
-            y[yo + i] = (expr);                                                                \
-        }                                                                                      \
+#define OKTO_EW_MAP(name, expr)                                                                    \
+    __kernel void name(__global float *y, int yo, __global const float *xp, int xo, int n)         \
+    {                                                                                              \
+        int i = get_global_id(0);                                                                  \
+        if (i < n) {                                                                               \
+            float x = xp[xo + i];                                                                  \
+            y[yo + i] = (expr);                                                                    \
+        }                                                                                          \
     }
 
 OKTO_EW_MAP(okto_map_relu, x > 0.0f ? x : 0.0f)
@@ -31,15 +31,15 @@ OKTO_EW_MAP(okto_map_square, x * x)
 
 /* out = a (op) b over a rows x cols block: global is (cols, rows). b is either the same shape
  * (bstride = cols) or one row broadcast over the rows (bstride = 0): no modulo per element. */
-#define OKTO_EW_ZIP(name, expr)                                                                \
-    __kernel void name(__global float *y, int yo, __global const float *ap, int ao,           \
-                       __global const float *bp, int bo, int rows, int cols, int bstride)     \
-    {                                                                                          \
-        int c = get_global_id(0), r = get_global_id(1);                                       \
-        if (c < cols && r < rows) {                                                            \
-            float a = ap[ao + r * cols + c], b = bp[bo + r * bstride + c];                     \
-            y[yo + r * cols + c] = (expr);                                                     \
-        }                                                                                      \
+#define OKTO_EW_ZIP(name, expr)                                                                    \
+    __kernel void name(__global float *y, int yo, __global const float *ap, int ao,                \
+                       __global const float *bp, int bo, int rows, int cols, int bstride)          \
+    {                                                                                              \
+        int c = get_global_id(0), r = get_global_id(1);                                            \
+        if (c < cols && r < rows) {                                                                \
+            float a = ap[ao + r * cols + c], b = bp[bo + r * bstride + c];                         \
+            y[yo + r * cols + c] = (expr);                                                         \
+        }                                                                                          \
     }
 
 OKTO_EW_ZIP(okto_zip_add, a + b)

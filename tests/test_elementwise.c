@@ -23,7 +23,7 @@ typedef struct shape {
 static const shape shapes[] = {{1, 1}, {1, 33}, {33, 1}, {7, 13}, {257, 129}, {1024, 1024}};
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 
-static okto_context *ctx;       /* default lanes (2+ on the test machine: ops partition) */
+static okto_context *ctx; /* default lanes (2+ on the test machine: ops partition) */
 
 static int setup(void **state)
 {
@@ -79,7 +79,9 @@ static double ref_zip(okto_zip_op op, double a, double b)
 static double map_tol(okto_map_op op)
 {
     switch (op) {
-    case OKTO_RELU: case OKTO_NEG: case OKTO_ABS: return 0;
+    case OKTO_RELU:
+    case OKTO_NEG:
+    case OKTO_ABS: return 0;
     case OKTO_SQUARE: return ONE_ROUNDING;
     case OKTO_SQRT: return 3.5e-7;
     default: return 2e-6;
@@ -94,10 +96,7 @@ static void map_input(okto_map_op op, float *x, size_t n, uint64_t seed)
         tu_fill_random(x, n, seed, -4.0f, 4.0f);
 }
 
-static void run(okto_graph *g)
-{
-    TU_OK(okto_graph_run(g));
-}
+static void run(okto_graph *g) { TU_OK(okto_graph_run(g)); }
 
 static void map_all_ops_all_shapes(void **state)
 {
@@ -110,7 +109,8 @@ static void map_all_ops_all_shapes(void **state)
             map_input((okto_map_op)op, x, n, 100 + (uint64_t)op);
             for (size_t i = 0; i < n; i++)
                 want[i] = ref_map((okto_map_op)op, x[i]);
-            okto_tensor *in = tu_tensor(ctx, rows, cols, x), *out = tu_tensor(ctx, rows, cols, NULL);
+            okto_tensor *in = tu_tensor(ctx, rows, cols, x),
+                        *out = tu_tensor(ctx, rows, cols, NULL);
             okto_graph *g;
             TU_OK(okto_graph_create(ctx, &g));
             TU_OK(okto_map(g, out, in, (okto_map_op)op));
@@ -136,7 +136,9 @@ static double zip_tol(okto_zip_op op)
 {
     switch (op) {
     case OKTO_DIV: return 3e-7;
-    case OKTO_MAXIMUM: case OKTO_MINIMUM: case OKTO_RELU_GRAD: return 0;
+    case OKTO_MAXIMUM:
+    case OKTO_MINIMUM:
+    case OKTO_RELU_GRAD: return 0;
     default: return ONE_ROUNDING;
     }
 }
@@ -154,7 +156,8 @@ static void zip_case(size_t rows, size_t cols, int bcast, okto_zip_op op, uint64
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < cols; c++)
             want[r * cols + c] = ref_zip(op, a[r * cols + c], b[bcast ? c : r * cols + c]);
-    okto_tensor *ta = tu_tensor(ctx, rows, cols, a), *tb = tu_tensor(ctx, bcast ? 1 : rows, cols, b);
+    okto_tensor *ta = tu_tensor(ctx, rows, cols, a),
+                *tb = tu_tensor(ctx, bcast ? 1 : rows, cols, b);
     okto_tensor *out = tu_tensor(ctx, rows, cols, NULL);
     okto_graph *g;
     TU_OK(okto_graph_create(ctx, &g));
@@ -334,8 +337,8 @@ static void argument_errors(void **state)
     TU_OK(okto_map(g, o34, a34, OKTO_RELU)); /* something recorded: failures keep it */
     int n0 = okto_graph_task_count(g);
 
-    expect_fail(g, okto_zip(g, o34, a34, b24, OKTO_ADD), OKTO_EINVAL,
-                "a is 3x4 but b is 2x4", "(expected 3x4 or 1x4)", n0);
+    expect_fail(g, okto_zip(g, o34, a34, b24, OKTO_ADD), OKTO_EINVAL, "a is 3x4 but b is 2x4",
+                "(expected 3x4 or 1x4)", n0);
     expect_fail(g, okto_zip(g, o34, a34, b35, OKTO_ADD), OKTO_EINVAL, "3x4", "3x5", n0);
     expect_fail(g, okto_zip(g, o43, a34, b14, OKTO_ADD), OKTO_EINVAL, "3x4", "4x3", n0);
     expect_fail(g, okto_map(g, o43, a34, OKTO_EXP), OKTO_EINVAL, "3x4", "4x3", n0);

@@ -72,8 +72,8 @@ static double max_rel(const float *got, const double *want, size_t n)
     return worst;
 }
 
-static float *softmax_run(okto_context *c, const float *x, size_t rows, size_t cols,
-                          int in_place, okto_sched sched, int *ntasks)
+static float *softmax_run(okto_context *c, const float *x, size_t rows, size_t cols, int in_place,
+                          okto_sched sched, int *ntasks)
 {
     okto_tensor *in = tu_tensor(c, rows, cols, x);
     okto_tensor *out = in_place ? in : tu_tensor(c, rows, cols, NULL);
@@ -174,9 +174,9 @@ static void labels_for(float *lab, size_t rows, size_t cols, uint64_t seed)
 }
 
 /* Runs softmax_xent with the outputs asked for; returns the loss (NAN when not asked). */
-static float xent_run(okto_context *c, const float *x, const float *lab, size_t rows,
-                      size_t cols, int want_loss, int want_grad, int grad_in_place,
-                      okto_sched sched, float **grad_out)
+static float xent_run(okto_context *c, const float *x, const float *lab, size_t rows, size_t cols,
+                      int want_loss, int want_grad, int grad_in_place, okto_sched sched,
+                      float **grad_out)
 {
     okto_tensor *tx = tu_tensor(c, rows, cols, x), *tl = tu_tensor(c, rows, 1, lab);
     okto_tensor *loss = want_loss ? tu_tensor(c, 1, 1, NULL) : NULL;
@@ -224,8 +224,8 @@ static void xent_case(size_t rows, size_t cols, float lo, float hi, uint64_t see
     float l = xent_run(ctx, x, lab, rows, cols, 1, 1, 0, OKTO_SCHED_AUTO, &grad);
     double le = fabs(l - wl) / fmax(fabs(wl), 1e-30);
     if (!(le <= LOSS_TOL) && !(wl == 0 && fabs(l) <= 1e-6))
-        fail_msg("xent loss %zux%zu [%g, %g): %.9g vs %.9g (error %g > %g)", rows, cols, lo, hi,
-                 l, wl, le, LOSS_TOL);
+        fail_msg("xent loss %zux%zu [%g, %g): %.9g vs %.9g (error %g > %g)", rows, cols, lo, hi, l,
+                 wl, le, LOSS_TOL);
     double ge = grad_err(grad, want, rows, cols);
     if (ge > GRAD_TOL)
         fail_msg("xent grad %zux%zu: error %g > %g", rows, cols, ge, GRAD_TOL);
@@ -347,8 +347,7 @@ static void argument_errors(void **state)
     expect_fail(g, okto_softmax(g, o, NULL), "in", NULL, n0);
     expect_fail(g, okto_softmax(g, vb, va), "overlap", NULL, n0);
     expect_fail(g, okto_softmax_xent(g, loss, o, x, lab2), "logits is 3x4", "labels is 2x1", n0);
-    expect_fail(g, okto_softmax_xent(g, loss, o, x, lab32), "logits is 3x4", "labels is 3x2",
-                n0);
+    expect_fail(g, okto_softmax_xent(g, loss, o, x, lab32), "logits is 3x4", "labels is 3x2", n0);
     expect_fail(g, okto_softmax_xent(g, loss12, o, x, lab), "logits is 3x4", "loss is 1x2", n0);
     expect_fail(g, okto_softmax_xent(g, loss, o43, x, lab), "logits is 3x4", "grad is 4x3", n0);
     expect_fail(g, okto_softmax_xent(g, NULL, NULL, x, lab), "both NULL", NULL, n0);
@@ -374,12 +373,9 @@ static void argument_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(softmax_shapes),
-        cmocka_unit_test(softmax_large_logits),
-        cmocka_unit_test(xent_shapes),
-        cmocka_unit_test(xent_large_logits),
-        cmocka_unit_test(xent_bad_label),
-        cmocka_unit_test(partitioned_and_policies_agree),
+        cmocka_unit_test(softmax_shapes),  cmocka_unit_test(softmax_large_logits),
+        cmocka_unit_test(xent_shapes),     cmocka_unit_test(xent_large_logits),
+        cmocka_unit_test(xent_bad_label),  cmocka_unit_test(partitioned_and_policies_agree),
         cmocka_unit_test(argument_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -21,23 +21,30 @@ static const char *const map_kernels[] = {
 };
 
 static const char *const zip_kernels[] = {
-    [OKTO_ADD] = "okto_zip_add",         [OKTO_SUB] = "okto_zip_sub",
-    [OKTO_MUL] = "okto_zip_mul",         [OKTO_DIV] = "okto_zip_div",
-    [OKTO_MAXIMUM] = "okto_zip_maximum", [OKTO_MINIMUM] = "okto_zip_minimum",
+    [OKTO_ADD] = "okto_zip_add",
+    [OKTO_SUB] = "okto_zip_sub",
+    [OKTO_MUL] = "okto_zip_mul",
+    [OKTO_DIV] = "okto_zip_div",
+    [OKTO_MAXIMUM] = "okto_zip_maximum",
+    [OKTO_MINIMUM] = "okto_zip_minimum",
     [OKTO_RELU_GRAD] = "okto_zip_relu_grad",
 };
 
 /* Perf-model keys: one per kernel, so each op learns its own durations. */
 static const char *const map_names[] = {
-    [OKTO_RELU] = "map_relu", [OKTO_GELU] = "map_gelu", [OKTO_SIGMOID] = "map_sigmoid",
-    [OKTO_TANH] = "map_tanh", [OKTO_EXP] = "map_exp",   [OKTO_LOG] = "map_log",
-    [OKTO_NEG] = "map_neg",   [OKTO_SQRT] = "map_sqrt", [OKTO_ABS] = "map_abs",
+    [OKTO_RELU] = "map_relu",     [OKTO_GELU] = "map_gelu", [OKTO_SIGMOID] = "map_sigmoid",
+    [OKTO_TANH] = "map_tanh",     [OKTO_EXP] = "map_exp",   [OKTO_LOG] = "map_log",
+    [OKTO_NEG] = "map_neg",       [OKTO_SQRT] = "map_sqrt", [OKTO_ABS] = "map_abs",
     [OKTO_SQUARE] = "map_square",
 };
 
 static const char *const zip_names[] = {
-    [OKTO_ADD] = "zip_add",         [OKTO_SUB] = "zip_sub",         [OKTO_MUL] = "zip_mul",
-    [OKTO_DIV] = "zip_div",         [OKTO_MAXIMUM] = "zip_maximum", [OKTO_MINIMUM] = "zip_minimum",
+    [OKTO_ADD] = "zip_add",
+    [OKTO_SUB] = "zip_sub",
+    [OKTO_MUL] = "zip_mul",
+    [OKTO_DIV] = "zip_div",
+    [OKTO_MAXIMUM] = "zip_maximum",
+    [OKTO_MINIMUM] = "zip_minimum",
     [OKTO_RELU_GRAD] = "zip_relu_grad",
 };
 
@@ -65,8 +72,7 @@ static okto_status check_alias(okto_graph *g, const char *op, const okto_tensor 
     return okto__fail(g->ctx, OKTO_EINVAL,
                       "%s: out (rows [%zu, %zu)) and %s (rows [%zu, %zu)) are views of one "
                       "tensor that overlap without being the same rows",
-                      op, out->row0, out->row0 + out->rows, in_name, in->row0,
-                      in->row0 + in->rows);
+                      op, out->row0, out->row0 + out->rows, in_name, in->row0, in->row0 + in->rows);
 }
 
 /* Adds an access, merging it into an earlier one of the same rows (out == in gives one RW). */
@@ -120,11 +126,18 @@ okto_status okto_map(okto_graph *g, okto_tensor *out, const okto_tensor *in, okt
         int nacc = 0;
         add_acc(acc, &nacc, okto__acc(out, r0, r1, OKTO__W));
         add_acc(acc, &nacc, okto__acc(in, r0, r1, OKTO__R));
-        okto__task t = {.op = map_names[op], .shape_key = (uint64_t)n, .part = p,
-                        .nparts = nparts, .cls = OKTO__COMPUTE,
+        okto__task t = {.op = map_names[op],
+                        .shape_key = (uint64_t)n,
+                        .part = p,
+                        .nparts = nparts,
+                        .cls = OKTO__COMPUTE,
                         .flops = (double)n * (op == OKTO_GELU ? 10.0 : 1.0),
-                        .bytes = (double)n * sizeof(float) * 2, .acc = acc, .nacc = nacc,
-                        .kernel = k, .work_dim = 1, .global = {round_up((size_t)n, 64), 1, 1}};
+                        .bytes = (double)n * sizeof(float) * 2,
+                        .acc = acc,
+                        .nacc = nacc,
+                        .kernel = k,
+                        .work_dim = 1,
+                        .global = {round_up((size_t)n, 64), 1, 1}};
         int ti = okto__graph_add(g, &t);
         if (ti < 0)
             s = (okto_status)ti;
@@ -154,8 +167,8 @@ okto_status okto_zip(okto_graph *g, okto_tensor *out, const okto_tensor *a, cons
                           "okto_zip: a is %zux%zu but b is %zux%zu (expected %zux%zu or 1x%zu)",
                           a->rows, a->cols, b->rows, b->cols, a->rows, a->cols, a->cols);
     if (out->rows != a->rows || out->cols != a->cols)
-        return okto__fail(g->ctx, OKTO_EINVAL, "okto_zip: a is %zux%zu but out is %zux%zu",
-                          a->rows, a->cols, out->rows, out->cols);
+        return okto__fail(g->ctx, OKTO_EINVAL, "okto_zip: a is %zux%zu but out is %zux%zu", a->rows,
+                          a->cols, out->rows, out->cols);
     /* a 1 x cols b of a 1 x cols a is the same either way: no broadcast */
     int bcast = b->rows != a->rows;
     if ((s = check_alias(g, fn, out, a, "a")) != OKTO_OK)
@@ -199,10 +212,17 @@ okto_status okto_zip(okto_graph *g, okto_tensor *out, const okto_tensor *a, cons
         add_acc(acc, &nacc, okto__acc(a, r0, r1, OKTO__R));
         add_acc(acc, &nacc, bcast ? okto__acc(b, 0, 1, OKTO__R) : okto__acc(b, r0, r1, OKTO__R));
         double n = (double)nr * (double)nc;
-        okto__task t = {.op = zip_names[op], .shape_key = (uint64_t)n, .part = p,
-                        .nparts = nparts, .cls = OKTO__COMPUTE, .flops = n,
-                        .bytes = n * sizeof(float) * (bcast ? 2 : 3), .acc = acc, .nacc = nacc,
-                        .kernel = k, .work_dim = 2,
+        okto__task t = {.op = zip_names[op],
+                        .shape_key = (uint64_t)n,
+                        .part = p,
+                        .nparts = nparts,
+                        .cls = OKTO__COMPUTE,
+                        .flops = n,
+                        .bytes = n * sizeof(float) * (bcast ? 2 : 3),
+                        .acc = acc,
+                        .nacc = nacc,
+                        .kernel = k,
+                        .work_dim = 2,
                         .global = {round_up(cols, 16), round_up(r1 - r0, 16), 1}};
         int ti = okto__graph_add(g, &t);
         if (ti < 0)

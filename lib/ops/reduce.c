@@ -26,14 +26,16 @@
 
 #include <stdint.h>
 
-#define OKTO__RED_MAXL 256     /* OKTO_RED_MAXL in cl/reduce.cl: the local arrays' size */
-#define OKTO__RED_ITEM 64      /* elements per work item below which one more group is waste */
-#define OKTO__RED_MAXG 64      /* work-groups per part at most: partials stay few */
+#define OKTO__RED_MAXL 256 /* OKTO_RED_MAXL in cl/reduce.cl: the local arrays' size */
+#define OKTO__RED_ITEM 64  /* elements per work item below which one more group is waste */
+#define OKTO__RED_MAXG 64  /* work-groups per part at most: partials stay few */
 
-static const char *const op_names[] = {[OKTO_SUM] = "sum", [OKTO_MAX] = "max",
-                                       [OKTO_MIN] = "min", [OKTO_MEAN] = "sum"};
-static const char *const task_names[] = {[OKTO_SUM] = "reduce_sum", [OKTO_MAX] = "reduce_max",
-                                         [OKTO_MIN] = "reduce_min", [OKTO_MEAN] = "reduce_mean"};
+static const char *const op_names[] = {
+    [OKTO_SUM] = "sum", [OKTO_MAX] = "max", [OKTO_MIN] = "min", [OKTO_MEAN] = "sum"};
+static const char *const task_names[] = {[OKTO_SUM] = "reduce_sum",
+                                         [OKTO_MAX] = "reduce_max",
+                                         [OKTO_MIN] = "reduce_min",
+                                         [OKTO_MEAN] = "reduce_mean"};
 
 static size_t pow2ceil(size_t n)
 {
@@ -66,11 +68,11 @@ static okto_status query_limits(okto_graph *g, red_limits *lim)
     if (s != OKTO_OK)
         return s;
     size_t wg = OKTO__RED_MAXL, dims[3] = {OKTO__RED_MAXL, OKTO__RED_MAXL, OKTO__RED_MAXL};
-    cl_int err = clGetKernelWorkGroupInfo(k, g->ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                          sizeof wg, &wg, NULL);
+    cl_int err = clGetKernelWorkGroupInfo(k, g->ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg,
+                                          &wg, NULL);
     if (err == CL_SUCCESS)
-        err = clGetDeviceInfo(g->ctx->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof dims, dims,
-                              NULL);
+        err =
+            clGetDeviceInfo(g->ctx->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof dims, dims, NULL);
     clReleaseKernel(k);
     if (err != CL_SUCCESS)
         return okto__fail_cl(g->ctx, err, "clGetKernelWorkGroupInfo", "okto_reduce");
@@ -130,10 +132,18 @@ static okto_status record(okto_graph *g, red_task *r)
         return okto__fail_cl(g->ctx, err, "clSetKernelArg", "okto_reduce (%s)", kname);
     }
     double n = (double)r->rows * (double)r->cols;
-    okto__task t = {.op = r->op, .shape_key = ((uint64_t)r->rows << 32) ^ (uint64_t)r->cols,
-                    .part = r->part, .nparts = r->nparts, .cls = OKTO__COMPUTE, .flops = n,
-                    .bytes = n * sizeof(float), .acc = r->acc, .nacc = r->nacc, .kernel = k,
-                    .work_dim = 2, .has_local = 1};
+    okto__task t = {.op = r->op,
+                    .shape_key = ((uint64_t)r->rows << 32) ^ (uint64_t)r->cols,
+                    .part = r->part,
+                    .nparts = r->nparts,
+                    .cls = OKTO__COMPUTE,
+                    .flops = n,
+                    .bytes = n * sizeof(float),
+                    .acc = r->acc,
+                    .nacc = r->nacc,
+                    .kernel = k,
+                    .work_dim = 2,
+                    .has_local = 1};
     if (r->rows_kernel) {
         t.global[0] = r->l0 * r->ngroups, t.global[1] = r->rows;
         t.local[0] = r->l0, t.local[1] = 1;
@@ -185,8 +195,14 @@ static okto_status reduce_flat(okto_graph *g, okto_tensor *out, const okto_tenso
     size_t ng = ceil_div(per, l * OKTO__RED_ITEM);
     ng = ng < OKTO__RED_MAXG ? ng : OKTO__RED_MAXG;
     float count = op == OKTO_MEAN ? (float)n : 1.0f;
-    red_task r = {.op = task_names[op], .rop = op, .rows_kernel = 1, .in = in, .rows = 1,
-                  .l0 = l, .l1 = 1, .nparts = nparts};
+    red_task r = {.op = task_names[op],
+                  .rop = op,
+                  .rows_kernel = 1,
+                  .in = in,
+                  .rows = 1,
+                  .l0 = l,
+                  .l1 = 1,
+                  .nparts = nparts};
     if (nparts == 1 && ng == 1) {
         r.out = out, r.cols = n, r.ngroups = 1, r.div = count;
         in_out_acc(&r, okto__acc(in, 0, in->rows, OKTO__R), okto__acc(out, 0, 1, OKTO__W));
@@ -205,9 +221,17 @@ static okto_status reduce_flat(okto_graph *g, okto_tensor *out, const okto_tenso
     }
     if (s == OKTO_OK) {
         size_t m = (size_t)nparts * ng;
-        red_task a = {.op = "reduce_aggregate", .rop = op, .rows_kernel = 1, .in = scratch,
-                      .out = out, .rows = 1, .cols = m, .ngroups = 1, .div = count,
-                      .l0 = pow2ceil(m) < lim->wg ? pow2ceil(m) : lim->wg, .l1 = 1,
+        red_task a = {.op = "reduce_aggregate",
+                      .rop = op,
+                      .rows_kernel = 1,
+                      .in = scratch,
+                      .out = out,
+                      .rows = 1,
+                      .cols = m,
+                      .ngroups = 1,
+                      .div = count,
+                      .l0 = pow2ceil(m) < lim->wg ? pow2ceil(m) : lim->wg,
+                      .l1 = 1,
                       .nparts = 1};
         a.acc[0] = okto__acc(out, 0, 1, OKTO__W);
         a.acc[1] = okto__acc(scratch, 0, (size_t)nparts, OKTO__R);
@@ -234,9 +258,18 @@ static okto_status reduce_axis1(okto_graph *g, okto_tensor *out, const okto_tens
         s = okto_tensor_create(g->ctx, rows, ng, &scratch);
     for (int p = 0; p < nparts && s == OKTO_OK; p++) {
         size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
-        red_task r = {.op = task_names[op], .rop = op, .rows_kernel = 1, .in = in,
-                      .in_off = r0 * cols, .rows = r1 - r0, .cols = cols, .ngroups = ng,
-                      .l0 = l, .l1 = 1, .part = p, .nparts = nparts};
+        red_task r = {.op = task_names[op],
+                      .rop = op,
+                      .rows_kernel = 1,
+                      .in = in,
+                      .in_off = r0 * cols,
+                      .rows = r1 - r0,
+                      .cols = cols,
+                      .ngroups = ng,
+                      .l0 = l,
+                      .l1 = 1,
+                      .part = p,
+                      .nparts = nparts};
         okto__access ra = okto__acc(in, r0, r1, OKTO__R);
         if (ng == 1) {
             r.out = out, r.out_off = r0, r.div = count;
@@ -250,11 +283,21 @@ static okto_status reduce_axis1(okto_graph *g, okto_tensor *out, const okto_tens
         r.nacc = 2;
         if ((s = record(g, &r)) != OKTO_OK)
             break;
-        red_task a = {.op = "reduce_aggregate", .rop = op, .rows_kernel = 1, .in = scratch,
-                      .in_off = r0 * ng, .out = out, .out_off = r0, .rows = r1 - r0,
-                      .cols = ng, .ngroups = 1, .div = count,
-                      .l0 = pow2ceil(ng) < lim->wg ? pow2ceil(ng) : lim->wg, .l1 = 1,
-                      .part = p, .nparts = nparts};
+        red_task a = {.op = "reduce_aggregate",
+                      .rop = op,
+                      .rows_kernel = 1,
+                      .in = scratch,
+                      .in_off = r0 * ng,
+                      .out = out,
+                      .out_off = r0,
+                      .rows = r1 - r0,
+                      .cols = ng,
+                      .ngroups = 1,
+                      .div = count,
+                      .l0 = pow2ceil(ng) < lim->wg ? pow2ceil(ng) : lim->wg,
+                      .l1 = 1,
+                      .part = p,
+                      .nparts = nparts};
         a.acc[0] = okto__acc(out, r0, r1, OKTO__W);
         a.acc[1] = okto__acc(scratch, r0, r1, OKTO__R);
         a.nacc = 2;
@@ -288,8 +331,15 @@ static okto_status reduce_axis0(okto_graph *g, okto_tensor *out, const okto_tens
     size_t ng = ceil_div(per, tr * OKTO__RED_ITEM);
     ng = ng < OKTO__RED_MAXG ? ng : OKTO__RED_MAXG;
     float count = op == OKTO_MEAN ? (float)rows : 1.0f;
-    red_task r = {.op = task_names[op], .rop = op, .rows_kernel = 0, .in = in, .cols = cols,
-                  .ngroups = ng, .l0 = tc, .l1 = tr, .nparts = nparts};
+    red_task r = {.op = task_names[op],
+                  .rop = op,
+                  .rows_kernel = 0,
+                  .in = in,
+                  .cols = cols,
+                  .ngroups = ng,
+                  .l0 = tc,
+                  .l1 = tr,
+                  .nparts = nparts};
     if (nparts == 1 && ng == 1) {
         r.out = out, r.rows = rows, r.div = count;
         in_out_acc(&r, okto__acc(in, 0, rows, OKTO__R), okto__acc(out, 0, 1, OKTO__W));
@@ -308,8 +358,15 @@ static okto_status reduce_axis0(okto_graph *g, okto_tensor *out, const okto_tens
         s = record(g, &r);
     }
     if (s == OKTO_OK) {
-        red_task a = {.op = "reduce_aggregate", .rop = op, .rows_kernel = 0, .in = scratch,
-                      .out = out, .rows = m, .cols = cols, .ngroups = 1, .div = count,
+        red_task a = {.op = "reduce_aggregate",
+                      .rop = op,
+                      .rows_kernel = 0,
+                      .in = scratch,
+                      .out = out,
+                      .rows = m,
+                      .cols = cols,
+                      .ngroups = 1,
+                      .div = count,
                       .nparts = 1};
         cols_local(lim, m, cols, &a.l0, &a.l1);
         a.acc[0] = okto__acc(out, 0, 1, OKTO__W);
@@ -321,8 +378,8 @@ static okto_status reduce_axis0(okto_graph *g, okto_tensor *out, const okto_tens
     return s;
 }
 
-okto_status okto_reduce(okto_graph *g, okto_tensor *out, const okto_tensor *in,
-                        okto_reduce_op op, int axis)
+okto_status okto_reduce(okto_graph *g, okto_tensor *out, const okto_tensor *in, okto_reduce_op op,
+                        int axis)
 {
     static const char *fn = "okto_reduce";
     okto_status s = okto__check_graph(g, fn);

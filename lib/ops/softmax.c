@@ -15,12 +15,11 @@
 
 #include <stdint.h>
 
-#define OKTO__SM_MAXL 256  /* OKTO_SM_MAXL in cl/softmax.cl: the local array's size */
+#define OKTO__SM_MAXL 256 /* OKTO_SM_MAXL in cl/softmax.cl: the local array's size */
 
 static int overlaps(const okto_tensor *a, const okto_tensor *b)
 {
-    return a && b && a->st == b->st && a->row0 < b->row0 + b->rows &&
-           b->row0 < a->row0 + a->rows;
+    return a && b && a->st == b->st && a->row0 < b->row0 + b->rows && b->row0 < a->row0 + a->rows;
 }
 
 static int same_rows(const okto_tensor *a, const okto_tensor *b)
@@ -28,8 +27,8 @@ static int same_rows(const okto_tensor *a, const okto_tensor *b)
     return a->st == b->st && a->row0 == b->row0 && a->rows == b->rows;
 }
 
-static okto_status alias_error(okto_graph *g, const char *op, const char *an,
-                               const okto_tensor *a, const char *bn, const okto_tensor *b)
+static okto_status alias_error(okto_graph *g, const char *op, const char *an, const okto_tensor *a,
+                               const char *bn, const okto_tensor *b)
 {
     return okto__fail(g->ctx, OKTO_EINVAL,
                       "%s: %s (rows [%zu, %zu)) and %s (rows [%zu, %zu)) are views of one tensor "
@@ -42,8 +41,8 @@ static okto_status alias_error(okto_graph *g, const char *op, const char *an,
 static okto_status pick_local(okto_graph *g, cl_kernel k, size_t cols, size_t *l)
 {
     size_t wg = OKTO__SM_MAXL;
-    cl_int err = clGetKernelWorkGroupInfo(k, g->ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                          sizeof wg, &wg, NULL);
+    cl_int err = clGetKernelWorkGroupInfo(k, g->ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg,
+                                          &wg, NULL);
     if (err != CL_SUCCESS)
         return okto__fail_cl(g->ctx, err, "clGetKernelWorkGroupInfo", "softmax kernel");
     size_t lim = wg < OKTO__SM_MAXL ? wg : OKTO__SM_MAXL, p = 1;
@@ -109,10 +108,19 @@ okto_status okto_softmax(okto_graph *g, okto_tensor *out, const okto_tensor *in)
         add_acc(acc, &nacc, okto__acc(out, r0, r1, OKTO__W));
         add_acc(acc, &nacc, okto__acc(in, r0, r1, OKTO__R));
         double n = (double)nr * (double)nc;
-        okto__task t = {.op = "softmax", .shape_key = ((uint64_t)nr << 32) ^ (uint64_t)nc,
-                        .part = p, .nparts = nparts, .cls = OKTO__COMPUTE, .flops = 5 * n,
-                        .bytes = 3 * n * sizeof(float), .acc = acc, .nacc = nacc, .kernel = k,
-                        .work_dim = 2, .global = {l, r1 - r0, 1}, .local = {l, 1, 1},
+        okto__task t = {.op = "softmax",
+                        .shape_key = ((uint64_t)nr << 32) ^ (uint64_t)nc,
+                        .part = p,
+                        .nparts = nparts,
+                        .cls = OKTO__COMPUTE,
+                        .flops = 5 * n,
+                        .bytes = 3 * n * sizeof(float),
+                        .acc = acc,
+                        .nacc = nacc,
+                        .kernel = k,
+                        .work_dim = 2,
+                        .global = {l, r1 - r0, 1},
+                        .local = {l, 1, 1},
                         .has_local = 1};
         int ti = okto__graph_add(g, &t);
         if (ti < 0)
@@ -151,8 +159,8 @@ static okto_status xent_check(okto_graph *g, okto_tensor *loss, okto_tensor *gra
                           logits->rows, logits->cols, loss->rows, loss->cols);
     if (grad && (grad->rows != logits->rows || grad->cols != logits->cols))
         return okto__fail(g->ctx, OKTO_EINVAL,
-                          "okto_softmax_xent: logits is %zux%zu but grad is %zux%zu",
-                          logits->rows, logits->cols, grad->rows, grad->cols);
+                          "okto_softmax_xent: logits is %zux%zu but grad is %zux%zu", logits->rows,
+                          logits->cols, grad->rows, grad->cols);
     /* grad may be logits itself; nothing written may overlap anything else */
     if (grad && overlaps(grad, logits) && !same_rows(grad, logits))
         return alias_error(g, fn, "grad", grad, "logits", logits);
@@ -226,10 +234,18 @@ okto_status okto_softmax_xent(okto_graph *g, okto_tensor *loss, okto_tensor *gra
         double n = (double)nr * (double)nc;
         okto__task t = {.op = "softmax_xent",
                         .shape_key = ((uint64_t)nr << 32) ^ (uint64_t)nc ^ (uint64_t)has_grad,
-                        .part = p, .nparts = nparts, .cls = OKTO__COMPUTE, .flops = 5 * n,
-                        .bytes = (has_grad ? 3 : 2) * n * sizeof(float), .acc = acc,
-                        .nacc = nacc, .kernel = k, .work_dim = 2, .global = {l, r1 - r0, 1},
-                        .local = {l, 1, 1}, .has_local = 1};
+                        .part = p,
+                        .nparts = nparts,
+                        .cls = OKTO__COMPUTE,
+                        .flops = 5 * n,
+                        .bytes = (has_grad ? 3 : 2) * n * sizeof(float),
+                        .acc = acc,
+                        .nacc = nacc,
+                        .kernel = k,
+                        .work_dim = 2,
+                        .global = {l, r1 - r0, 1},
+                        .local = {l, 1, 1},
+                        .has_local = 1};
         int ti = okto__graph_add(g, &t);
         if (ti < 0)
             s = (okto_status)ti;
