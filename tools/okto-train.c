@@ -38,13 +38,13 @@ typedef struct opts {
     int layers_set;
     size_t batch;
     int micro, epochs;
-    long steps;            /* 0 = epochs * steps per epoch */
+    long steps; /* 0 = epochs * steps per epoch */
     double lr;
     unsigned long long seed;
     const char *data;
-    int classes;           /* 0 = from --layers, the CSV labels, or 2 */
+    int classes; /* 0 = from --layers, the CSV labels, or 2 */
     size_t samples;
-    int lanes;             /* 0 = okto's automatic rule */
+    int lanes; /* 0 = okto's automatic rule */
     okto_sched sched;
     int check, json, compare;
     const char *trace, *dump;
@@ -117,7 +117,8 @@ static int parse_layers(opts *o, const char *s)
         long v = strtol(p, &end, 10);
         if (end == p || errno == ERANGE || v < 1 || v > 65536 || (*end && *end != ','))
             return usage_error("--layers expects comma-separated widths in 1..65536 "
-                               "(e.g. 2,64,64,2), not \"%s\"", s);
+                               "(e.g. 2,64,64,2), not \"%s\"",
+                               s);
         if (o->nl == MAX_WIDTHS)
             return usage_error("--layers: at most %d widths", MAX_WIDTHS);
         o->w[o->nl++] = (int)v;
@@ -134,9 +135,9 @@ static int parse_layers(opts *o, const char *s)
 /* 0 = go on, 2 = bad arguments, -1 = --help shown. */
 static int parse_args(int argc, char **argv, opts *o)
 {
-    static const char *valued[] = {"--layers", "--batch", "--micro", "--epochs", "--steps",
-                                   "--lr", "--seed", "--data", "--classes", "--samples",
-                                   "--sched", "--lanes", "--trace", "--dump-weights"};
+    static const char *valued[] = {"--layers", "--batch", "--micro", "--epochs",      "--steps",
+                                   "--lr",     "--seed",  "--data",  "--classes",     "--samples",
+                                   "--sched",  "--lanes", "--trace", "--dump-weights"};
     for (int i = 1; i < argc; i++) {
         char *arg = argv[i], name[64];
         const char *val = NULL;
@@ -297,14 +298,14 @@ typedef struct net {
     int nl, L, m;
     const int *w;
     size_t B, *r0, *rn;
-    family X, Y, loss;                  /* inputs, labels (B x 1), per-micro-batch losses (m x 1) */
+    family X, Y, loss; /* inputs, labels (B x 1), per-micro-batch losses (m x 1) */
     family Z[MAX_WIDTHS], P[MAX_WIDTHS]; /* x W, + b: P[L] are the logits */
-    family A[MAX_WIDTHS];               /* ReLU(P), hidden layers */
-    family G[MAX_WIDTHS];               /* d loss / d P, scaled to the whole batch's mean */
-    family dA[MAX_WIDTHS];              /* d loss / d A, hidden layers */
-    family dbp[MAX_WIDTHS];             /* bias gradient of micro-batch i (m x width) */
+    family A[MAX_WIDTHS];                /* ReLU(P), hidden layers */
+    family G[MAX_WIDTHS];                /* d loss / d P, scaled to the whole batch's mean */
+    family dA[MAX_WIDTHS];               /* d loss / d A, hidden layers */
+    family dbp[MAX_WIDTHS];              /* bias gradient of micro-batch i (m x width) */
     okto_tensor *W[MAX_WIDTHS], *b[MAX_WIDTHS], *dW[MAX_WIDTHS], *db[MAX_WIDTHS];
-    float *xh, *yh, *lossh, *logith;    /* host staging: batch in, losses and logits out */
+    float *xh, *yh, *lossh, *logith; /* host staging: batch in, losses and logits out */
 } net;
 
 static int okto_fail(const net *n, const char *what, okto_status s)
@@ -316,11 +317,11 @@ static int okto_fail(const net *n, const char *what, okto_status s)
     return -1;
 }
 
-#define TRY(n, call)                                                                          \
-    do {                                                                                      \
-        okto_status s_ = (call);                                                              \
-        if (s_ != OKTO_OK)                                                                    \
-            return okto_fail((n), #call, s_);                                                 \
+#define TRY(n, call)                                                                               \
+    do {                                                                                           \
+        okto_status s_ = (call);                                                                   \
+        if (s_ != OKTO_OK)                                                                         \
+            return okto_fail((n), #call, s_);                                                      \
     } while (0)
 
 /* A batch-sized tensor (or, with rows_per == 1, one row per micro-batch) and its views. */
@@ -558,8 +559,8 @@ typedef struct run_result {
     double *step_loss, *step_ms; /* nsteps each */
     int nepochs;
     epoch_stats *ep;
-    okto_report last;            /* the report of the last step */
-    double median_ms;            /* of the steps after the first (which plans) */
+    okto_report last; /* the report of the last step */
+    double median_ms; /* of the steps after the first (which plans) */
 } run_result;
 
 static void run_result_free(run_result *r)
@@ -726,8 +727,7 @@ static double normwise(const float *dev, const double *ref, size_t count)
 }
 
 /* Runs one step from p0 and compares the gradients on the device with the host reference. */
-static int run_check(net *n, const opts *o, const train_data *d, const params *p0,
-                     check_result *c)
+static int run_check(net *n, const opts *o, const train_data *d, const params *p0, check_result *c)
 {
     memset(c, 0, sizeof *c);
     size_t *idx = malloc(d->n * sizeof *idx);
@@ -848,7 +848,8 @@ static void json_report(FILE *f, const okto_report *r)
 
 static void json_run(FILE *f, const run_result *r)
 {
-    fprintf(f, "{\"sched\": \"%s\", \"steps\": %ld, \"median_step_ms\": ", okto_sched_name(r->sched),
+    fprintf(f,
+            "{\"sched\": \"%s\", \"steps\": %ld, \"median_step_ms\": ", okto_sched_name(r->sched),
             r->nsteps);
     json_num(f, r->median_ms);
     fputs(",\n    \"epochs\": [", f);
@@ -888,8 +889,7 @@ static int dump_weights(const char *path, const params *p, const int *w)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
-        fprintf(stderr, "okto-train: cannot open \"%s\" for writing: %s\n", path,
-                strerror(errno));
+        fprintf(stderr, "okto-train: cannot open \"%s\" for writing: %s\n", path, strerror(errno));
         return -1;
     }
     for (int l = 0; l < p->L; l++) {
@@ -911,8 +911,7 @@ static int dump_weights(const char *path, const params *p, const int *w)
 static void device_name(const net *n, char *buf, size_t len)
 {
     buf[0] = '\0';
-    if (clGetDeviceInfo(okto_context_device(n->ctx), CL_DEVICE_NAME, len, buf, NULL) !=
-        CL_SUCCESS)
+    if (clGetDeviceInfo(okto_context_device(n->ctx), CL_DEVICE_NAME, len, buf, NULL) != CL_SUCCESS)
         snprintf(buf, len, "?");
     buf[len - 1] = '\0';
 }
@@ -921,7 +920,12 @@ static void device_name(const net *n, char *buf, size_t len)
 
 int main(int argc, char **argv)
 {
-    opts o = {.batch = 256, .micro = 4, .epochs = 10, .lr = 0.5, .seed = 1, .data = "spiral",
+    opts o = {.batch = 256,
+              .micro = 4,
+              .epochs = 10,
+              .lr = 0.5,
+              .seed = 1,
+              .data = "spiral",
               .samples = 2048};
     o.nl = 4;
     o.w[0] = 2, o.w[1] = 64, o.w[2] = 64, o.w[3] = 2;
@@ -932,8 +936,10 @@ int main(int argc, char **argv)
     if ((rc = load_data(&o, &d)) != 0)
         return rc;
     if ((size_t)o.batch > d.n && !o.check)
-        fprintf(stderr, "okto-train: note: --batch %zu is more than the %zu samples; batches "
-                        "repeat samples\n", o.batch, d.n);
+        fprintf(stderr,
+                "okto-train: note: --batch %zu is more than the %zu samples; batches "
+                "repeat samples\n",
+                o.batch, d.n);
 
     net n;
     params p0 = {0}, pt = {0};
@@ -1023,12 +1029,12 @@ int main(int argc, char **argv)
     double final_loss = NAN;
     if (!o.check) {
         train_ref ref = {o.nl, o.w};
-        final_loss = train_ref_step(&ref, (const float *const *)pt.W,
-                                    (const float *const *)pt.b, d.x, d.y, d.n, NULL, NULL, &hits);
+        final_loss = train_ref_step(&ref, (const float *const *)pt.W, (const float *const *)pt.b,
+                                    d.x, d.y, d.n, NULL, NULL, &hits);
     }
     double final_acc = (double)hits / (double)d.n;
-    double speedup = have_compare && main_run.median_ms > 0
-                         ? seq_run.median_ms / main_run.median_ms : 0.0;
+    double speedup =
+        have_compare && main_run.median_ms > 0 ? seq_run.median_ms / main_run.median_ms : 0.0;
 
     if (o.json) {
         FILE *f = stdout;
@@ -1039,13 +1045,13 @@ int main(int argc, char **argv)
         fprintf(f, " \"layers\": [%s], \"batch\": %zu, \"micro\": %d, \"lr\": ", widths, o.batch,
                 o.micro);
         json_num(f, o.lr);
-        fprintf(f, ", \"seed\": %llu, \"steps_per_epoch\": %ld,\n \"device\": ", o.seed,
-                per_epoch);
+        fprintf(f, ", \"seed\": %llu, \"steps_per_epoch\": %ld,\n \"device\": ", o.seed, per_epoch);
         json_string(f, dev);
-        fprintf(f, ", \"lanes\": %d, \"compute_lanes\": %d, \"copy_lanes\": %d, "
-                   "\"tasks_per_step\": %d",
-                okto_lane_count(n.ctx), okto_compute_lane_count(n.ctx),
-                okto_copy_lane_count(n.ctx), tasks);
+        fprintf(f,
+                ", \"lanes\": %d, \"compute_lanes\": %d, \"copy_lanes\": %d, "
+                "\"tasks_per_step\": %d",
+                okto_lane_count(n.ctx), okto_compute_lane_count(n.ctx), okto_copy_lane_count(n.ctx),
+                tasks);
         if (have_check) {
             fputs(",\n \"check\": {\"loss\": ", f);
             json_num(f, chk.loss_dev);
@@ -1080,8 +1086,7 @@ int main(int argc, char **argv)
         printf("final: accuracy %.1f%% on all %zu samples, loss %.4f; median step %.2f ms\n",
                100.0 * final_acc, d.n, final_loss, main_run.median_ms);
         printf("last step: %s, %d tasks, span %.2f ms, busy %.2f ms, utilization %.0f%%; lanes",
-               okto_sched_name(r->sched), r->tasks, r->span_ms, r->busy_ms,
-               100.0 * r->utilization);
+               okto_sched_name(r->sched), r->tasks, r->span_ms, r->busy_ms, 100.0 * r->utilization);
         for (int l = 0; l < r->lanes && l < OKTO_MAX_LANES; l++)
             printf(" %s%d %.2f ms/%d", r->lane[l].is_copy ? "copy" : "c", l, r->lane[l].busy_ms,
                    r->lane[l].tasks);
@@ -1089,8 +1094,8 @@ int main(int argc, char **argv)
         if (have_compare)
             printf("compare: sequential %.2f ms/step, %s %.2f ms/step: speedup %.2fx; losses "
                    "%s (largest relative difference %.2g, tolerance %.0e)\n",
-                   seq_run.median_ms, okto_sched_name(main_run.sched), main_run.median_ms,
-                   speedup, failed ? "DIFFER" : "agree", max_loss_diff, COMPARE_TOL);
+                   seq_run.median_ms, okto_sched_name(main_run.sched), main_run.median_ms, speedup,
+                   failed ? "DIFFER" : "agree", max_loss_diff, COMPARE_TOL);
         if (o.trace)
             printf("trace of the last step: %s\n", o.trace);
     }

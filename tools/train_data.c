@@ -39,10 +39,7 @@ double train_rng_gauss(train_rng *r)
     return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
 }
 
-size_t train_rng_below(train_rng *r, size_t n)
-{
-    return n ? (size_t)(train_rng_next(r) % n) : 0;
-}
+size_t train_rng_below(train_rng *r, size_t n) { return n ? (size_t)(train_rng_next(r) % n) : 0; }
 
 void train_shuffle(train_rng *r, size_t *idx, size_t n)
 {
@@ -247,8 +244,8 @@ int train_data_csv(train_data *d, const char *path, int classes, char *err, size
             goto done;
         }
         if (classes > 0 && v >= classes) {
-            csv_fail(err, errlen, "%s:%zu: class label %.0f is out of range for --classes %d",
-                     path, lineno, v, classes);
+            csv_fail(err, errlen, "%s:%zu: class label %.0f is out of range for --classes %d", path,
+                     lineno, v, classes);
             goto done;
         }
         y[rows] = (int)v;
