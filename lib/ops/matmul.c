@@ -37,6 +37,12 @@ typedef struct gemm_call {
     size_t ao, lda, bo, ldb, co, ldc;
 } gemm_call;
 
+/* CLBlast 1.5.3 (Debian 12) is not safe to call from several threads at once: its program and
+ * binary caches race (upstream issue #486, fixed after 1.5.3), seen here as std::bad_alloc
+ * from two lanes calling at the same moment. One lock around the call keeps that out; it
+ * costs the host-side overlap of CLBlast calls, not the device-side overlap of their kernels. */
+static pthread_mutex_t clblast_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static cl_int enqueue_clblast(okto__task *t, const okto__exec *x, cl_uint nwait,
                               const cl_event *wait, cl_event *done)
 {
@@ -51,10 +57,12 @@ static cl_int enqueue_clblast(okto__task *t, const okto__exec *x, cl_uint nwait,
                 return err;
         }
     }
+    pthread_mutex_lock(&clblast_lock);
     CLBlastStatusCode st = CLBlastSgemm(
         CLBlastLayoutRowMajor, g->ta ? CLBlastTransposeYes : CLBlastTransposeNo,
         g->tb ? CLBlastTransposeYes : CLBlastTransposeNo, g->m, g->n, g->k, g->alpha, g->a, g->ao,
         g->lda, g->b, g->bo, g->ldb, g->beta, g->c, g->co, g->ldc, &q, done);
+    pthread_mutex_unlock(&clblast_lock);
     /* CLBlast passes OpenCL errors through as they are; its own codes are below -1000 */
     return st == CLBlastSuccess ? CL_SUCCESS : (cl_int)st;
 }
