@@ -321,7 +321,7 @@ int okto__graph_add(okto_graph *g, const okto__task *src)
     *t = *src;
     t->deps = NULL;
     t->ndeps = t->depcap = t->nsucc = 0;
-    t->ev = NULL;
+    t->ev = t->ev_start = NULL;
     atomic_init(&t->gen, 0);
     t->lane = -1;
     t->acc = malloc((size_t)(src->nacc ? src->nacc : 1) * sizeof *t->acc);

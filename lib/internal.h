@@ -172,6 +172,8 @@ struct okto__task {
     int nsucc;
     /* run state */
     cl_event ev;
+    cl_event ev_start;           /* optional: marks the start of a multi-command task (CLBlast
+                                    enqueues several kernels and returns the last one's event) */
     atomic_uint gen;             /* == run generation once ev is published */
     int lane;                    /* planned lane, -1 under sequential */
     int flush;                   /* a successor runs on another lane: flush after enqueue */
@@ -266,6 +268,8 @@ okto_status okto__wait(okto_graph *g);
 void okto__release_events(okto_graph *g);
 
 /* report.c */
+/* Device start and end of a task of the last run (0 when it has no profiling times). */
+int okto__task_times(const okto__task *t, cl_ulong *start, cl_ulong *end);
 okto_status okto__report(const okto_graph *g, okto_report *out);
 
 /* misc */

@@ -135,11 +135,16 @@ static void run_lane(okto__job *base)
 
 void okto__release_events(okto_graph *g)
 {
-    for (int i = 0; i < g->ntasks; i++)
+    for (int i = 0; i < g->ntasks; i++) {
         if (g->tasks[i].ev) {
             clReleaseEvent(g->tasks[i].ev);
             g->tasks[i].ev = NULL;
         }
+        if (g->tasks[i].ev_start) {
+            clReleaseEvent(g->tasks[i].ev_start);
+            g->tasks[i].ev_start = NULL;
+        }
+    }
     g->has_run = 0;
 }
 

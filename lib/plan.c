@@ -94,10 +94,7 @@ void okto__perf_learn(okto_graph *g)
     for (int i = 0; i < g->ntasks; i++) {
         okto__task *t = &g->tasks[i];
         cl_ulong a = 0, b = 0;
-        if (!t->ev || clGetEventProfilingInfo(t->ev, CL_PROFILING_COMMAND_START, sizeof a, &a,
-                                              NULL) != CL_SUCCESS ||
-            clGetEventProfilingInfo(t->ev, CL_PROFILING_COMMAND_END, sizeof b, &b, NULL) !=
-                CL_SUCCESS || b < a)
+        if (!okto__task_times(t, &a, &b))
             continue;
         double ms = (double)(b - a) * 1e-6;
         okto__perf_entry *e = perf_find(m, task_key(t), 1);

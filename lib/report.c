@@ -35,12 +35,19 @@ static cl_ulong union_len(ivl *v, int n)
     return total + (b - a);
 }
 
-static int task_times(const okto__task *t, cl_ulong *a, cl_ulong *b)
+int okto__task_times(const okto__task *t, cl_ulong *a, cl_ulong *b)
 {
+    cl_ulong s;
     if (!t->ev ||
         clGetEventProfilingInfo(t->ev, CL_PROFILING_COMMAND_START, sizeof *a, a, NULL) != CL_SUCCESS ||
         clGetEventProfilingInfo(t->ev, CL_PROFILING_COMMAND_END, sizeof *b, b, NULL) != CL_SUCCESS)
         return 0;
+    /* the start marker completes when the task's inputs are ready and its first command may run */
+    if (t->ev_start &&
+        clGetEventProfilingInfo(t->ev_start, CL_PROFILING_COMMAND_END, sizeof s, &s, NULL) ==
+            CL_SUCCESS &&
+        s < *a)
+        *a = s;
     if (*b < *a)
         *b = *a;
     return 1;
@@ -72,7 +79,7 @@ okto_status okto_graph_report(const okto_graph *g, okto_report *out)
         int m = 0;
         for (int k = 0; k < p->count[l]; k++) {
             cl_ulong a, b;
-            if (!task_times(&g->tasks[p->order[l][k]], &a, &b))
+            if (!okto__task_times(&g->tasks[p->order[l][k]], &a, &b))
                 continue;
             mine[m++] = all[n++] = (ivl){a, b};
             lo = a < lo ? a : lo;
@@ -108,7 +115,7 @@ okto_status okto_graph_trace(const okto_graph *g, const char *path)
     cl_ulong t0 = (cl_ulong)-1;
     for (int i = 0; i < g->ntasks; i++) {
         cl_ulong a, b;
-        if (task_times(&g->tasks[i], &a, &b) && a < t0)
+        if (okto__task_times(&g->tasks[i], &a, &b) && a < t0)
             t0 = a;
     }
     fprintf(f, "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"policy\":\"%s\",\"tasks\":%d},"
@@ -130,7 +137,7 @@ okto_status okto_graph_trace(const okto_graph *g, const char *path)
             int ti = p->order[l][k];
             const okto__task *t = &g->tasks[ti];
             cl_ulong a, b;
-            if (!task_times(t, &a, &b))
+            if (!okto__task_times(t, &a, &b))
                 continue;
             fprintf(f, ",\n{\"ph\":\"X\",\"pid\":1,\"tid\":%d,\"name\":\"%s\",\"ts\":%.3f,"
                        "\"dur\":%.3f,\"args\":{\"task\":%d,\"part\":%d,\"parts\":%d,\"deps\":[",

@@ -48,15 +48,14 @@ static cl_int enqueue_clblast(okto__task *t, const okto__exec *x, cl_uint nwait,
 {
     const gemm_call *g = t->data;
     cl_command_queue q = x->queue;
-    if (!x->in_order) {
-        if (okto__lane_blas_queue(x->lane, &q) != OKTO_OK)
-            return CL_OUT_OF_RESOURCES;
-        if (nwait) {
-            cl_int err = clEnqueueMarkerWithWaitList(q, nwait, wait, NULL);
-            if (err != CL_SUCCESS)
-                return err;
-        }
-    }
+    if (!x->in_order && okto__lane_blas_queue(x->lane, &q) != OKTO_OK)
+        return CL_OUT_OF_RESOURCES;
+    /* The marker orders the call after its inputs (q is in-order) and its event marks when
+     * the task really starts: CLBlast's own event covers only its last kernel. */
+    cl_int err = clEnqueueMarkerWithWaitList(q, x->in_order ? 0 : nwait,
+                                             x->in_order || !nwait ? NULL : wait, &t->ev_start);
+    if (err != CL_SUCCESS)
+        return err;
     pthread_mutex_lock(&clblast_lock);
     CLBlastStatusCode st = CLBlastSgemm(
         CLBlastLayoutRowMajor, g->ta ? CLBlastTransposeYes : CLBlastTransposeNo,
