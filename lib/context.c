@@ -55,6 +55,7 @@ void okto_config_init(okto_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->device_index = -1;
     cfg->copy_lanes = -1;
+    cfg->subdevices = -1;
     cfg->sched = OKTO_SCHED_HEFT;
     cfg->log = OKTO_LOG_WARN;
 
@@ -78,6 +79,12 @@ void okto_config_init(okto_config *cfg)
             cfg->compute_lanes = (int)v;
         else
             env_fail(cfg, "OKTO_LANES", e, "an integer from 1 to 64");
+    }
+    if ((e = getenv("OKTO_SUBDEVICES")) && *e) {
+        if (strcmp(e, "0") == 0 || strcmp(e, "1") == 0)
+            cfg->subdevices = e[0] - '0';
+        else
+            env_fail(cfg, "OKTO_SUBDEVICES", e, "0 or 1");
     }
     if ((e = getenv("OKTO_SCHED")) && *e) {
         if (strcmp(e, "sequential") == 0)
@@ -299,7 +306,8 @@ static void make_subdevices(okto_context *ctx, int lanes)
 {
     cl_uint cu = 0;
     clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
-    if (!(ctx->device_type & CL_DEVICE_TYPE_CPU) || lanes < 2 || cu < 2)
+    if (!(ctx->device_type & CL_DEVICE_TYPE_CPU) || lanes < 2 || cu < 2 ||
+        ctx->cfg.subdevices == 0)
         return;
     int want = lanes < (int)cu ? lanes : (int)cu;
     cl_device_partition_property props[] = {CL_DEVICE_PARTITION_EQUALLY,
@@ -344,6 +352,9 @@ static okto_status context_init(okto_context *ctx, const okto_config *cfg)
     if (cfg->copy_lanes < -1 || cfg->copy_lanes > OKTO_MAX_COPY_LANES)
         return okto__fail(NULL, OKTO_EINVAL, "config copy_lanes = %d: expected -1 to %d",
                           cfg->copy_lanes, OKTO_MAX_COPY_LANES);
+    if (cfg->subdevices < -1 || cfg->subdevices > 1)
+        return okto__fail(NULL, OKTO_EINVAL, "config subdevices = %d: expected -1, 0 or 1",
+                          cfg->subdevices);
     if (cfg->sched < OKTO_SCHED_AUTO || cfg->sched > OKTO_SCHED_HEFT)
         return okto__fail(NULL, OKTO_EINVAL, "config sched = %d is not an okto_sched",
                           (int)cfg->sched);

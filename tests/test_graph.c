@@ -392,7 +392,10 @@ static void context_outlived_by_graph(void **state)
     TU_OK(okto_graph_create(c2, &g));
     TU_OK(okto_fill(g, x, 2));
     TU_OK(okto_copy(g, y, x));
-    okto_context_destroy(c2);
+    TU_OK(okto_graph_launch(g));
+    okto_context_destroy(c2); /* with a launch in flight */
+    TU_OK(okto_graph_wait(g));
+    expect_all(y, 2, "y");
     TU_OK(okto_graph_run(g));
     expect_all(y, 2, "y");
     TU_OK(okto_tensor_destroy(x));
@@ -400,6 +403,46 @@ static void context_outlived_by_graph(void **state)
     TU_OK(okto_graph_destroy(g));
     expect_all(y, 2, "y");
     TU_OK(okto_tensor_destroy(y)); /* the last reference: the context goes now */
+}
+
+/* An empty graph launches, waits and reports; recording more ops after runs re-plans and the
+ * new ops see the old ones as dependencies. */
+static void empty_and_growing_graph(void **state)
+{
+    (void)state;
+    okto_graph *g;
+    TU_OK(okto_graph_create(ctx, &g));
+    assert_int_equal(okto_graph_task_count(g), 0);
+    TU_OK(okto_graph_run(g));
+    okto_report rep;
+    TU_OK(okto_graph_report(g, &rep));
+    assert_int_equal(rep.tasks, 0);
+    assert_true(rep.busy_ms == 0 && rep.span_ms == 0);
+
+    okto_tensor *x = filled(600, 300, 0), *y = filled(600, 300, 0); /* split into parts */
+    TU_OK(okto_fill(g, x, 1));
+    for (okto_sched s = OKTO_SCHED_SEQUENTIAL; s <= OKTO_SCHED_HEFT; s++) {
+        TU_OK(okto_graph_set_sched(g, s));
+        TU_OK(okto_graph_run(g));
+        expect_all(x, 1, "x");
+    }
+    int n1 = okto_graph_task_count(g);
+    TU_OK(okto_axpy(g, y, 2, x)); /* after the fill */
+    TU_OK(okto_scale(g, x, 3));   /* after the axpy read x */
+    TU_OK(okto_axpy(g, y, 1, x)); /* y = 2 + 3 */
+    assert_true(okto_graph_task_count(g) > n1);
+    float *zeros = calloc(600 * 300, sizeof *zeros);
+    for (okto_sched s = OKTO_SCHED_SEQUENTIAL; s <= OKTO_SCHED_HEFT; s++) {
+        TU_OK(okto_tensor_write(y, zeros));
+        TU_OK(okto_graph_set_sched(g, s));
+        TU_OK(okto_graph_run(g));
+        expect_all(y, 5, okto_sched_name(s));
+        TU_OK(okto_graph_report(g, &rep));
+        assert_int_equal(rep.tasks, okto_graph_task_count(g));
+    }
+    free(zeros);
+    okto_graph_destroy(g);
+    okto_tensor_destroy(x), okto_tensor_destroy(y);
 }
 
 /* ---- a task that fails mid-run ------------------------------------------------------- */
@@ -825,6 +868,7 @@ int main(void)
         cmocka_unit_test(launch_from_two_threads),
         cmocka_unit_test(busy_rules),
         cmocka_unit_test(context_outlived_by_graph),
+        cmocka_unit_test(empty_and_growing_graph),
         cmocka_unit_test(failing_task),
         cmocka_unit_test(report_consistent),
         cmocka_unit_test(trace_json),
