@@ -196,6 +196,12 @@ cl_int okto__set_tensor_arg(cl_kernel k, cl_uint idx, const okto_tensor *t, size
 /* How many row parts an op over `rows` rows and `work` flops-or-elements is split into: one
  * per compute lane when the work is big enough to be worth a launch each, else 1. */
 int okto__parts(const okto_graph *g, size_t rows, double work);
+/* Work sizes are rounded up to a fixed work-group size and the kernels guard their bounds:
+ * with the local size left to the runtime, PoCL compiles a kernel variant per distinct global
+ * size (a cold run of the random-DAG test built 1137 of them), and a prime size gives GPUs
+ * one-item work-groups. */
+#define OKTO__WG 64
+static inline size_t okto__round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 static inline size_t okto__part_row(size_t rows, int part, int nparts)
 {
     return rows * (size_t)part / (size_t)nparts;

@@ -41,7 +41,8 @@ static okto_status record_vec(okto_graph *g, const char *op, const char *kname, 
                         .cls = OKTO__COMPUTE, .flops = (double)n,
                         .bytes = (double)n * sizeof(float) * (x ? 3 : 2), .acc = acc,
                         .nacc = x ? 2 : 1, .kernel = k, .work_dim = 1,
-                        .global = {(size_t)n, 1, 1}};
+                        .global = {okto__round_up((size_t)n, OKTO__WG), 1, 1},
+                        .local = {OKTO__WG, 1, 1}, .has_local = 1};
         int ti = okto__graph_add(g, &t);
         if (ti < 0)
             s = (okto_status)ti;

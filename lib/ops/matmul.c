@@ -5,9 +5,11 @@
  *   - below OKTO__GEMM_SMALL multiply-adds: one task on okto's own kernel; CLBlast's ~43 us of
  *     host time per call costs more than the math there, and the own kernel's enqueue is ~3 us;
  *   - below OKTO__GEMM_PART flops: one CLBlast task; a second launch costs more than it saves;
- *   - else, with m large enough: one row panel of C per compute lane, each reading its rows of
- *     op(A) and all of op(B), so panels run side by side and later ops on C's rows wait only for
- *     their panel;
+ *   - else, with m large enough: row panels of C, at least one per compute lane and at most
+ *     OKTO__GEMM_PANEL_ROWS rows each, dealt to the lanes, each reading its rows of op(A) and all
+ *     of op(B), so panels run side by side and later ops on C's rows wait only for their panel.
+ *     Panels of about 512 rows are faster than one call even on one queue here (2048-cubed:
+ *     one call 690 ms, 4 panels 508 ms, 8 panels 526 ms), as they fit the caches better;
  *   - else (small m, large k): split-K: each lane computes op(A)[:, k-range] op(B)[k-range, :]
  *     into a partial of its own, and one device task sums the partials in part order (the same
  *     bits under every policy) into C.
@@ -28,6 +30,31 @@
 #define OKTO__GEMM_SMALL (32.0 * 32.0 * 32.0)   /* m*n*k at or below: own kernel */
 #define OKTO__GEMM_PART (2.0 * 192 * 192 * 192) /* flops at or above: partition */
 #define OKTO__GEMM_PANEL_MIN_ROWS 32
+#define OKTO__GEMM_PANEL_ROWS 512
+
+/* CLBlast picks its "direct" GEMM kernel below XGEMM_MIN_INDIRECT_SIZE (per device, from its
+ * tuning database; PoCL CPUs get the defaults). On PoCL the direct kernel is the slower one:
+ * 512x1024x1024 took 90 ms direct against 62 ms indirect, and 512-cubed 11.6 ms against 7.8 ms
+ * as two panels. So for CPU devices okto lowers the threshold to 128-cubed, once per device,
+ * before its first CLBlast call; smaller products use okto's own kernel or stay direct. */
+static void clblast_tune(okto_context *ctx)
+{
+    pthread_mutex_lock(&ctx->prog_lock);
+    if (!ctx->clblast_ready && (ctx->device_type & CL_DEVICE_TYPE_CPU)) {
+        const char *names[1] = {"XGEMM_MIN_INDIRECT_SIZE"};
+        const size_t values[1] = {128};
+        for (int i = -1; i < ctx->nsub; i++) {
+            CLBlastStatusCode st = CLBlastOverrideParameters(
+                i < 0 ? ctx->device : ctx->sub[i], "GemmRoutine", CLBlastPrecisionSingle, 1,
+                names, values);
+            if (st != CLBlastSuccess)
+                okto__log(ctx, OKTO_LOG_INFO, "CLBlast GEMM tuning override refused (%d)",
+                          (int)st);
+        }
+    }
+    ctx->clblast_ready = 1;
+    pthread_mutex_unlock(&ctx->prog_lock);
+}
 
 typedef struct gemm_call {
     int ta, tb;
@@ -111,7 +138,8 @@ static okto_status record_small(okto_graph *g, const gemm_call *c, okto__access 
                     .flops = 2.0 * (double)c->m * (double)c->n * (double)c->k,
                     .bytes = 4.0 * ((double)c->m * c->k + (double)c->k * c->n + 2.0 * c->m * c->n),
                     .acc = acc, .nacc = nacc, .kernel = k, .work_dim = 2,
-                    .global = {c->n, c->m, 1}};
+                    .global = {okto__round_up(c->n, 8), okto__round_up(c->m, 8), 1},
+                    .local = {8, 8, 1}, .has_local = 1};
     t.shape_key = (uint64_t)c->m * 1000003u ^ (uint64_t)c->n * 7919u ^ (uint64_t)c->k << 40 ^
                   (uint64_t)(c->ta | c->tb << 1) << 62 ^ 1;
     int ti = okto__graph_add(g, &t);
@@ -146,7 +174,9 @@ static okto_status record_splitk_sum(okto_graph *g, const okto_tensor *c, const 
     okto__task t = {.op = "matmul-sum", .shape_key = (uint64_t)n * 64 + (uint64_t)parts,
                     .part = parts, .nparts = parts + 1, .cls = OKTO__COMPUTE,
                     .flops = (double)n * parts, .bytes = 4.0 * n * (parts + 2), .acc = acc,
-                    .nacc = 2, .kernel = k, .work_dim = 1, .global = {(size_t)n, 1, 1}};
+                    .nacc = 2, .kernel = k, .work_dim = 1,
+                    .global = {okto__round_up((size_t)n, OKTO__WG), 1, 1},
+                    .local = {OKTO__WG, 1, 1}, .has_local = 1};
     int ti = okto__graph_add(g, &t);
     return ti < 0 ? (okto_status)ti : OKTO_OK;
 }
@@ -205,15 +235,19 @@ static okto_status gemm(okto_graph *g, okto_tensor *c, float alpha, const okto_t
                                okto__acc(b, 0, b->rows, OKTO__R)};
         return record_small(g, &base, acc, 3);
     }
+    clblast_tune(g->ctx);
     if (lanes < 2 || 2.0 * mnk < OKTO__GEMM_PART) {
         okto__access acc[3] = {okto__acc(c, 0, m, cmode), okto__acc(a, 0, a->rows, OKTO__R),
                                okto__acc(b, 0, b->rows, OKTO__R)};
         return record_clblast(g, &base, acc, 3, 0, 1);
     }
     if (m >= (size_t)lanes * OKTO__GEMM_PANEL_MIN_ROWS) {
-        /* row panels of C */
-        for (int p = 0; p < lanes && s == OKTO_OK; p++) {
-            size_t r0 = okto__part_row(m, p, lanes), r1 = okto__part_row(m, p + 1, lanes);
+        /* row panels of C: a multiple of the lanes, none over OKTO__GEMM_PANEL_ROWS rows */
+        int per_lane = (int)((m + (size_t)lanes * OKTO__GEMM_PANEL_ROWS - 1) /
+                             ((size_t)lanes * OKTO__GEMM_PANEL_ROWS));
+        int parts = lanes * per_lane;
+        for (int p = 0; p < parts && s == OKTO_OK; p++) {
+            size_t r0 = okto__part_row(m, p, parts), r1 = okto__part_row(m, p + 1, parts);
             gemm_call pc = base;
             pc.m = r1 - r0;
             pc.co += r0 * c->cols;
@@ -222,7 +256,7 @@ static okto_status gemm(okto_graph *g, okto_tensor *c, float alpha, const okto_t
                                    ta ? okto__acc(a, 0, a->rows, OKTO__R)
                                       : okto__acc(a, r0, r1, OKTO__R),
                                    okto__acc(b, 0, b->rows, OKTO__R)};
-            s = record_clblast(g, &pc, acc, 3, p, lanes);
+            s = record_clblast(g, &pc, acc, 3, p, parts);
         }
     } else {
         /* split-K into per-lane partials, summed on the device */
