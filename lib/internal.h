@@ -96,6 +96,9 @@ struct okto_context {
     pthread_mutex_t prog_lock;
     cl_program program;
     int clblast_ready;
+    /* per device (0: the context device, 1 + i: sub-device i): CLBlast has compiled and cached
+     * its GEMM program there, so calls no longer race on its caches (see lib/ops/matmul.c) */
+    atomic_int clblast_warm[1 + OKTO_MAX_COMPUTE_LANES];
 };
 
 void okto__context_retain(okto_context *ctx);

@@ -3,8 +3,9 @@
  * order they were posted. The thread lives from context create to context destroy.
  *
  * The automatic lane rule (okto_device_lanes):
- *   CPU: one compute lane per core up to 8 (PoCL; each lane gets a sub-device of its own when
- *        the device can be partitioned), 1 copy lane.
+ *   CPU: one compute lane per core up to 8, 1 copy lane, all on the device itself. (One
+ *        sub-device per lane, OKTO_SUBDEVICES=1, measured worse on PoCL: a big kernel on a
+ *        1-core sub-device cannot use an idle core, e.g. while an upload holds the other one.)
  *   GPU and accelerators: 4 compute lanes (enough host threads to cover CLBlast's ~tens of us
  *        of host time per call, few enough not to thrash the driver), 1 copy lane (most
  *        devices have one DMA engine per direction; uploads are what graphs overlap).

@@ -43,7 +43,8 @@ typedef struct okto_config {
     int compute_lanes;       /* 1..64; 0 = automatic (the rule in okto_device_lanes) */
     int copy_lanes;          /* 0..4; -1 = automatic */
     int subdevices;          /* CPU devices: 1 = one sub-device per compute lane, 0 = all lanes
-                                share the device, -1 = automatic (OKTO_SUBDEVICES) */
+                                share the device; -1 = automatic, which is 0 (measured faster
+                                on PoCL, see lib/context.c); OKTO_SUBDEVICES sets it */
     okto_sched sched;        /* default policy of the context's graphs */
     okto_log_level log;      /* messages at or above this level go to stderr */
     char trace_path[256];    /* "" = none; else every run writes its trace here */

@@ -64,11 +64,23 @@ typedef struct gemm_call {
     size_t ao, lda, bo, ldb, co, ldc;
 } gemm_call;
 
-/* CLBlast 1.5.3 (Debian 12) is not safe to call from several threads at once: its program and
- * binary caches race (upstream issue #486, fixed after 1.5.3), seen here as std::bad_alloc
- * from two lanes calling at the same moment. One lock around the call keeps that out; it
- * costs the host-side overlap of CLBlast calls, not the device-side overlap of their kernels. */
+/* CLBlast 1.5.3 (Debian 12) is not safe to call from several threads while its caches fill:
+ * two threads that both miss the program cache both compile and store (upstream issue #486,
+ * fixed after 1.5.3), seen here as std::bad_alloc from two lanes calling at the same moment.
+ * Once a device's GEMM program is cached, calls only read the caches (under CLBlast's own
+ * mutex) and may run at once. So the first call per device takes this lock; later ones skip it
+ * and the lanes' host threads overlap their ~40 us of CLBlast host time. */
 static pthread_mutex_t clblast_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static atomic_int *clblast_warm_flag(okto_context *ctx, cl_command_queue q)
+{
+    cl_device_id dev = NULL;
+    clGetCommandQueueInfo(q, CL_QUEUE_DEVICE, sizeof dev, &dev, NULL);
+    for (int i = 0; i < ctx->nsub; i++)
+        if (ctx->sub[i] == dev)
+            return &ctx->clblast_warm[1 + i];
+    return &ctx->clblast_warm[0];
+}
 
 static cl_int enqueue_clblast(okto__task *t, const okto__exec *x, cl_uint nwait,
                               const cl_event *wait, cl_event *done)
@@ -83,12 +95,19 @@ static cl_int enqueue_clblast(okto__task *t, const okto__exec *x, cl_uint nwait,
                                              x->in_order || !nwait ? NULL : wait, &t->ev_start);
     if (err != CL_SUCCESS)
         return err;
-    pthread_mutex_lock(&clblast_lock);
+    atomic_int *warm = clblast_warm_flag(x->ctx, q);
+    int cold = !atomic_load(warm);
+    if (cold)
+        pthread_mutex_lock(&clblast_lock);
     CLBlastStatusCode st = CLBlastSgemm(
         CLBlastLayoutRowMajor, g->ta ? CLBlastTransposeYes : CLBlastTransposeNo,
         g->tb ? CLBlastTransposeYes : CLBlastTransposeNo, g->m, g->n, g->k, g->alpha, g->a, g->ao,
         g->lda, g->b, g->bo, g->ldb, g->beta, g->c, g->co, g->ldc, &q, done);
-    pthread_mutex_unlock(&clblast_lock);
+    if (cold) {
+        if (st == CLBlastSuccess)
+            atomic_store(warm, 1);
+        pthread_mutex_unlock(&clblast_lock);
+    }
     /* CLBlast passes OpenCL errors through as they are; its own codes are below -1000 */
     return st == CLBlastSuccess ? CL_SUCCESS : (cl_int)st;
 }
