@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #ifdef OKTO_HAVE_OPENBLAS
 #include <cblas.h>
@@ -48,6 +49,17 @@ struct bench {
 };
 
 static double now_ms(void) { return okto__now_ms(); }
+
+/* Host CPU time of the whole process (all threads: okto's lanes and PoCL's workers alike). On a
+ * CPU device this is the device's work too, so cpu / wall says how many cores a run kept busy,
+ * which is what bounds any speedup here. */
+static double cpu_ms(void)
+{
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return (double)(r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1e3 +
+           (double)(r.ru_utime.tv_usec + r.ru_stime.tv_usec) * 1e-3;
+}
 
 #define TRY(x)                                                                                 \
     do {                                                                                       \
@@ -487,6 +499,7 @@ static int overhead(okto_context *ctx, int tasks, int json)
 
 typedef struct result {
     double med[NPOL], lo[NPOL], hi[NPOL], util[NPOL];
+    double cores[NPOL];              /* process CPU time / wall time over the timed runs */
     double max_diff;
     int agree;
     const char *bname[2];
@@ -522,12 +535,17 @@ static void run_bench(bench *b, result *r)
     for (int w = 0; w < b->o->warmup && s == OKTO_OK; w++)
         for (int p = 0; p < NPOL && s == OKTO_OK; p++)
             s = okto_graph_run(g[p]);
+    double cpu[NPOL] = {0}, wall[NPOL] = {0};
     for (int i = 0; i < reps && s == OKTO_OK; i++)
         for (int p = 0; p < NPOL && s == OKTO_OK; p++) {
-            double t0 = now_ms();
+            double c0 = cpu_ms(), t0 = now_ms();
             s = okto_graph_run(g[p]);
             times[p][i] = now_ms() - t0;
+            cpu[p] += cpu_ms() - c0;
+            wall[p] += times[p][i];
         }
+    for (int p = 0; p < NPOL; p++)
+        r->cores[p] = wall[p] > 0 ? cpu[p] / wall[p] : 0;
     /* agreement: every policy's output after one more run from the same inputs; workloads
      * that update their inputs (mlp-step) are compared within a tolerance below */
     for (int p = 0; p < NPOL && s == OKTO_OK; p++) {
@@ -675,10 +693,11 @@ int main(int argc, char **argv)
                o.quick ? "true" : "false", o.reps);
     else
         printf("okto-bench on %s: %d compute + %d copy lanes, %d interleaved reps after %d "
-               "warm-up%s\n\n%-13s %20s %20s %20s %8s %6s %6s %6s  %s\n",
+               "warm-up%s\n\n%-13s %20s %20s %20s %8s %6s %6s %5s %5s %6s  %s\n",
                devname, okto_compute_lane_count(ctx), okto_copy_lane_count(ctx), o.reps, o.warmup,
                o.quick ? " (quick sizes)" : "", "workload", "sequential ms", "heft ms",
-               "round-robin ms", "speedup", "u.seq", "u.heft", "agree", "baselines");
+               "round-robin ms", "speedup", "u.seq", "u.heft", "c.seq", "c.hft", "agree",
+               "baselines");
     int bad = 0, first = 1;
     for (int i = 0; i < nall; i++) {
         bench *b = &all[i];
@@ -703,11 +722,12 @@ int main(int argc, char **argv)
                        "\"sequential_min_ms\": %.3f, \"sequential_max_ms\": %.3f, "
                        "\"default_min_ms\": %.3f, \"default_max_ms\": %.3f, \"speedup\": %.3f, "
                        "\"util_sequential\": %.3f, \"util_default\": %.3f, "
-                       "\"util_round_robin\": %.3f, \"agree\": %s, \"max_rel_diff\": %.3g, "
+                       "\"util_round_robin\": %.3f, \"cores_sequential\": %.2f, "
+                       "\"cores_default\": %.2f, \"agree\": %s, \"max_rel_diff\": %.3g, "
                        "\"baselines\": {",
                        r.med[SEQ], r.med[DEF], r.med[RR], r.lo[SEQ], r.hi[SEQ], r.lo[DEF],
-                       r.hi[DEF], speedup, r.util[SEQ], r.util[DEF], r.util[RR],
-                       r.agree ? "true" : "false", r.max_diff);
+                       r.hi[DEF], speedup, r.util[SEQ], r.util[DEF], r.util[RR], r.cores[SEQ],
+                       r.cores[DEF], r.agree ? "true" : "false", r.max_diff);
                 for (int k = 0; k < r.nb; k++)
                     printf("%s\"%s\": %.3f", k ? ", " : "", r.bname[k], r.bms[k]);
                 printf("}}");
@@ -724,9 +744,9 @@ int main(int argc, char **argv)
                 snprintf(base + len, sizeof base - len, "%s%s %.2f ms (heft %.2fx)", k ? ", " : "",
                          r.bname[k], r.bms[k], r.bms[k] / r.med[DEF]);
             }
-            printf("%-13s %20s %20s %20s %7.2fx %6.2f %6.2f %6s  %s\n", b->name, cell[SEQ],
-                   cell[DEF], cell[RR], speedup, r.util[SEQ], r.util[DEF],
-                   r.agree ? "yes" : "NO", base);
+            printf("%-13s %20s %20s %20s %7.2fx %6.2f %6.2f %5.2f %5.2f %6s  %s\n", b->name,
+                   cell[SEQ], cell[DEF], cell[RR], speedup, r.util[SEQ], r.util[DEF],
+                   r.cores[SEQ], r.cores[DEF], r.agree ? "yes" : "NO", base);
         }
         fflush(stdout);
     }
