@@ -152,7 +152,10 @@ static okto_status discover(dev_entry **out, int *count)
     cl_platform_id *plats = calloc(np, sizeof *plats);
     if (!plats)
         return okto__fail(NULL, OKTO_ENOMEM, "out of host memory listing platforms");
-    clGetPlatformIDs(np, plats, NULL);
+    if ((err = clGetPlatformIDs(np, plats, NULL)) != CL_SUCCESS) {
+        free(plats);
+        return okto__fail_cl(NULL, err, "clGetPlatformIDs", "%s", no_platform_hint);
+    }
 
     dev_entry *list = NULL;
     int n = 0;
@@ -176,10 +179,11 @@ static okto_status discover(dev_entry **out, int *count)
             e->platform = plats[p];
             e->device = devs[d];
             cl_uint cu = 0, mhz = 0;
-            clGetDeviceInfo(devs[d], CL_DEVICE_TYPE, sizeof e->type, &e->type, NULL);
-            clGetDeviceInfo(devs[d], CL_DEVICE_NAME, sizeof e->name - 1, e->name, NULL);
-            clGetDeviceInfo(devs[d], CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
-            clGetDeviceInfo(devs[d], CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof mhz, &mhz, NULL);
+            OKTO__DEVICE_INFO(devs[d], CL_DEVICE_TYPE, e->type);
+            okto__device_info(devs[d], CL_DEVICE_NAME, "CL_DEVICE_NAME", sizeof e->name - 1,
+                              e->name);
+            OKTO__DEVICE_INFO(devs[d], CL_DEVICE_MAX_COMPUTE_UNITS, cu);
+            OKTO__DEVICE_INFO(devs[d], CL_DEVICE_MAX_CLOCK_FREQUENCY, mhz);
             e->score = (double)cu * (double)(mhz ? mhz : 1);
         }
         free(devs);
@@ -308,7 +312,7 @@ void okto_context_destroy(okto_context *ctx) { okto__context_release(ctx); }
 static void make_subdevices(okto_context *ctx, int lanes)
 {
     cl_uint cu = 0;
-    clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
+    OKTO__DEVICE_INFO(ctx->device, CL_DEVICE_MAX_COMPUTE_UNITS, cu);
     if (!(ctx->device_type & CL_DEVICE_TYPE_CPU) || lanes < 2 || cu < 2 ||
         ctx->cfg.subdevices != 1)
         return;
@@ -371,15 +375,13 @@ static okto_status context_init(okto_context *ctx, const okto_config *cfg)
 static okto_status context_start(okto_context *ctx)
 {
     cl_int err;
-    clGetDeviceInfo(ctx->device, CL_DEVICE_TYPE, sizeof ctx->device_type, &ctx->device_type,
-                    NULL);
+    OKTO__DEVICE_INFO(ctx->device, CL_DEVICE_TYPE, ctx->device_type);
     cl_ulong max_alloc = 0;
     cl_uint cu = 1, mhz = 1000, align_bits = 1024;
-    clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL);
-    clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
-    clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof mhz, &mhz, NULL);
-    clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits,
-                    NULL);
+    OKTO__DEVICE_INFO(ctx->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, max_alloc);
+    OKTO__DEVICE_INFO(ctx->device, CL_DEVICE_MAX_COMPUTE_UNITS, cu);
+    OKTO__DEVICE_INFO(ctx->device, CL_DEVICE_MAX_CLOCK_FREQUENCY, mhz);
+    OKTO__DEVICE_INFO(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, align_bits);
     ctx->max_alloc = (size_t)max_alloc;
     ctx->mem_align = align_bits / 8;
     /* First guesses only; the perf model replaces them with measured durations. CPUs through
@@ -506,7 +508,8 @@ okto_status okto_context_create_from_cl(cl_context cl_ctx, cl_device_id device,
     if (nd == 0 || nd > 64)
         return okto__fail(NULL, OKTO_EINVAL, "okto_context_create_from_cl: context has %u devices",
                           nd);
-    clGetContextInfo(cl_ctx, CL_CONTEXT_DEVICES, sizeof devs, devs, NULL);
+    if ((err = clGetContextInfo(cl_ctx, CL_CONTEXT_DEVICES, sizeof devs, devs, NULL)) != CL_SUCCESS)
+        return okto__fail_cl(NULL, err, "clGetContextInfo", "CL_CONTEXT_DEVICES");
     int found = 0;
     for (cl_uint i = 0; i < nd; i++)
         found |= devs[i] == device;
@@ -522,7 +525,7 @@ okto_status okto_context_create_from_cl(cl_context cl_ctx, cl_device_id device,
         context_free(ctx);
         return s;
     }
-    clGetDeviceInfo(device, CL_DEVICE_PLATFORM, sizeof ctx->platform, &ctx->platform, NULL);
+    OKTO__DEVICE_INFO(device, CL_DEVICE_PLATFORM, ctx->platform);
     clRetainContext(cl_ctx);
     clRetainDevice(device);
     ctx->cl = cl_ctx;

@@ -23,6 +23,11 @@ okto_status okto__fail_cl(okto_context *ctx, cl_int err, const char *call, const
     __attribute__((format(printf, 4, 5)));
 void okto__log(const okto_context *ctx, okto_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* clGetDeviceInfo for a query that has a safe default: on failure *out keeps the value it had
+ * (the caller's default) and a warning names the query and its CL_* error. 0 on success. */
+int okto__device_info(cl_device_id d, cl_device_info what, const char *name, size_t size,
+                      void *out);
+#define OKTO__DEVICE_INFO(d, what, var) okto__device_info((d), (what), #what, sizeof(var), &(var))
 
 /* ---- lanes (lane.c) ------------------------------------------------------------------- */
 typedef struct okto__job okto__job;

@@ -20,8 +20,8 @@ void okto_device_lanes(cl_device_id device, int *compute, int *copy)
     cl_device_type type = 0;
     cl_uint cu = 1;
     if (device) {
-        clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
-        clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
+        OKTO__DEVICE_INFO(device, CL_DEVICE_TYPE, type);
+        OKTO__DEVICE_INFO(device, CL_DEVICE_MAX_COMPUTE_UNITS, cu);
     }
     int c;
     if (type & CL_DEVICE_TYPE_CPU)
@@ -88,7 +88,7 @@ okto_status okto__lane_init(okto_context *ctx, okto__lane *lane, int index, int 
         lane->queue = clCreateCommandQueue(ctx->cl, device, props, &err);
     } else {
         cl_command_queue_properties sup = 0;
-        clGetDeviceInfo(device, CL_DEVICE_QUEUE_PROPERTIES, sizeof sup, &sup, NULL);
+        OKTO__DEVICE_INFO(device, CL_DEVICE_QUEUE_PROPERTIES, sup);
         lane->out_of_order = (sup & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE) != 0;
         if (lane->out_of_order)
             props |= CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE;

@@ -217,8 +217,9 @@ okto_status okto__launch(okto_graph *g)
     return OKTO_OK;
 }
 
-/* Names the first task whose event ended in an error (a kernel that failed on the device). */
-static void find_failed_event(okto_graph *g)
+/* Names the first task whose event ended in an error (a kernel that failed on the device), or
+ * else the task whose wait failed. */
+static void find_failed_event(okto_graph *g, int waited)
 {
     for (int i = 0; i < g->ntasks; i++) {
         cl_int st = CL_COMPLETE;
@@ -230,7 +231,7 @@ static void find_failed_event(okto_graph *g)
             return;
         }
     }
-    run_fail(g, 0, "clWaitForEvents", CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST);
+    run_fail(g, waited, "clWaitForEvents", CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST);
 }
 
 okto_status okto__wait(okto_graph *g)
@@ -249,7 +250,7 @@ okto_status okto__wait(okto_graph *g)
         if (t->ev && (failed || t->nsucc == 0)) {
             cl_int err = clWaitForEvents(1, &t->ev);
             if (err != CL_SUCCESS && !failed) {
-                find_failed_event(g);
+                find_failed_event(g, i);
                 failed = 1;
                 i = -1; /* restart: wait for everything */
             }

@@ -144,6 +144,16 @@ void okto__log(const okto_context *ctx, okto_log_level lvl, const char *fmt, ...
     fprintf(stderr, "okto %s: %s\n", names[lvl], msg);
 }
 
+int okto__device_info(cl_device_id d, cl_device_info what, const char *name, size_t size,
+                      void *out)
+{
+    cl_int err = clGetDeviceInfo(d, what, size, out, NULL);
+    if (err != CL_SUCCESS)
+        okto__log(NULL, OKTO_LOG_WARN, "clGetDeviceInfo(%s) failed: %s (%d); using a default",
+                  name, okto__cl_name(err), (int)err);
+    return err == CL_SUCCESS ? 0 : -1;
+}
+
 double okto__now_ms(void)
 {
     struct timespec ts;
