@@ -424,24 +424,29 @@ static int overhead(okto_context *ctx, int tasks, int json)
         okto_launch(g, k, 1, &global, NULL, 1, &arg);
     okto_graph_set_sched(g, OKTO_SCHED_SEQUENTIAL);
     /* raw OpenCL: the same kernel enqueued tasks times on one in-order queue, with an event
-     * per command as okto keeps one (and without, for the floor) */
+     * per command as okto keeps one, and those events released, as okto releases the last
+     * run's events when it launches again (and without events, for the floor) */
     cl_int err;
     cl_command_queue q = clCreateCommandQueue(okto_context_cl(ctx), okto_context_device(ctx),
                                               CL_QUEUE_PROFILING_ENABLE, &err);
-    cl_kernel raw = g->tasks[0].kernel;
+    /* the same kernel objects okto enqueues (one per task, arguments set at record time) */
+    cl_kernel *raw = malloc((size_t)tasks * sizeof *raw);
+    for (int i = 0; i < tasks; i++)
+        raw[i] = g->tasks[i].kernel;
     cl_event *evs = malloc((size_t)tasks * sizeof *evs);
     double best_raw = 1e30, best_raw_noev = 1e30, best_okto = 1e30, best_heft = 1e30;
     for (int rep = 0; rep < 6; rep++) {
         double t0 = now_ms();
         for (int i = 0; i < tasks; i++)
-            clEnqueueNDRangeKernel(q, raw, 1, NULL, &global, NULL, 0, NULL, &evs[i]);
-        double t1 = now_ms();
+            clEnqueueNDRangeKernel(q, raw[i], 1, NULL, &global, NULL, 0, NULL, &evs[i]);
+        double t1a = now_ms();
         clFinish(q);
+        double t1b = now_ms();
         for (int i = 0; i < tasks; i++)
             clReleaseEvent(evs[i]);
-        double t2 = now_ms();
+        double t2 = now_ms(), t1 = t0 + (t1a - t0) + (t2 - t1b);
         for (int i = 0; i < tasks; i++)
-            clEnqueueNDRangeKernel(q, raw, 1, NULL, &global, NULL, 0, NULL, NULL);
+            clEnqueueNDRangeKernel(q, raw[i], 1, NULL, &global, NULL, 0, NULL, NULL);
         double t3 = now_ms();
         clFinish(q);
         /* okto: launch returns at once; the lane thread's enqueue loop is what we time, from
@@ -473,6 +478,7 @@ static int overhead(okto_context *ctx, int tasks, int json)
         best_heft = fmin(best_heft, t7 - t6);
     }
     free(evs);
+    free(raw);
     clReleaseCommandQueue(q);
     double per_raw = best_raw * 1e3 / tasks, per_noev = best_raw_noev * 1e3 / tasks;
     double per_okto = best_okto * 1e3 / tasks, per_heft = best_heft * 1e3 / tasks;
