@@ -133,6 +133,26 @@ okto__access okto__acc(const okto_tensor *t, size_t r0, size_t r1, int mode)
     return a;
 }
 
+void okto__add_access(okto__access *acc, int *n, okto__access a)
+{
+    for (int i = 0; i < *n; i++)
+        if (acc[i].st == a.st && acc[i].row0 == a.row0 && acc[i].row1 == a.row1) {
+            acc[i].mode |= a.mode;
+            return;
+        }
+    acc[(*n)++] = a;
+}
+
+int okto__same_rows(const okto_tensor *a, const okto_tensor *b)
+{
+    return a && b && a->st == b->st && a->row0 == b->row0 && a->rows == b->rows;
+}
+
+int okto__rows_overlap(const okto_tensor *a, const okto_tensor *b)
+{
+    return a && b && a->st == b->st && a->row0 < b->row0 + b->rows && b->row0 < a->row0 + a->rows;
+}
+
 cl_int okto__set_tensor_arg(cl_kernel k, cl_uint idx, const okto_tensor *t, size_t r0)
 {
     cl_int err = clSetKernelArg(k, idx, sizeof(cl_mem), &t->st->mem);

@@ -112,6 +112,21 @@ void okto__context_release(okto_context *ctx);
 /* Builds (once) and returns the program of the embedded cl/ sources. */
 okto_status okto__program(okto_context *ctx, cl_program *out);
 okto_status okto__kernel(okto_context *ctx, const char *name, cl_kernel *out);
+
+/* One argument of a built-in kernel: a tensor from row r0 (two parameters: the buffer and the
+ * int offset of that row in floats) or a value. */
+typedef struct okto__karg {
+    const okto_tensor *t;
+    size_t r0;
+    size_t size;
+    const void *v;
+} okto__karg;
+#define OKTO__KT(tensor, row0) ((okto__karg){(tensor), (row0), 0, NULL})
+#define OKTO__KV(lvalue) ((okto__karg){NULL, 0, sizeof(lvalue), &(lvalue)})
+/* A new kernel object of the built-in program with its arguments set (see okto__kernel); on
+ * failure nothing is left and the message names op and the parameter. */
+okto_status okto__kernel_args(okto_context *ctx, const char *name, const char *op, int nargs,
+                              const okto__karg *args, cl_kernel *out);
 okto_status okto__build(okto_context *ctx, const char *source, const char *what,
                         cl_program *out);
 
@@ -193,6 +208,12 @@ int okto__graph_add(okto_graph *g, const okto__task *t);
 /* Removes tasks n.. again (an op that fails after recording some of its parts calls this with
  * the count it started from, so a failed call records nothing). */
 void okto__graph_truncate(okto_graph *g, int n);
+/* Adds an access to a task's list, merged into an earlier one of the same rows of the same
+ * storage (out == in gives one RW access, never a task that depends on itself). */
+void okto__add_access(okto__access *acc, int *n, okto__access a);
+/* Views of one storage: the same rows / any row in common. NULL never overlaps. */
+int okto__same_rows(const okto_tensor *a, const okto_tensor *b);
+int okto__rows_overlap(const okto_tensor *a, const okto_tensor *b);
 /* Argument checks shared by the ops: NULL, context and graph state. */
 okto_status okto__check_graph(okto_graph *g, const char *op);
 okto_status okto__check_tensor(okto_graph *g, const okto_tensor *t, const char *op,

@@ -50,6 +50,28 @@ okto_status okto__program(okto_context *ctx, cl_program *out)
     return s;
 }
 
+okto_status okto__kernel_args(okto_context *ctx, const char *name, const char *op, int nargs,
+                              const okto__karg *args, cl_kernel *out)
+{
+    cl_kernel k;
+    okto_status s = okto__kernel(ctx, name, &k);
+    if (s != OKTO_OK)
+        return s;
+    cl_uint idx = 0;
+    for (int i = 0; i < nargs; i++) {
+        cl_int err = args[i].t ? okto__set_tensor_arg(k, idx, args[i].t, args[i].r0)
+                               : clSetKernelArg(k, idx, args[i].size, args[i].v);
+        if (err != CL_SUCCESS) {
+            clReleaseKernel(k);
+            return okto__fail_cl(ctx, err, "clSetKernelArg", "%s: kernel %s, parameter %u", op,
+                                 name, idx);
+        }
+        idx += args[i].t ? 2 : 1;
+    }
+    *out = k;
+    return OKTO_OK;
+}
+
 okto_status okto__kernel(okto_context *ctx, const char *name, cl_kernel *out)
 {
     cl_program prog;

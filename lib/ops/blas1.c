@@ -15,25 +15,17 @@ static okto_status record_vec(okto_graph *g, const char *op, const char *kname, 
     for (int p = 0; p < nparts && s == OKTO_OK; p++) {
         size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
         cl_int n = (cl_int)((r1 - r0) * cols);
+        okto__karg args[4];
+        int na = 0;
+        args[na++] = OKTO__KT(y, r0);
+        if (has_alpha)
+            args[na++] = OKTO__KV(alpha);
+        if (x)
+            args[na++] = OKTO__KT(x, r0);
+        args[na++] = OKTO__KV(n);
         cl_kernel k;
-        if ((s = okto__kernel(g->ctx, kname, &k)) != OKTO_OK)
+        if ((s = okto__kernel_args(g->ctx, kname, op, na, args, &k)) != OKTO_OK)
             break;
-        cl_uint a = 0;
-        cl_int err = okto__set_tensor_arg(k, a, y, r0);
-        a += 2;
-        if (has_alpha && err == CL_SUCCESS)
-            err = clSetKernelArg(k, a++, sizeof alpha, &alpha);
-        if (x && err == CL_SUCCESS) {
-            err = okto__set_tensor_arg(k, a, x, r0);
-            a += 2;
-        }
-        if (err == CL_SUCCESS)
-            err = clSetKernelArg(k, a, sizeof n, &n);
-        if (err != CL_SUCCESS) {
-            clReleaseKernel(k);
-            s = okto__fail_cl(g->ctx, err, "clSetKernelArg", "%s", op);
-            break;
-        }
         okto__access acc[2] = {okto__acc(y, r0, r1, ymode)};
         if (x)
             acc[1] = okto__acc(x, r0, r1, OKTO__R);
@@ -144,7 +136,7 @@ okto_status okto_copy(okto_graph *g, okto_tensor *dst, const okto_tensor *src)
         s = same_shape(g, "okto_copy", dst, "dst", src, "src");
     if (s != OKTO_OK)
         return s;
-    if (dst->st == src->st && dst->row0 < src->row0 + src->rows && src->row0 < dst->row0 + dst->rows)
+    if (okto__rows_overlap(dst, src))
         return okto__fail(g->ctx, OKTO_EINVAL,
                           "okto_copy: dst rows [%zu, %zu) and src rows [%zu, %zu) of one tensor "
                           "overlap", dst->row0, dst->row0 + dst->rows, src->row0,

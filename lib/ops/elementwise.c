@@ -48,42 +48,17 @@ static const char *const zip_names[] = {
     [OKTO_RELU_GRAD] = "zip_relu_grad",
 };
 
-/* Global sizes are rounded up (the kernels skip the extra items) so the runtime can pick a
- * good work-group size: OpenCL 1.2 needs the local size to divide the global one, and a prime
- * element count would otherwise get work-groups of one item on a GPU. */
-static size_t round_up(size_t n, size_t m) { return n > m ? (n + m - 1) / m * m : n; }
-
-static int same_rows(const okto_tensor *a, const okto_tensor *b)
-{
-    return a->st == b->st && a->row0 == b->row0 && a->rows == b->rows;
-}
-
-static int overlaps(const okto_tensor *a, const okto_tensor *b)
-{
-    return a->st == b->st && a->row0 < b->row0 + b->rows && b->row0 < a->row0 + a->rows;
-}
 
 /* out may be in itself, but not a view overlapping it in part. */
 static okto_status check_alias(okto_graph *g, const char *op, const okto_tensor *out,
                                const okto_tensor *in, const char *in_name)
 {
-    if (!overlaps(out, in) || same_rows(out, in))
+    if (!okto__rows_overlap(out, in) || okto__same_rows(out, in))
         return OKTO_OK;
     return okto__fail(g->ctx, OKTO_EINVAL,
                       "%s: out (rows [%zu, %zu)) and %s (rows [%zu, %zu)) are views of one "
                       "tensor that overlap without being the same rows",
                       op, out->row0, out->row0 + out->rows, in_name, in->row0, in->row0 + in->rows);
-}
-
-/* Adds an access, merging it into an earlier one of the same rows (out == in gives one RW). */
-static void add_acc(okto__access *acc, int *n, okto__access a)
-{
-    for (int i = 0; i < *n; i++)
-        if (acc[i].st == a.st && acc[i].row0 == a.row0 && acc[i].row1 == a.row1) {
-            acc[i].mode |= a.mode;
-            return;
-        }
-    acc[(*n)++] = a;
 }
 
 okto_status okto_map(okto_graph *g, okto_tensor *out, const okto_tensor *in, okto_map_op op)
@@ -109,23 +84,14 @@ okto_status okto_map(okto_graph *g, okto_tensor *out, const okto_tensor *in, okt
     for (int p = 0; p < nparts && s == OKTO_OK; p++) {
         size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
         cl_int n = (cl_int)((r1 - r0) * cols);
+        const okto__karg args[] = {OKTO__KT(out, r0), OKTO__KT(in, r0), OKTO__KV(n)};
         cl_kernel k;
-        if ((s = okto__kernel(g->ctx, map_kernels[op], &k)) != OKTO_OK)
+        if ((s = okto__kernel_args(g->ctx, map_kernels[op], fn, 3, args, &k)) != OKTO_OK)
             break;
-        cl_int err = okto__set_tensor_arg(k, 0, out, r0);
-        if (err == CL_SUCCESS)
-            err = okto__set_tensor_arg(k, 2, in, r0);
-        if (err == CL_SUCCESS)
-            err = clSetKernelArg(k, 4, sizeof n, &n);
-        if (err != CL_SUCCESS) {
-            clReleaseKernel(k);
-            s = okto__fail_cl(g->ctx, err, "clSetKernelArg", "%s", fn);
-            break;
-        }
         okto__access acc[2];
         int nacc = 0;
-        add_acc(acc, &nacc, okto__acc(out, r0, r1, OKTO__W));
-        add_acc(acc, &nacc, okto__acc(in, r0, r1, OKTO__R));
+        okto__add_access(acc, &nacc, okto__acc(out, r0, r1, OKTO__W));
+        okto__add_access(acc, &nacc, okto__acc(in, r0, r1, OKTO__R));
         okto__task t = {.op = map_names[op],
                         .shape_key = (uint64_t)n,
                         .part = p,
@@ -137,7 +103,9 @@ okto_status okto_map(okto_graph *g, okto_tensor *out, const okto_tensor *in, okt
                         .nacc = nacc,
                         .kernel = k,
                         .work_dim = 1,
-                        .global = {round_up((size_t)n, 64), 1, 1}};
+                        .global = {okto__round_up((size_t)n, OKTO__WG), 1, 1},
+                        .local = {OKTO__WG, 1, 1},
+                        .has_local = 1};
         int ti = okto__graph_add(g, &t);
         if (ti < 0)
             s = (okto_status)ti;
@@ -174,7 +142,7 @@ okto_status okto_zip(okto_graph *g, okto_tensor *out, const okto_tensor *a, cons
     if ((s = check_alias(g, fn, out, a, "a")) != OKTO_OK)
         return s;
     /* a broadcast row inside out would be overwritten by one part while others still read it */
-    if (bcast && overlaps(out, b))
+    if (bcast && okto__rows_overlap(out, b))
         return okto__fail(g->ctx, OKTO_EINVAL,
                           "okto_zip: the broadcast row b (row %zu) lies inside out (rows [%zu, "
                           "%zu)) of the same tensor",
@@ -187,30 +155,18 @@ okto_status okto_zip(okto_graph *g, okto_tensor *out, const okto_tensor *a, cons
     for (int p = 0; p < nparts && s == OKTO_OK; p++) {
         size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
         cl_int nr = (cl_int)(r1 - r0), nc = (cl_int)cols, bstride = bcast ? 0 : nc;
+        const okto__karg args[] = {OKTO__KT(out, r0), OKTO__KT(a, r0),
+                                   OKTO__KT(b, bcast ? 0 : r0), OKTO__KV(nr), OKTO__KV(nc),
+                                   OKTO__KV(bstride)};
         cl_kernel k;
-        if ((s = okto__kernel(g->ctx, zip_kernels[op], &k)) != OKTO_OK)
+        if ((s = okto__kernel_args(g->ctx, zip_kernels[op], fn, 6, args, &k)) != OKTO_OK)
             break;
-        cl_int err = okto__set_tensor_arg(k, 0, out, r0);
-        if (err == CL_SUCCESS)
-            err = okto__set_tensor_arg(k, 2, a, r0);
-        if (err == CL_SUCCESS)
-            err = okto__set_tensor_arg(k, 4, b, bcast ? 0 : r0);
-        if (err == CL_SUCCESS)
-            err = clSetKernelArg(k, 6, sizeof nr, &nr);
-        if (err == CL_SUCCESS)
-            err = clSetKernelArg(k, 7, sizeof nc, &nc);
-        if (err == CL_SUCCESS)
-            err = clSetKernelArg(k, 8, sizeof bstride, &bstride);
-        if (err != CL_SUCCESS) {
-            clReleaseKernel(k);
-            s = okto__fail_cl(g->ctx, err, "clSetKernelArg", "%s", fn);
-            break;
-        }
         okto__access acc[3];
         int nacc = 0;
-        add_acc(acc, &nacc, okto__acc(out, r0, r1, OKTO__W));
-        add_acc(acc, &nacc, okto__acc(a, r0, r1, OKTO__R));
-        add_acc(acc, &nacc, bcast ? okto__acc(b, 0, 1, OKTO__R) : okto__acc(b, r0, r1, OKTO__R));
+        okto__add_access(acc, &nacc, okto__acc(out, r0, r1, OKTO__W));
+        okto__add_access(acc, &nacc, okto__acc(a, r0, r1, OKTO__R));
+        okto__add_access(acc, &nacc,
+                         bcast ? okto__acc(b, 0, 1, OKTO__R) : okto__acc(b, r0, r1, OKTO__R));
         double n = (double)nr * (double)nc;
         okto__task t = {.op = zip_names[op],
                         .shape_key = (uint64_t)n,
@@ -223,7 +179,9 @@ okto_status okto_zip(okto_graph *g, okto_tensor *out, const okto_tensor *a, cons
                         .nacc = nacc,
                         .kernel = k,
                         .work_dim = 2,
-                        .global = {round_up(cols, 16), round_up(r1 - r0, 16), 1}};
+                        .global = {okto__round_up(cols, 16), okto__round_up(r1 - r0, 4), 1},
+                        .local = {16, 4, 1},
+                        .has_local = 1};
         int ti = okto__graph_add(g, &t);
         if (ti < 0)
             s = (okto_status)ti;

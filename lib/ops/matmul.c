@@ -132,27 +132,20 @@ static okto_status record_clblast(okto_graph *g, const gemm_call *c, okto__acces
 
 static okto_status record_small(okto_graph *g, const gemm_call *c, okto__access *acc, int nacc)
 {
-    cl_kernel k;
-    okto_status s = okto__kernel(g->ctx, "okto_gemm_small", &k);
-    if (s != OKTO_OK)
-        return s;
     cl_int m = (cl_int)c->m, n = (cl_int)c->n, kk = (cl_int)c->k;
     cl_int ao = (cl_int)c->ao, lda = (cl_int)c->lda, ta = c->ta;
     cl_int bo = (cl_int)c->bo, ldb = (cl_int)c->ldb, tb = c->tb;
     cl_int co = (cl_int)c->co, ldc = (cl_int)c->ldc;
-    struct { size_t size; const void *v; } args[] = {
-        {sizeof m, &m}, {sizeof n, &n}, {sizeof kk, &kk}, {sizeof(float), &c->alpha},
-        {sizeof(cl_mem), &c->a}, {sizeof ao, &ao}, {sizeof lda, &lda}, {sizeof ta, &ta},
-        {sizeof(cl_mem), &c->b}, {sizeof bo, &bo}, {sizeof ldb, &ldb}, {sizeof tb, &tb},
-        {sizeof(float), &c->beta}, {sizeof(cl_mem), &c->c}, {sizeof co, &co},
-        {sizeof ldc, &ldc}};
-    cl_int err = CL_SUCCESS;
-    for (cl_uint i = 0; i < sizeof args / sizeof *args && err == CL_SUCCESS; i++)
-        err = clSetKernelArg(k, i, args[i].size, args[i].v);
-    if (err != CL_SUCCESS) {
-        clReleaseKernel(k);
-        return okto__fail_cl(g->ctx, err, "clSetKernelArg", "okto_gemm_small");
-    }
+    const okto__karg args[] = {
+        OKTO__KV(m),  OKTO__KV(n),   OKTO__KV(kk), OKTO__KV(c->alpha), OKTO__KV(c->a),
+        OKTO__KV(ao), OKTO__KV(lda), OKTO__KV(ta), OKTO__KV(c->b),     OKTO__KV(bo),
+        OKTO__KV(ldb), OKTO__KV(tb), OKTO__KV(c->beta), OKTO__KV(c->c), OKTO__KV(co),
+        OKTO__KV(ldc)};
+    cl_kernel k;
+    okto_status s = okto__kernel_args(g->ctx, "okto_gemm_small", "okto_matmul",
+                                      (int)(sizeof args / sizeof *args), args, &k);
+    if (s != OKTO_OK)
+        return s;
     okto__task t = {.op = "matmul", .cls = OKTO__COMPUTE,
                     .flops = 2.0 * (double)c->m * (double)c->n * (double)c->k,
                     .bytes = 4.0 * ((double)c->m * c->k + (double)c->k * c->n + 2.0 * c->m * c->n),
@@ -168,26 +161,13 @@ static okto_status record_small(okto_graph *g, const gemm_call *c, okto__access 
 static okto_status record_splitk_sum(okto_graph *g, const okto_tensor *c, const okto_tensor *p,
                                      int parts, float alpha, float beta)
 {
+    cl_int n = (cl_int)(c->rows * c->cols), np = parts;
+    const okto__karg args[] = {OKTO__KT(c, 0),  OKTO__KT(p, 0),     OKTO__KV(np),
+                               OKTO__KV(n),     OKTO__KV(alpha),    OKTO__KV(beta)};
     cl_kernel k;
-    okto_status s = okto__kernel(g->ctx, "okto_gemm_splitk_sum", &k);
+    okto_status s = okto__kernel_args(g->ctx, "okto_gemm_splitk_sum", "okto_matmul", 6, args, &k);
     if (s != OKTO_OK)
         return s;
-    cl_int n = (cl_int)(c->rows * c->cols), np = parts;
-    cl_int err = okto__set_tensor_arg(k, 0, c, 0);
-    if (err == CL_SUCCESS)
-        err = okto__set_tensor_arg(k, 2, p, 0);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(k, 4, sizeof np, &np);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(k, 5, sizeof n, &n);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(k, 6, sizeof alpha, &alpha);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(k, 7, sizeof beta, &beta);
-    if (err != CL_SUCCESS) {
-        clReleaseKernel(k);
-        return okto__fail_cl(g->ctx, err, "clSetKernelArg", "okto_gemm_splitk_sum");
-    }
     okto__access acc[2] = {okto__acc(c, 0, c->rows, beta == 0.0f ? OKTO__W : OKTO__RW),
                            okto__acc(p, 0, p->rows, OKTO__R)};
     okto__task t = {.op = "matmul-sum", .shape_key = (uint64_t)n * 64 + (uint64_t)parts,
@@ -226,8 +206,7 @@ static okto_status check(okto_graph *g, okto_tensor *c, const okto_tensor *a,
                           kb, n, b->rows, b->cols, tb ? ", transposed" : "");
     const okto_tensor *in[2] = {a, b};
     for (int i = 0; i < 2; i++)
-        if (in[i]->st == c->st && in[i]->row0 < c->row0 + c->rows &&
-            c->row0 < in[i]->row0 + in[i]->rows)
+        if (okto__rows_overlap(in[i], c))
             return okto__fail(g->ctx, OKTO_EINVAL, "%s: c overlaps %s (same tensor rows)", op,
                               i ? "b" : "a");
     return OKTO_OK;

@@ -17,15 +17,6 @@
 
 #define OKTO__SM_MAXL 256 /* OKTO_SM_MAXL in cl/softmax.cl: the local array's size */
 
-static int overlaps(const okto_tensor *a, const okto_tensor *b)
-{
-    return a && b && a->st == b->st && a->row0 < b->row0 + b->rows && b->row0 < a->row0 + a->rows;
-}
-
-static int same_rows(const okto_tensor *a, const okto_tensor *b)
-{
-    return a->st == b->st && a->row0 == b->row0 && a->rows == b->rows;
-}
 
 static okto_status alias_error(okto_graph *g, const char *op, const char *an, const okto_tensor *a,
                                const char *bn, const okto_tensor *b)
@@ -52,15 +43,6 @@ static okto_status pick_local(okto_graph *g, cl_kernel k, size_t cols, size_t *l
     return OKTO_OK;
 }
 
-static void add_acc(okto__access *acc, int *n, okto__access a)
-{
-    for (int i = 0; i < *n; i++)
-        if (acc[i].st == a.st && acc[i].row0 == a.row0 && acc[i].row1 == a.row1) {
-            acc[i].mode |= a.mode;
-            return;
-        }
-    acc[(*n)++] = a;
-}
 
 okto_status okto_softmax(okto_graph *g, okto_tensor *out, const okto_tensor *in)
 {
@@ -75,7 +57,7 @@ okto_status okto_softmax(okto_graph *g, okto_tensor *out, const okto_tensor *in)
     if (out->rows != in->rows || out->cols != in->cols)
         return okto__fail(g->ctx, OKTO_EINVAL, "okto_softmax: in is %zux%zu but out is %zux%zu",
                           in->rows, in->cols, out->rows, out->cols);
-    if (overlaps(out, in) && !same_rows(out, in))
+    if (okto__rows_overlap(out, in) && !okto__same_rows(out, in))
         return alias_error(g, fn, "out", out, "in", in);
 
     size_t rows = in->rows, cols = in->cols;
@@ -84,29 +66,19 @@ okto_status okto_softmax(okto_graph *g, okto_tensor *out, const okto_tensor *in)
         size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
         cl_int nr = (cl_int)(r1 - r0), nc = (cl_int)cols;
         size_t l;
+        const okto__karg args[] = {OKTO__KT(in, r0), OKTO__KT(out, r0), OKTO__KV(nr),
+                                   OKTO__KV(nc)};
         cl_kernel k;
-        if ((s = okto__kernel(g->ctx, "okto_softmax_rows", &k)) != OKTO_OK)
+        if ((s = okto__kernel_args(g->ctx, "okto_softmax_rows", fn, 4, args, &k)) != OKTO_OK)
             break;
         if ((s = pick_local(g, k, cols, &l)) != OKTO_OK) {
             clReleaseKernel(k);
             break;
         }
-        cl_int err = okto__set_tensor_arg(k, 0, in, r0);
-        if (err == CL_SUCCESS)
-            err = okto__set_tensor_arg(k, 2, out, r0);
-        if (err == CL_SUCCESS)
-            err = clSetKernelArg(k, 4, sizeof nr, &nr);
-        if (err == CL_SUCCESS)
-            err = clSetKernelArg(k, 5, sizeof nc, &nc);
-        if (err != CL_SUCCESS) {
-            clReleaseKernel(k);
-            s = okto__fail_cl(g->ctx, err, "clSetKernelArg", "%s", fn);
-            break;
-        }
         okto__access acc[2];
         int nacc = 0;
-        add_acc(acc, &nacc, okto__acc(out, r0, r1, OKTO__W));
-        add_acc(acc, &nacc, okto__acc(in, r0, r1, OKTO__R));
+        okto__add_access(acc, &nacc, okto__acc(out, r0, r1, OKTO__W));
+        okto__add_access(acc, &nacc, okto__acc(in, r0, r1, OKTO__R));
         double n = (double)nr * (double)nc;
         okto__task t = {.op = "softmax",
                         .shape_key = ((uint64_t)nr << 32) ^ (uint64_t)nc,
@@ -162,15 +134,15 @@ static okto_status xent_check(okto_graph *g, okto_tensor *loss, okto_tensor *gra
                           "okto_softmax_xent: logits is %zux%zu but grad is %zux%zu", logits->rows,
                           logits->cols, grad->rows, grad->cols);
     /* grad may be logits itself; nothing written may overlap anything else */
-    if (grad && overlaps(grad, logits) && !same_rows(grad, logits))
+    if (okto__rows_overlap(grad, logits) && !okto__same_rows(grad, logits))
         return alias_error(g, fn, "grad", grad, "logits", logits);
-    if (overlaps(grad, labels))
+    if (okto__rows_overlap(grad, labels))
         return alias_error(g, fn, "grad", grad, "labels", labels);
-    if (overlaps(loss, logits))
+    if (okto__rows_overlap(loss, logits))
         return alias_error(g, fn, "loss", loss, "logits", logits);
-    if (overlaps(loss, labels))
+    if (okto__rows_overlap(loss, labels))
         return alias_error(g, fn, "loss", loss, "labels", labels);
-    if (overlaps(loss, grad))
+    if (okto__rows_overlap(loss, grad))
         return alias_error(g, fn, "loss", loss, "grad", grad);
     return OKTO_OK;
 }
@@ -193,44 +165,28 @@ okto_status okto_softmax_xent(okto_graph *g, okto_tensor *loss, okto_tensor *gra
         size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
         cl_int nr = (cl_int)(r1 - r0), nc = (cl_int)cols;
         size_t l;
+        /* a missing output's slot gets logits as a placeholder: the kernel never writes it */
+        const okto__karg args[] = {OKTO__KT(logits, r0), OKTO__KT(labels, r0),
+                                   OKTO__KT(grad ? grad : logits, r0),
+                                   OKTO__KT(rowloss ? rowloss : logits, r0), OKTO__KV(nr),
+                                   OKTO__KV(nc), OKTO__KV(has_grad), OKTO__KV(has_loss),
+                                   OKTO__KV(total)};
         cl_kernel k;
-        if ((s = okto__kernel(g->ctx, "okto_softmax_xent_rows", &k)) != OKTO_OK)
+        if ((s = okto__kernel_args(g->ctx, "okto_softmax_xent_rows", fn, 9, args, &k)) !=
+            OKTO_OK)
             break;
         if ((s = pick_local(g, k, cols, &l)) != OKTO_OK) {
             clReleaseKernel(k);
             break;
         }
-        /* a missing output's slot gets logits as a placeholder: the kernel never writes it */
-        cl_int err = okto__set_tensor_arg(k, 0, logits, r0);
-        if (err == CL_SUCCESS)
-            err = okto__set_tensor_arg(k, 2, labels, r0);
-        if (err == CL_SUCCESS)
-            err = okto__set_tensor_arg(k, 4, grad ? grad : logits, r0);
-        if (err == CL_SUCCESS)
-            err = okto__set_tensor_arg(k, 6, rowloss ? rowloss : logits, r0);
-        if (err == CL_SUCCESS)
-            err = clSetKernelArg(k, 8, sizeof nr, &nr);
-        if (err == CL_SUCCESS)
-            err = clSetKernelArg(k, 9, sizeof nc, &nc);
-        if (err == CL_SUCCESS)
-            err = clSetKernelArg(k, 10, sizeof has_grad, &has_grad);
-        if (err == CL_SUCCESS)
-            err = clSetKernelArg(k, 11, sizeof has_loss, &has_loss);
-        if (err == CL_SUCCESS)
-            err = clSetKernelArg(k, 12, sizeof total, &total);
-        if (err != CL_SUCCESS) {
-            clReleaseKernel(k);
-            s = okto__fail_cl(g->ctx, err, "clSetKernelArg", "%s", fn);
-            break;
-        }
         okto__access acc[4];
         int nacc = 0;
         if (grad)
-            add_acc(acc, &nacc, okto__acc(grad, r0, r1, OKTO__W));
+            okto__add_access(acc, &nacc, okto__acc(grad, r0, r1, OKTO__W));
         if (rowloss)
-            add_acc(acc, &nacc, okto__acc(rowloss, r0, r1, OKTO__W));
-        add_acc(acc, &nacc, okto__acc(logits, r0, r1, OKTO__R));
-        add_acc(acc, &nacc, okto__acc(labels, r0, r1, OKTO__R));
+            okto__add_access(acc, &nacc, okto__acc(rowloss, r0, r1, OKTO__W));
+        okto__add_access(acc, &nacc, okto__acc(logits, r0, r1, OKTO__R));
+        okto__add_access(acc, &nacc, okto__acc(labels, r0, r1, OKTO__R));
         double n = (double)nr * (double)nc;
         okto__task t = {.op = "softmax_xent",
                         .shape_key = ((uint64_t)nr << 32) ^ (uint64_t)nc ^ (uint64_t)has_grad,
