@@ -108,6 +108,11 @@ static cl_int enqueue_clblast(okto__task *t, const okto__exec *x, cl_uint nwait,
             atomic_store(warm, 1);
         pthread_mutex_unlock(&clblast_lock);
     }
+    /* the lane flushes its own queue; the in-order BLAS queue beside it is flushed here, so a
+     * lane waiting on this event never waits on a command that was never submitted (GPU
+     * drivers need not submit unflushed commands) */
+    if (st == CLBlastSuccess && q != x->queue)
+        clFlush(q);
     /* CLBlast passes OpenCL errors through as they are; its own codes are below -1000 */
     return st == CLBlastSuccess ? CL_SUCCESS : (cl_int)st;
 }
