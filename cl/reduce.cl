@@ -3,25 +3,37 @@
  * divided by the count):
  *
  *   okto_reduce_rows_*  reduces along a row (over columns): out is rows x ngroups. Work-group
- *                       (g, r) takes row r's column chunk g; its L work items stride over the
- *                       chunk (neighbours read neighbours: coalesced), then a tree in local
- *                       memory combines the L values. global = (L * ngroups, rows), local (L, 1).
- *   okto_reduce_cols_*  reduces along a column (over rows): out is ngroups x cols. Work-group
- *                       (gc, g) takes TC columns and row chunk g; TR work items per column
- *                       stride down the rows, then a tree over the TR values of each column.
- *                       global = (cols rounded up to TC, TR * ngroups), local (TC, TR).
+ *                       (g, r) takes row r's column chunk g (a multiple of 4 floats long, the
+ *                       last one shorter); its L work items stride over the chunk's float4s
+ *                       (neighbours read neighbours: coalesced), then a tree in local memory
+ *                       combines the L values. global = (L * ngroups, rows), local (L, 1).
+ *   okto_reduce_cols_*  reduces along a column (over rows): out is ngroups x cols. Each work
+ *                       item owns a quad of 4 neighbouring columns (one float4 per row, the
+ *                       last quad masked when cols is not a multiple of 4). Work-group (gq, g)
+ *                       takes TC quads and row chunk g; TR work items per quad stride down the
+ *                       rows, then a tree over the TR float4s of each quad.
+ *                       global = (quads rounded up to TC, TR * ngroups), local (TC, TR).
  *
- * Sums are never one long running sum: each work item keeps a compensated (Kahan) sum of its
- * own few hundred elements at most, and work items, groups and parts are combined by trees, so
- * the error stays a few ulps of the result whatever the size. The host picks the local size
- * (any size up to OKTO_RED_MAXL is correct: the tree handles sizes that are not powers of two)
- * and rounds the global size up; the result is divided by `div` as it is written (1 except for
- * the last step of a MEAN). Max and min propagate NaN. */
+ * Loads are vload4 (any float alignment: a part or a row may start anywhere). A work item may
+ * read many thousands of elements (on a CPU the host gives each work-group a long stretch:
+ * PoCL runs a work item's loop as plain code, one work item after another), so its sum is kept
+ * in blocks: 8 float4s at a time are summed pairwise (3 levels, independent loads),
+ * and the block's float4 goes into a compensated (Kahan) float4 sum. Work items, groups and
+ * parts are then combined by trees, so the error stays a few ulps of the sum of |x| whatever
+ * the size, and the compensation (with its isfinite test) costs once per 32 elements, not per
+ * element. With blocked = 0 (the host's aggregation tasks, which read few, large partials)
+ * every float4 is added compensated: a plain block sum of those would cost an ulp of the
+ * result. The host picks the local size (any size up to OKTO_RED_MAXL is correct: the tree
+ * handles sizes that are not powers of two) and rounds the global size up; the result is
+ * divided by `div` as it is written (1 except for the last step of a MEAN). Max and min
+ * propagate NaN. */
 
 #define OKTO_RED_MAXL 256
 
 inline float okto_red_max2(float a, float b) { return (a > b || isnan(a)) ? a : b; }
 inline float okto_red_min2(float a, float b) { return (a < b || isnan(a)) ? a : b; }
+inline float4 okto_red_max4(float4 a, float4 b) { return select(b, a, (a > b) | isnan(a)); }
+inline float4 okto_red_min4(float4 a, float4 b) { return select(b, a, (a < b) | isnan(a)); }
 
 inline int okto_red_pow2ceil(int n)
 {
@@ -31,25 +43,51 @@ inline int okto_red_pow2ceil(int n)
     return p;
 }
 
-/* Per-work-item accumulators. Kahan: k_ holds the low bits lost by the last add; it is reset
+/* Per-work-item float4 accumulators, per op: the identity, a combine of two float4s (the block
+ * tree), the accumulate of one float4, and the float the four lanes come to.
+ * Kahan: k_ holds the low bits lost by the last add (s_ - k_ is the better sum); it is reset
  * where the sum is not finite (inf - inf would otherwise turn an infinite sum into NaN). */
-#define OKTO_RED_DECL_sum float s_ = 0.0f, k_ = 0.0f;
+#define OKTO_RED_ID_sum 0.0f
+#define OKTO_RED_DECL_sum float4 s_ = 0.0f, k_ = 0.0f
+#define OKTO_RED_C4_sum(a, b) ((a) + (b))
 #define OKTO_RED_ADD_sum(v)                                                                        \
-    {                                                                                              \
-        float y_ = (v) - k_, t_ = s_ + y_;                                                         \
-        k_ = isfinite(t_) ? (t_ - s_) - y_ : 0.0f;                                                 \
+    do {                                                                                           \
+        float4 y_ = (v)-k_, t_ = s_ + y_;                                                          \
+        k_ = select((float4)0.0f, (t_ - s_) - y_, isfinite(t_));                                   \
         s_ = t_;                                                                                   \
-    }
+    } while (0)
+#define OKTO_RED_FINAL_sum (((s_.x - k_.x) + (s_.y - k_.y)) + ((s_.z - k_.z) + (s_.w - k_.w)))
+#define OKTO_RED_VFINAL_sum (s_ - k_)
 #define OKTO_RED_TREE_sum(a, b) ((a) + (b))
-#define OKTO_RED_DECL_max float s_ = -INFINITY;
-#define OKTO_RED_ADD_max(v) s_ = okto_red_max2(s_, (v));
+
+#define OKTO_RED_ID_max (-INFINITY)
+#define OKTO_RED_DECL_max float4 s_ = -INFINITY
+#define OKTO_RED_C4_max(a, b) okto_red_max4((a), (b))
+#define OKTO_RED_ADD_max(v) s_ = okto_red_max4(s_, (v))
+#define OKTO_RED_FINAL_max okto_red_max2(okto_red_max2(s_.x, s_.y), okto_red_max2(s_.z, s_.w))
+#define OKTO_RED_VFINAL_max s_
 #define OKTO_RED_TREE_max(a, b) okto_red_max2((a), (b))
-#define OKTO_RED_DECL_min float s_ = INFINITY;
-#define OKTO_RED_ADD_min(v) s_ = okto_red_min2(s_, (v));
+
+#define OKTO_RED_ID_min INFINITY
+#define OKTO_RED_DECL_min float4 s_ = INFINITY
+#define OKTO_RED_C4_min(a, b) okto_red_min4((a), (b))
+#define OKTO_RED_ADD_min(v) s_ = okto_red_min4(s_, (v))
+#define OKTO_RED_FINAL_min okto_red_min2(okto_red_min2(s_.x, s_.y), okto_red_min2(s_.z, s_.w))
+#define OKTO_RED_VFINAL_min s_
 #define OKTO_RED_TREE_min(a, b) okto_red_min2((a), (b))
 
 /* (OpenCL defines min and max as macros: an op name reaches a nested macro only pasted into
  * another name, never on its own, or it would be expanded.) */
+
+/* One block: the 8 float4s at base + i * step (i < 8) from p, summed pairwise, accumulated. */
+#define OKTO_RED_BLOCK(C4, ADD, LOAD, base, step)                                                  \
+    do {                                                                                           \
+        float4 a0_ = LOAD(base), a1_ = LOAD((base) + (step)), a2_ = LOAD((base) + 2 * (step)),     \
+               a3_ = LOAD((base) + 3 * (step)), a4_ = LOAD((base) + 4 * (step)),                   \
+               a5_ = LOAD((base) + 5 * (step)), a6_ = LOAD((base) + 6 * (step)),                   \
+               a7_ = LOAD((base) + 7 * (step));                                                    \
+        ADD(C4(C4(C4(a0_, a1_), C4(a2_, a3_)), C4(C4(a4_, a5_), C4(a6_, a7_))));                   \
+    } while (0)
 
 /* Tree over the tr values v[lr * tc + lc] of each column lc, into v[lc]. All work items of the
  * group must call it (it holds barriers); the caller has stored its value already. */
@@ -57,49 +95,86 @@ inline int okto_red_pow2ceil(int n)
     barrier(CLK_LOCAL_MEM_FENCE);                                                                  \
     for (int s = okto_red_pow2ceil(tr) >> 1; s > 0; s >>= 1) {                                     \
         if ((lr) < s && (lr) + s < (tr))                                                           \
-            v[(lr) * (tc) + (lc)] =                                                                \
-                COMBINE(v[(lr) * (tc) + (lc)], v[((lr) + s) * (tc) + (lc)]);                       \
+            v[(lr) * (tc) + (lc)] = COMBINE(v[(lr) * (tc) + (lc)], v[((lr) + s) * (tc) + (lc)]);   \
         barrier(CLK_LOCAL_MEM_FENCE);                                                              \
     }
 
+/* Loads for the two kernels: float4 number q of a row chunk p; row r of a column quad p (the
+ * masked one reads only the m columns that exist). */
+#define OKTO_RED_LOAD_ROW(q) vload4((q), p)
+#define OKTO_RED_LOAD_COL(r) vload4(0, p + (size_t)(r) * (size_t)cols)
+
 #define OKTO_RED_KERNELS(OP)                                                                       \
     __kernel void okto_reduce_rows_##OP(__global const float *x, int xo, __global float *y,        \
-                                        int yo, int rows, int cols, int ngroups, float div)        \
+                                        int yo, int rows, int cols, int ngroups, float div,        \
+                                        int blocked)                                               \
     {                                                                                              \
         __local float v[OKTO_RED_MAXL];                                                            \
         int lid = get_local_id(0), l = (int)get_local_size(0);                                     \
         int g = get_group_id(0), r = get_global_id(1);                                             \
-        int chunk = (cols + ngroups - 1) / ngroups;                                                \
-        int c0 = g * chunk, c1 = min(c0 + chunk, cols);                                            \
-        OKTO_RED_DECL_##OP                                                                         \
+        int chunk = ((cols + ngroups - 1) / ngroups + 3) & ~3;                                     \
+        int c0 = min(g * chunk, cols), c1 = min(c0 + chunk, cols);                                 \
+        OKTO_RED_DECL_##OP;                                                                        \
         if (r < rows) {                                                                            \
-            __global const float *row = x + xo + (size_t)r * (size_t)cols;                         \
-            for (int c = c0 + lid; c < c1; c += l)                                                 \
-                OKTO_RED_ADD_##OP(row[c])                                                          \
+            __global const float *p = x + xo + (size_t)r * (size_t)cols + c0;                      \
+            int nq = (c1 - c0) >> 2, q = lid;                                                      \
+            for (; blocked && q + 7 * l < nq; q += 8 * l)                                          \
+                OKTO_RED_BLOCK(OKTO_RED_C4_##OP, OKTO_RED_ADD_##OP, OKTO_RED_LOAD_ROW, q, l);      \
+            for (; q < nq; q += l)                                                                 \
+                OKTO_RED_ADD_##OP(vload4(q, p));                                                   \
+            for (int e = 4 * nq + lid; e < c1 - c0; e += l)                                        \
+                OKTO_RED_ADD_##OP(                                                                 \
+                    ((float4)(p[e], OKTO_RED_ID_##OP, OKTO_RED_ID_##OP, OKTO_RED_ID_##OP)));       \
         }                                                                                          \
-        v[lid] = s_;                                                                               \
+        v[lid] = OKTO_RED_FINAL_##OP;                                                              \
         OKTO_RED_TREE(OKTO_RED_TREE_##OP, v, lid, 0, l, 1)                                         \
         if (lid == 0 && r < rows)                                                                  \
             y[yo + r * ngroups + g] = v[0] / div;                                                  \
     }                                                                                              \
                                                                                                    \
     __kernel void okto_reduce_cols_##OP(__global const float *x, int xo, __global float *y,        \
-                                        int yo, int rows, int cols, int ngroups, float div)        \
+                                        int yo, int rows, int cols, int ngroups, float div,        \
+                                        int blocked)                                               \
     {                                                                                              \
-        __local float v[OKTO_RED_MAXL];                                                            \
+        __local float4 v[OKTO_RED_MAXL];                                                           \
         int lc = get_local_id(0), lr = get_local_id(1);                                            \
         int tc = (int)get_local_size(0), tr = (int)get_local_size(1);                              \
-        int c = get_global_id(0), g = get_group_id(1);                                             \
+        int c = 4 * (int)get_global_id(0), g = get_group_id(1);                                    \
         int chunk = (rows + ngroups - 1) / ngroups;                                                \
-        int r0 = g * chunk, r1 = min(r0 + chunk, rows);                                            \
-        OKTO_RED_DECL_##OP                                                                         \
-        if (c < cols)                                                                              \
-            for (int r = r0 + lr; r < r1; r += tr)                                                 \
-                OKTO_RED_ADD_##OP(x[xo + (size_t)r * (size_t)cols + c])                            \
-        v[lr * tc + lc] = s_;                                                                      \
-        OKTO_RED_TREE(OKTO_RED_TREE_##OP, v, lr, lc, tr, tc)                                       \
-        if (lr == 0 && c < cols)                                                                   \
-            y[yo + g * cols + c] = v[lc] / div;                                                    \
+        int r0 = min(g * chunk, rows), r1 = min(r0 + chunk, rows), m = min(cols - c, 4);           \
+        __global const float *p = x + xo + c;                                                      \
+        OKTO_RED_DECL_##OP;                                                                        \
+        if (m == 4) {                                                                              \
+            int r = r0 + lr;                                                                       \
+            for (; blocked && r + 7 * tr < r1; r += 8 * tr)                                        \
+                OKTO_RED_BLOCK(OKTO_RED_C4_##OP, OKTO_RED_ADD_##OP, OKTO_RED_LOAD_COL, r, tr);     \
+            for (; r < r1; r += tr)                                                                \
+                OKTO_RED_ADD_##OP(OKTO_RED_LOAD_COL(r));                                           \
+        } else if (m > 0) {                                                                        \
+            for (int r = r0 + lr; r < r1; r += tr) {                                               \
+                __global const float *q = p + (size_t)r * (size_t)cols;                            \
+                float4 a = OKTO_RED_ID_##OP;                                                       \
+                a.x = q[0];                                                                        \
+                if (m > 1)                                                                         \
+                    a.y = q[1];                                                                    \
+                if (m > 2)                                                                         \
+                    a.z = q[2];                                                                    \
+                OKTO_RED_ADD_##OP(a);                                                              \
+            }                                                                                      \
+        }                                                                                          \
+        v[lr * tc + lc] = OKTO_RED_VFINAL_##OP;                                                    \
+        OKTO_RED_TREE(OKTO_RED_C4_##OP, v, lr, lc, tr, tc)                                         \
+        if (lr == 0 && m > 0) {                                                                    \
+            float4 w = v[lc] / div;                                                                \
+            __global float *o = y + yo + g * cols + c;                                             \
+            o[0] = w.x;                                                                            \
+            if (m > 1)                                                                             \
+                o[1] = w.y;                                                                        \
+            if (m > 2)                                                                             \
+                o[2] = w.z;                                                                        \
+            if (m > 3)                                                                             \
+                o[3] = w.w;                                                                        \
+        }                                                                                          \
     }
 
 OKTO_RED_KERNELS(sum)
@@ -108,12 +183,27 @@ OKTO_RED_KERNELS(min)
 
 #undef OKTO_RED_KERNELS
 #undef OKTO_RED_TREE
+#undef OKTO_RED_BLOCK
+#undef OKTO_RED_LOAD_ROW
+#undef OKTO_RED_LOAD_COL
+#undef OKTO_RED_ID_sum
 #undef OKTO_RED_DECL_sum
+#undef OKTO_RED_C4_sum
 #undef OKTO_RED_ADD_sum
+#undef OKTO_RED_FINAL_sum
+#undef OKTO_RED_VFINAL_sum
 #undef OKTO_RED_TREE_sum
+#undef OKTO_RED_ID_max
 #undef OKTO_RED_DECL_max
+#undef OKTO_RED_C4_max
 #undef OKTO_RED_ADD_max
+#undef OKTO_RED_FINAL_max
+#undef OKTO_RED_VFINAL_max
 #undef OKTO_RED_TREE_max
+#undef OKTO_RED_ID_min
 #undef OKTO_RED_DECL_min
+#undef OKTO_RED_C4_min
 #undef OKTO_RED_ADD_min
+#undef OKTO_RED_FINAL_min
+#undef OKTO_RED_VFINAL_min
 #undef OKTO_RED_TREE_min

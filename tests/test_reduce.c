@@ -21,7 +21,10 @@ typedef struct shape {
     size_t rows, cols;
 } shape;
 
-static const shape shapes[] = {{1, 1}, {1, 33}, {33, 1}, {7, 13}, {257, 129}, {1024, 1024}};
+/* Column counts 6, 1027, 70001: the column kernel's last quad has 2 or 3 columns, rows start
+ * at any float alignment, row chunks of the rows kernel end inside a float4. */
+static const shape shapes[] = {{1, 1},    {1, 33},   {33, 1},    {7, 13},     {257, 129},
+                               {1000, 6}, {5, 1027}, {3, 70001}, {1024, 1024}};
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 static const okto_reduce_op ops[] = {OKTO_SUM, OKTO_MAX, OKTO_MIN, OKTO_MEAN};
 static const int axes[] = {0, 1, -1};
@@ -227,6 +230,49 @@ static void partitioned_and_policies_agree(void **state)
     free(x);
 }
 
+/* Infinities and NaN through the blocked, compensated sums and the float4 max/min: a +inf
+ * makes the sum, mean and max of its row, its column and the whole +inf (never NaN through
+ * the compensation); a NaN makes every op of its row, column and the whole NaN. Outputs that
+ * see neither stay finite. */
+static void inf_and_nan(void **state)
+{
+    (void)state;
+    size_t rows = 300, cols = 301, n = rows * cols;
+    float *x = malloc(n * sizeof *x);
+    for (int which = 0; which < 2; which++)
+        for (size_t ai = 0; ai < 3; ai++) {
+            int axis = axes[ai];
+            tu_fill_random(x, n, 9, 0.0f, 1.0f);
+            size_t r = 123, c = 77;
+            x[r * cols + c] = which ? NAN : INFINITY;
+            size_t orows, ocols;
+            out_shape(rows, cols, axis, &orows, &ocols);
+            float *got[4];
+            run_ops(ctx, x, rows, cols, axis, OKTO_SCHED_AUTO, got, NULL);
+            for (size_t i = 0; i < orows * ocols; i++) {
+                int hit = axis == -1 || (axis == 0 ? i == c : i == r);
+                for (int k = 0; k < 4; k++) {
+                    float v = got[k][i];
+                    if (!hit) {
+                        if (!isfinite(v))
+                            fail_msg("op %d axis %d output %zu: %g, want finite", (int)ops[k], axis,
+                                     i, v);
+                    } else if (which) {
+                        if (!isnan(v))
+                            fail_msg("op %d axis %d output %zu: %g, want NaN", (int)ops[k], axis, i,
+                                     v);
+                    } else if (ops[k] == OKTO_MIN ? !isfinite(v) : v != INFINITY) {
+                        fail_msg("op %d axis %d output %zu: %g, want %s", (int)ops[k], axis, i, v,
+                                 ops[k] == OKTO_MIN ? "finite" : "inf");
+                    }
+                }
+            }
+            for (int k = 0; k < 4; k++)
+                free(got[k]);
+        }
+    free(x);
+}
+
 /* out == in: a 1 x 1 in place, a rows x 1 per row in place, a 1 x cols per column in place. */
 static void out_aliases_in(void **state)
 {
@@ -337,6 +383,7 @@ int main(void)
         cmocka_unit_test(all_ops_axes_shapes),
         cmocka_unit_test(ten_million),
         cmocka_unit_test(partitioned_and_policies_agree),
+        cmocka_unit_test(inf_and_nan),
         cmocka_unit_test(out_aliases_in),
         cmocka_unit_test(scratch_is_owned_by_the_graph),
         cmocka_unit_test(argument_errors),
