@@ -74,6 +74,11 @@ typedef struct okto__perf_model {
     okto__perf_entry *slots;     /* open addressing, key 0 = empty */
     size_t cap, used;
     atomic_uint version;         /* bumped when an estimate moves enough to re-plan */
+    /* Measured cost of a dependency that crosses lanes: from the end of the task waited for
+     * to the start of the task waiting, when nothing else held it back. [0] between compute
+     * lanes, [1] to or from a copy lane. */
+    double hop_ms[2];
+    int hop_n[2];
 } okto__perf_model;
 
 /* ---- context (context.c) ------------------------------------------------------------- */

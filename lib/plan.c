@@ -12,10 +12,63 @@
 
 /* ---- perf model ---------------------------------------------------------------------- */
 
+/* Before anything was measured: an event crossing lanes costs a little host time. */
+#define OKTO__HOP_DEFAULT_MS 0.002
+
 void okto__perf_init(okto__perf_model *m)
 {
     memset(m, 0, sizeof *m);
     pthread_mutex_init(&m->lock, NULL);
+    m->hop_ms[0] = m->hop_ms[1] = OKTO__HOP_DEFAULT_MS;
+}
+
+/* The lane hand-offs of the last run. For each task whose latest input came from another lane
+ * and whose own lane was free by then, start - that input's end is what the hand-off cost:
+ * the other lane's host thread publishing the event, the driver noticing it. On PoCL this is
+ * 10-25 us against ~1 us within one queue, which is why HEFT must know it: tasks shorter than
+ * a hand-off belong on one lane. Returns 1 when an estimate moved by more than a third. */
+static int learn_hops(okto_graph *g, okto__perf_model *m)
+{
+    const okto__plan *p = &g->plan;
+    int moved = 0, ncompute = g->ctx->ncompute;
+    double sum[2] = {0, 0};
+    int n[2] = {0, 0};
+    for (int l = 0; l < p->nlanes; l++) {
+        cl_ulong prev_end = 0;
+        for (int k = 0; k < p->count[l]; k++) {
+            const okto__task *t = &g->tasks[p->order[l][k]];
+            cl_ulong a, b, da, db, ready = 0;
+            if (!okto__task_times(t, &a, &b))
+                continue;
+            int from = -1;
+            for (int d = 0; d < t->ndeps; d++) {
+                const okto__task *dt = &g->tasks[t->deps[d]];
+                if (okto__task_times(dt, &da, &db) && db >= ready) {
+                    ready = db;
+                    from = dt->lane;
+                }
+            }
+            if (from >= 0 && from != l && ready >= prev_end && a >= ready) {
+                int c = l >= ncompute || from >= ncompute;
+                sum[c] += (double)(a - ready) * 1e-6;
+                n[c]++;
+            }
+            prev_end = b;
+        }
+    }
+    for (int c = 0; c < 2; c++) {
+        if (!n[c])
+            continue;
+        double mean = sum[c] / n[c], old = m->hop_ms[c];
+        m->hop_ms[c] = m->hop_n[c] ? 0.75 * old + 0.25 * mean : mean;
+        if (m->hop_n[c] < 3 && fabs(m->hop_ms[c] - old) > old / 3)
+            moved = 1;
+        m->hop_n[c]++;
+    }
+    if (moved)
+        okto__log(g->ctx, OKTO_LOG_INFO, "lane hand-off measured: %.1f us between compute lanes, "
+                  "%.1f us to or from a copy lane", m->hop_ms[0] * 1e3, m->hop_ms[1] * 1e3);
+    return moved;
 }
 
 void okto__perf_fini(okto__perf_model *m)
@@ -111,6 +164,8 @@ void okto__perf_learn(okto_graph *g)
         }
         e->samples++;
     }
+    if (g->plan.sched != OKTO_SCHED_SEQUENTIAL)
+        moved |= learn_hops(g, m);
     pthread_mutex_unlock(&m->lock);
     if (moved)
         atomic_fetch_add(&m->version, 1);
@@ -213,19 +268,32 @@ static int plan_heft(okto_graph *g, okto__plan *p)
         ix[i] = (rank_ix){rank[i], i};
     qsort(ix, (size_t)n, sizeof *ix, by_rank);
 
-    double avail[OKTO_MAX_LANES] = {0};
-    const double hop = 0.002; /* ms: an event crossing lanes costs a little host time */
+    double avail[OKTO_MAX_LANES] = {0}, hop[2];
+    pthread_mutex_lock(&ctx->perf.lock);
+    hop[0] = ctx->perf.hop_ms[0];
+    hop[1] = ctx->perf.hop_ms[1];
+    pthread_mutex_unlock(&ctx->perf.lock);
     for (int k = 0; k < n; k++) {
         int i = ix[k].task;
         const okto__task *t = &g->tasks[i];
-        int first, nl = lane_for_class(ctx, t->cls, &first);
+        /* Copies go to the copy lanes, unless a copy is shorter than the hand-off to a copy
+         * lane and back (EFT alone would miss that: the successors pay it): then it stays
+         * with the compute lanes, which is where its inputs or outputs are used. Compute tasks
+         * never go to a copy lane. */
+        int first, nl = lane_for_class(ctx, t->cls, &first), ncand = nl;
+        if (t->cls == OKTO__COPY && first > 0 && cost[i] < 2 * hop[1]) {
+            first = 0;
+            ncand = ctx->ncompute;
+        }
         int best = first;
         double best_eft = INFINITY;
-        for (int l = first; l < first + nl; l++) {
+        for (int l = first; l < first + ncand; l++) {
             double est = avail[l];
             for (int d = 0; d < t->ndeps; d++) {
-                int dep = t->deps[d];
-                double ready = finish[dep] + (g->tasks[dep].lane == l ? 0 : hop);
+                int dep = t->deps[d], dl = g->tasks[dep].lane;
+                double ready = finish[dep];
+                if (dl != l)
+                    ready += hop[dl >= ctx->ncompute || l >= ctx->ncompute];
                 if (ready > est)
                     est = ready;
             }
