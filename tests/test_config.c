@@ -17,7 +17,7 @@
 #include <string.h>
 
 static const char *const env_vars[] = {"OKTO_DEVICE", "OKTO_LANES", "OKTO_SCHED", "OKTO_LOG",
-                                       "OKTO_TRACE"};
+                                       "OKTO_TRACE", "OKTO_SUBDEVICES"};
 
 /* Every test starts from a clean environment (meson sets OKTO_LOG=error for the suite, and a
  * developer may have any of these set). */
@@ -245,6 +245,37 @@ static void log_invalid(void **state)
     expect_invalid("OKTO_LOG", "3");
 }
 
+/* ---- OKTO_SUBDEVICES -------------------------------------------------------------------- */
+
+static void subdevices_values(void **state)
+{
+    (void)state;
+    okto_config cfg;
+    okto_config_init(&cfg);
+    assert_int_equal(cfg.subdevices, -1); /* automatic: lanes share the device */
+    for (int v = 0; v <= 1; v++) {
+        const char *value = v ? "1" : "0";
+        cfg = config_with("OKTO_SUBDEVICES", value);
+        expect_valid(&cfg, "OKTO_SUBDEVICES", value);
+        assert_int_equal(cfg.subdevices, v);
+        /* both layouts make a working context with the same lanes */
+        okto_context *ctx = NULL;
+        okto_status s = okto_context_create(&cfg, &ctx);
+        if (s == OKTO_ENODEV)
+            continue;
+        assert_int_equal(s, OKTO_OK);
+        assert_true(okto_compute_lane_count(ctx) >= 1);
+        okto_context_destroy(ctx);
+    }
+    expect_invalid("OKTO_SUBDEVICES", "2");
+    expect_invalid("OKTO_SUBDEVICES", "yes");
+    okto_config_init(&cfg);
+    cfg.subdevices = 5;
+    okto_context *ctx = NULL;
+    assert_int_equal(okto_context_create(&cfg, &ctx), OKTO_EINVAL);
+    assert_non_null(strstr(okto_last_error(NULL), "subdevices"));
+}
+
 /* ---- OKTO_TRACE ------------------------------------------------------------------------- */
 
 static void trace_valid(void **state)
@@ -409,6 +440,7 @@ int main(void)
         cmocka_unit_test_setup(sched_invalid, clear_env),
         cmocka_unit_test_setup(log_valid, clear_env),
         cmocka_unit_test_setup(log_invalid, clear_env),
+        cmocka_unit_test_setup(subdevices_values, clear_env),
         cmocka_unit_test_setup(trace_valid, clear_env),
         cmocka_unit_test_setup(trace_invalid, clear_env),
         cmocka_unit_test_setup(all_valid_together, clear_env),
