@@ -2,26 +2,27 @@
  * PoCL, more than the math itself below ~64-cubed) dominates, and the split-K aggregation.
  *
  * Row-major throughout. C[m0 + i, j] = alpha * sum_k op(A)[i, k] op(B)[k, j] + beta * C[...];
- * op(A)[i, k] is A[i * lda + k], or A[k * lda + i] when ta; likewise B. One work item per
- * element of C, dimension 0 along its columns so neighbouring items read neighbouring B and C.
+ * op(A)[i, k] is A[i * lda + k], or A[k * lda + i] when ta; likewise B. A work item computes
+ * elements of C strided over a small fixed grid (lib/kernels.c, "fixed grids"), dimension 0
+ * along C's columns so neighbouring items read neighbouring B and C.
  * The products are summed in k order, a fixed order whatever the lane. */
 __kernel void okto_gemm_small(int m, int n, int k, float alpha,
                               __global const float *a, int ao, int lda, int ta,
                               __global const float *b, int bo, int ldb, int tb,
                               float beta, __global float *c, int co, int ldc)
 {
-    int j = get_global_id(0), i = get_global_id(1);
-    if (i >= m || j >= n)
-        return;
     int as_i = ta ? 1 : lda, as_k = ta ? lda : 1; /* strides of op(A) along i and k */
     int bs_k = tb ? 1 : ldb, bs_j = tb ? ldb : 1;
-    __global const float *pa = a + ao + i * as_i;
-    __global const float *pb = b + bo + j * bs_j;
-    float acc = 0.0f;
-    for (int p = 0; p < k; p++)
-        acc = fma(pa[p * as_k], pb[p * bs_k], acc);
-    __global float *pc = c + co + i * ldc + j;
-    *pc = beta == 0.0f ? alpha * acc : alpha * acc + beta * *pc;
+    for (int i = get_global_id(1); i < m; i += get_global_size(1))
+        for (int j = get_global_id(0); j < n; j += get_global_size(0)) {
+            __global const float *pa = a + ao + i * as_i;
+            __global const float *pb = b + bo + j * bs_j;
+            float acc = 0.0f;
+            for (int p = 0; p < k; p++)
+                acc = fma(pa[p * as_k], pb[p * bs_k], acc);
+            __global float *pc = c + co + i * ldc + j;
+            *pc = beta == 0.0f ? alpha * acc : alpha * acc + beta * *pc;
+        }
 }
 
 /* Split-K: c = alpha * (p[0] + p[1] + ...) + beta * c over n contiguous floats; the parts are

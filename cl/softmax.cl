@@ -69,14 +69,17 @@ __kernel void okto_softmax_rows(__global const float *x, int xo, __global float 
                                 int rows, int cols)
 {
     __local float v[OKTO_SM_MAXL];
-    int lid = get_local_id(0), l = (int)get_local_size(0), r = get_global_id(1);
-    /* rows is the global size: r < rows always; every item reaches the barriers */
-    __global const float *row = x + xo + (size_t)r * (size_t)cols;
-    __global float *out = y + yo + (size_t)r * (size_t)cols;
-    float m, sum;
-    okto_sm_row_stats(row, cols, v, &m, &sum);
-    for (int c = lid; c < cols; c += l)
-        out[c] = exp(row[c] - m) / sum;
+    int lid = get_local_id(0), l = (int)get_local_size(0);
+    /* a work-group per row, striding over the rows (the grid is fixed, lib/kernels.c); r is
+     * the same for the whole group, so every item reaches the barriers */
+    for (int r = get_group_id(1); r < rows; r += get_num_groups(1)) {
+        __global const float *row = x + xo + (size_t)r * (size_t)cols;
+        __global float *out = y + yo + (size_t)r * (size_t)cols;
+        float m, sum;
+        okto_sm_row_stats(row, cols, v, &m, &sum);
+        for (int c = lid; c < cols; c += l)
+            out[c] = exp(row[c] - m) / sum;
+    }
 }
 
 /* Fused softmax + cross-entropy for rows of logits x with class labels lab (one float per row,
@@ -91,19 +94,21 @@ __kernel void okto_softmax_xent_rows(__global const float *x, int xo, __global c
                                      float total_rows)
 {
     __local float v[OKTO_SM_MAXL];
-    int lid = get_local_id(0), l = (int)get_local_size(0), r = get_global_id(1);
-    __global const float *row = x + xo + (size_t)r * (size_t)cols;
-    float m, sum;
-    okto_sm_row_stats(row, cols, v, &m, &sum);
-    float lf = lab[lo + r];
-    int valid = lf >= 0.0f && lf < (float)cols && lf == floor(lf);
-    int label = valid ? (int)lf : -1;
-    if (has_loss && lid == 0)
-        loss[losso + r] = valid ? (m - row[label]) + log(sum) : NAN;
-    barrier(CLK_GLOBAL_MEM_FENCE); /* x[label] was read before grad (maybe x) is written */
-    if (has_grad) {
-        __global float *gr = grad + go + (size_t)r * (size_t)cols;
-        for (int c = lid; c < cols; c += l)
-            gr[c] = (exp(row[c] - m) / sum - (c == label ? 1.0f : 0.0f)) / total_rows;
+    int lid = get_local_id(0), l = (int)get_local_size(0);
+    for (int r = get_group_id(1); r < rows; r += get_num_groups(1)) { /* as okto_softmax_rows */
+        __global const float *row = x + xo + (size_t)r * (size_t)cols;
+        float m, sum;
+        okto_sm_row_stats(row, cols, v, &m, &sum);
+        float lf = lab[lo + r];
+        int valid = lf >= 0.0f && lf < (float)cols && lf == floor(lf);
+        int label = valid ? (int)lf : -1;
+        if (has_loss && lid == 0)
+            loss[losso + r] = valid ? (m - row[label]) + log(sum) : NAN;
+        barrier(CLK_GLOBAL_MEM_FENCE); /* x[label] was read before grad (maybe x) is written */
+        if (has_grad) {
+            __global float *gr = grad + go + (size_t)r * (size_t)cols;
+            for (int c = lid; c < cols; c += l)
+                gr[c] = (exp(row[c] - m) / sum - (c == label ? 1.0f : 0.0f)) / total_rows;
+        }
     }
 }

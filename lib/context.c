@@ -383,6 +383,8 @@ static okto_status context_start(okto_context *ctx)
     OKTO__DEVICE_INFO(ctx->device, CL_DEVICE_MAX_CLOCK_FREQUENCY, mhz);
     OKTO__DEVICE_INFO(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, align_bits);
     ctx->max_alloc = (size_t)max_alloc;
+    /* CPUs: 4 groups per core balance the cores; GPUs need many more in flight per unit */
+    ctx->grid_groups = (size_t)(cu ? cu : 1) * ((ctx->device_type & CL_DEVICE_TYPE_GPU) ? 16 : 4);
     ctx->mem_align = align_bits / 8;
     /* First guesses only; the perf model replaces them with measured durations. CPUs through
      * PoCL reach a few flops per cycle per core in practice; GPUs far more. */

@@ -98,6 +98,7 @@ struct okto_context {
     pthread_mutex_t post_lock;   /* launches post to all lanes as one step: no deadlock */
     double gflops_est, gbps_est; /* for the cost model before anything was measured */
     size_t max_alloc;
+    size_t grid_groups;          /* work-groups of a fixed grid (lib/kernels.c) */
     cl_uint mem_align;
     okto__perf_model perf;
     pthread_mutex_t err_lock;
@@ -230,11 +231,13 @@ cl_int okto__set_tensor_arg(cl_kernel k, cl_uint idx, const okto_tensor *t, size
 /* How many row parts an op over `rows` rows and `work` flops-or-elements is split into: one
  * per compute lane when the work is big enough to be worth a launch each, else 1. */
 int okto__parts(const okto_graph *g, size_t rows, double work);
-/* Work sizes are rounded up to a fixed work-group size and the kernels guard their bounds:
- * with the local size left to the runtime, PoCL compiles a kernel variant per distinct global
- * size (a cold run of the random-DAG test built 1137 of them), and a prime size gives GPUs
- * one-item work-groups. */
+/* Work-group size of the 1-D built-in kernels on GPUs. */
 #define OKTO__WG 64
+/* Launch geometry of a 1-D built-in kernel over n items, one per work item (lib/kernels.c,
+ * "launch geometry"): the global size covers n, the kernel skips the items past it. */
+void okto__grid_1d(const okto_context *ctx, size_t n, size_t *global, size_t *local);
+/* Work-groups of the fixed grids that row kernels stride over (softmax, reductions). */
+size_t okto__grid_groups(const okto_context *ctx);
 static inline size_t okto__round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 static inline size_t okto__part_row(size_t rows, int part, int nparts)
 {

@@ -1,5 +1,21 @@
 /* lib/kernels.c: the built-in program (the cl/ sources, embedded at build time) and program builds
- * with the build log in okto_last_error on failure. */
+ * with the build log in okto_last_error on failure.
+ *
+ * Launch geometry. PoCL 3.1 (Debian 12) keeps compiled work-group functions in a cache looked up
+ * by (kernel, local size, grid width <= the entry's) but released by (kernel, local size) only.
+ * A launch wider than any before adds a second entry for the same kernel and local size, after
+ * which two such commands in flight at once can release each other's entry and PoCL aborts
+ * ("pocl_release_dlhandle_cache: Assertion found->ref_count > 0"); seen here with 3 lanes,
+ * whose row parts differ in size and run concurrently. (Later PoCL releases the entry the
+ * command took.) So on CPUs okto never launches one kernel with one local size at two grid
+ * widths:
+ *   - 1-D kernels (one item per element, which PoCL vectorizes across items) get one of a
+ *     ladder of widths, the first >= n, and each width its own local size: 64 + 16 c items for
+ *     width class c (at least 2^(c+6) items). A kernel and local size thus always come with one
+ *     width; a tensor costs at most 2x idle items, which exit at once.
+ *   - row kernels (softmax, reductions) run a fixed number of work-groups, okto__grid_groups,
+ *     and stride over the rows.
+ * GPUs have no such cache: there 1-D kernels use groups of OKTO__WG. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -9,7 +25,7 @@ extern const char *const okto__cl_lines[];
 extern const unsigned okto__cl_nlines;
 
 static okto_status build_lines(okto_context *ctx, const char *const *lines, cl_uint nlines,
-                               const char *what, cl_program *out)
+                               const char *options, const char *what, cl_program *out)
 {
     cl_int err;
     *out = NULL;
@@ -18,7 +34,7 @@ static okto_status build_lines(okto_context *ctx, const char *const *lines, cl_u
     if (err != CL_SUCCESS)
         return okto__fail_cl(ctx, err, "clCreateProgramWithSource", "%s", what);
     /* all devices of the context: the lanes' sub-devices too */
-    err = clBuildProgram(prog, 0, NULL, "-cl-std=CL1.2", NULL, NULL);
+    err = clBuildProgram(prog, 0, NULL, options, NULL, NULL);
     if (err != CL_SUCCESS) {
         size_t len = 0;
         char log[3000] = "";
@@ -35,7 +51,7 @@ static okto_status build_lines(okto_context *ctx, const char *const *lines, cl_u
 okto_status okto__build(okto_context *ctx, const char *source, const char *what,
                         cl_program *out)
 {
-    return build_lines(ctx, &source, 1, what, out);
+    return build_lines(ctx, &source, 1, "-cl-std=CL1.2", what, out);
 }
 
 okto_status okto__program(okto_context *ctx, cl_program *out)
@@ -43,11 +59,28 @@ okto_status okto__program(okto_context *ctx, cl_program *out)
     okto_status s = OKTO_OK;
     pthread_mutex_lock(&ctx->prog_lock);
     if (!ctx->program)
-        s = build_lines(ctx, okto__cl_lines, okto__cl_nlines, "okto's built-in kernels",
-                        &ctx->program);
+        s = build_lines(ctx, okto__cl_lines, okto__cl_nlines, "-cl-std=CL1.2",
+                        "okto's built-in kernels", &ctx->program);
     *out = ctx->program;
     pthread_mutex_unlock(&ctx->prog_lock);
     return s;
+}
+
+size_t okto__grid_groups(const okto_context *ctx) { return ctx->grid_groups; }
+
+void okto__grid_1d(const okto_context *ctx, size_t n, size_t *global, size_t *local)
+{
+    if (!(ctx->device_type & CL_DEVICE_TYPE_CPU)) {
+        *local = OKTO__WG;
+        *global = (n + OKTO__WG - 1) / OKTO__WG * OKTO__WG;
+        return;
+    }
+    size_t c = 0;
+    while (((size_t)64 << c) < n)
+        c++;
+    size_t l = 64 + 16 * c, want = (size_t)64 << c;
+    *local = l;
+    *global = (want + l - 1) / l * l;
 }
 
 okto_status okto__kernel_args(okto_context *ctx, const char *name, const char *op, int nargs,

@@ -26,6 +26,8 @@ static okto_status record_vec(okto_graph *g, const char *op, const char *kname, 
         cl_kernel k;
         if ((s = okto__kernel_args(g->ctx, kname, op, na, args, &k)) != OKTO_OK)
             break;
+        size_t global, local;
+        okto__grid_1d(g->ctx, (size_t)n, &global, &local);
         okto__access acc[2] = {okto__acc(y, r0, r1, ymode)};
         if (x)
             acc[1] = okto__acc(x, r0, r1, OKTO__R);
@@ -33,8 +35,7 @@ static okto_status record_vec(okto_graph *g, const char *op, const char *kname, 
                         .cls = OKTO__COMPUTE, .flops = (double)n,
                         .bytes = (double)n * sizeof(float) * (x ? 3 : 2), .acc = acc,
                         .nacc = x ? 2 : 1, .kernel = k, .work_dim = 1,
-                        .global = {okto__round_up((size_t)n, OKTO__WG), 1, 1},
-                        .local = {OKTO__WG, 1, 1}, .has_local = 1};
+                        .global = {global, 1, 1}, .local = {local, 1, 1}, .has_local = 1};
         int ti = okto__graph_add(g, &t);
         if (ti < 0)
             s = (okto_status)ti;

@@ -88,6 +88,8 @@ okto_status okto_map(okto_graph *g, okto_tensor *out, const okto_tensor *in, okt
         cl_kernel k;
         if ((s = okto__kernel_args(g->ctx, map_kernels[op], fn, 3, args, &k)) != OKTO_OK)
             break;
+        size_t global, local;
+        okto__grid_1d(g->ctx, (size_t)n, &global, &local);
         okto__access acc[2];
         int nacc = 0;
         okto__add_access(acc, &nacc, okto__acc(out, r0, r1, OKTO__W));
@@ -103,8 +105,8 @@ okto_status okto_map(okto_graph *g, okto_tensor *out, const okto_tensor *in, okt
                         .nacc = nacc,
                         .kernel = k,
                         .work_dim = 1,
-                        .global = {okto__round_up((size_t)n, OKTO__WG), 1, 1},
-                        .local = {OKTO__WG, 1, 1},
+                        .global = {global, 1, 1},
+                        .local = {local, 1, 1},
                         .has_local = 1};
         int ti = okto__graph_add(g, &t);
         if (ti < 0)
@@ -154,13 +156,15 @@ okto_status okto_zip(okto_graph *g, okto_tensor *out, const okto_tensor *a, cons
     int nparts = okto__parts(g, rows, (double)rows * (double)cols), start = g->ntasks;
     for (int p = 0; p < nparts && s == OKTO_OK; p++) {
         size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
-        cl_int nr = (cl_int)(r1 - r0), nc = (cl_int)cols, bstride = bcast ? 0 : nc;
+        cl_int nr = (cl_int)(r1 - r0), nc = (cl_int)cols, ne = nr * nc, bc = bcast;
         const okto__karg args[] = {OKTO__KT(out, r0), OKTO__KT(a, r0),
-                                   OKTO__KT(b, bcast ? 0 : r0), OKTO__KV(nr), OKTO__KV(nc),
-                                   OKTO__KV(bstride)};
+                                   OKTO__KT(b, bcast ? 0 : r0), OKTO__KV(ne), OKTO__KV(nc),
+                                   OKTO__KV(bc)};
         cl_kernel k;
         if ((s = okto__kernel_args(g->ctx, zip_kernels[op], fn, 6, args, &k)) != OKTO_OK)
             break;
+        size_t global, local;
+        okto__grid_1d(g->ctx, (size_t)ne, &global, &local);
         okto__access acc[3];
         int nacc = 0;
         okto__add_access(acc, &nacc, okto__acc(out, r0, r1, OKTO__W));
@@ -178,9 +182,9 @@ okto_status okto_zip(okto_graph *g, okto_tensor *out, const okto_tensor *a, cons
                         .acc = acc,
                         .nacc = nacc,
                         .kernel = k,
-                        .work_dim = 2,
-                        .global = {okto__round_up(cols, 16), okto__round_up(r1 - r0, 4), 1},
-                        .local = {16, 4, 1},
+                        .work_dim = 1,
+                        .global = {global, 1, 1},
+                        .local = {local, 1, 1},
                         .has_local = 1};
         int ti = okto__graph_add(g, &t);
         if (ti < 0)

@@ -155,8 +155,8 @@ static okto_status record_small(okto_graph *g, const gemm_call *c, okto__access 
                     .flops = 2.0 * (double)c->m * (double)c->n * (double)c->k,
                     .bytes = 4.0 * ((double)c->m * c->k + (double)c->k * c->n + 2.0 * c->m * c->n),
                     .acc = acc, .nacc = nacc, .kernel = k, .work_dim = 2,
-                    .global = {okto__round_up(c->n, 8), okto__round_up(c->m, 8), 1},
-                    .local = {8, 8, 1}, .has_local = 1};
+                    /* 4 groups: these products are at most 32-cubed */
+                    .global = {16, 16, 1}, .local = {8, 8, 1}, .has_local = 1};
     t.shape_key = (uint64_t)c->m * 1000003u ^ (uint64_t)c->n * 7919u ^ (uint64_t)c->k << 40 ^
                   (uint64_t)(c->ta | c->tb << 1) << 62 ^ 1;
     int ti = okto__graph_add(g, &t);
@@ -173,14 +173,15 @@ static okto_status record_splitk_sum(okto_graph *g, const okto_tensor *c, const 
     okto_status s = okto__kernel_args(g->ctx, "okto_gemm_splitk_sum", "okto_matmul", 6, args, &k);
     if (s != OKTO_OK)
         return s;
+    size_t global, local;
+    okto__grid_1d(g->ctx, (size_t)n, &global, &local);
     okto__access acc[2] = {okto__acc(c, 0, c->rows, beta == 0.0f ? OKTO__W : OKTO__RW),
                            okto__acc(p, 0, p->rows, OKTO__R)};
     okto__task t = {.op = "matmul-sum", .shape_key = (uint64_t)n * 64 + (uint64_t)parts,
                     .part = parts, .nparts = parts + 1, .cls = OKTO__COMPUTE,
                     .flops = (double)n * parts, .bytes = 4.0 * n * (parts + 2), .acc = acc,
                     .nacc = 2, .kernel = k, .work_dim = 1,
-                    .global = {okto__round_up((size_t)n, OKTO__WG), 1, 1},
-                    .local = {OKTO__WG, 1, 1}, .has_local = 1};
+                    .global = {global, 1, 1}, .local = {local, 1, 1}, .has_local = 1};
     int ti = okto__graph_add(g, &t);
     return ti < 0 ? (okto_status)ti : OKTO_OK;
 }

@@ -91,7 +91,7 @@ okto_status okto_softmax(okto_graph *g, okto_tensor *out, const okto_tensor *in)
                         .nacc = nacc,
                         .kernel = k,
                         .work_dim = 2,
-                        .global = {l, r1 - r0, 1},
+                        .global = {l, okto__grid_groups(g->ctx), 1},
                         .local = {l, 1, 1},
                         .has_local = 1};
         int ti = okto__graph_add(g, &t);
@@ -199,7 +199,7 @@ okto_status okto_softmax_xent(okto_graph *g, okto_tensor *loss, okto_tensor *gra
                         .nacc = nacc,
                         .kernel = k,
                         .work_dim = 2,
-                        .global = {l, r1 - r0, 1},
+                        .global = {l, okto__grid_groups(g->ctx), 1},
                         .local = {l, 1, 1},
                         .has_local = 1};
         int ti = okto__graph_add(g, &t);
