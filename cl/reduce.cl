@@ -1,18 +1,27 @@
 /* cl/reduce.cl: sum, max and min reductions of a rows x cols block (row-major, contiguous from
- * the offset). Two shapes of kernel, each in three flavours (sum, max, min; MEAN is a sum
- * divided by the count):
+ * the offset). Three shapes of kernel, each in three flavours (sum, max, min; MEAN is a sum
+ * divided by the count). Each walks `tasks` (a row chunk, a column tile by a row chunk: the
+ * host's logical groups, whose count depends on the shape) with a group-stride loop over a
+ * grid that is fixed per device (the host launches every kernel with one global size for its
+ * local size, whatever the shape: PoCL 3.1 can release the wrong cached work-group function
+ * when one kernel and local size run with two grid widths; see lib/ops/reduce.c). A group's
+ * loop count is the same for all its work items, so they all reach every barrier.
  *
- *   okto_reduce_rows_*  reduces along a row (over columns): out is rows x ngroups. Work-group
- *                       (g, r) takes row r's column chunk g (a multiple of 4 floats long, the
- *                       last one shorter); its L work items stride over the chunk's float4s
- *                       (neighbours read neighbours: coalesced), then a tree in local memory
- *                       combines the L values. global = (L * ngroups, rows), local (L, 1).
+ *   okto_reduce_rows_*  reduces along a row (over columns): out is rows x ngroups. Task
+ *                       t = r * ngroups + g takes row r's column chunk g (a multiple of 4
+ *                       floats long, the last one shorter); the group's L work items stride
+ *                       over the chunk's float4s (neighbours read neighbours: coalesced), then
+ *                       a tree in local memory combines the L values. local (L, 1).
  *   okto_reduce_cols_*  reduces along a column (over rows): out is ngroups x cols. Each work
  *                       item owns a quad of 4 neighbouring columns (one float4 per row, the
- *                       last quad masked when cols is not a multiple of 4). Work-group (gq, g)
- *                       takes TC quads and row chunk g; TR work items per quad stride down the
- *                       rows, then a tree over the TR float4s of each quad.
- *                       global = (quads rounded up to TC, TR * ngroups), local (TC, TR).
+ *                       last quad masked when cols is not a multiple of 4). Task
+ *                       t = g * ntiles + tile takes TC quads and row chunk g; TR work items per
+ *                       quad stride down the rows, then a tree over the TR float4s of each
+ *                       quad. local (TC, TR).
+ *   okto_reduce_colt_*  the same tasks with TC = OKTO_RED_TILE, TR = 1, for a CPU: one work
+ *                       item per group keeps the tile's float4 sums in private arrays and walks
+ *                       the chunk 8 rows at a time, each row across the tile (per quad, the
+ *                       same operations in the same order as okto_reduce_cols_* with TR = 1).
  *
  * Loads are vload4 (any float alignment: a part or a row may start anywhere). A work item may
  * read many thousands of elements (on a CPU the host gives each work-group a long stretch:
@@ -23,12 +32,12 @@
  * the size, and the compensation (with its isfinite test) costs once per 32 elements, not per
  * element. With blocked = 0 (the host's aggregation tasks, which read few, large partials)
  * every float4 is added compensated: a plain block sum of those would cost an ulp of the
- * result. The host picks the local size (any size up to OKTO_RED_MAXL is correct: the tree
- * handles sizes that are not powers of two) and rounds the global size up; the result is
- * divided by `div` as it is written (1 except for the last step of a MEAN). Max and min
- * propagate NaN. */
+ * result. Any local size up to OKTO_RED_MAXL is correct (the tree handles sizes that are not
+ * powers of two); the result is divided by `div` as it is written (1 except for the last step
+ * of a MEAN). Max and min propagate NaN. */
 
 #define OKTO_RED_MAXL 256
+#define OKTO_RED_TILE 128
 
 inline float okto_red_max2(float a, float b) { return (a > b || isnan(a)) ? a : b; }
 inline float okto_red_min2(float a, float b) { return (a < b || isnan(a)) ? a : b; }
@@ -59,6 +68,8 @@ inline int okto_red_pow2ceil(int n)
 #define OKTO_RED_FINAL_sum (((s_.x - k_.x) + (s_.y - k_.y)) + ((s_.z - k_.z) + (s_.w - k_.w)))
 #define OKTO_RED_VFINAL_sum (s_ - k_)
 #define OKTO_RED_TREE_sum(a, b) ((a) + (b))
+#define OKTO_RED_GET_sum(i) float4 s_ = S_[i], k_ = K_[i]
+#define OKTO_RED_PUT_sum(i) (S_[i] = s_, K_[i] = k_)
 
 #define OKTO_RED_ID_max (-INFINITY)
 #define OKTO_RED_DECL_max float4 s_ = -INFINITY
@@ -67,6 +78,8 @@ inline int okto_red_pow2ceil(int n)
 #define OKTO_RED_FINAL_max okto_red_max2(okto_red_max2(s_.x, s_.y), okto_red_max2(s_.z, s_.w))
 #define OKTO_RED_VFINAL_max s_
 #define OKTO_RED_TREE_max(a, b) okto_red_max2((a), (b))
+#define OKTO_RED_GET_max(i) float4 s_ = S_[i]
+#define OKTO_RED_PUT_max(i) (S_[i] = s_)
 
 #define OKTO_RED_ID_min INFINITY
 #define OKTO_RED_DECL_min float4 s_ = INFINITY
@@ -75,6 +88,8 @@ inline int okto_red_pow2ceil(int n)
 #define OKTO_RED_FINAL_min okto_red_min2(okto_red_min2(s_.x, s_.y), okto_red_min2(s_.z, s_.w))
 #define OKTO_RED_VFINAL_min s_
 #define OKTO_RED_TREE_min(a, b) okto_red_min2((a), (b))
+#define OKTO_RED_GET_min(i) float4 s_ = S_[i]
+#define OKTO_RED_PUT_min(i) (S_[i] = s_)
 
 /* (OpenCL defines min and max as macros: an op name reaches a nested macro only pasted into
  * another name, never on its own, or it would be expanded.) */
@@ -103,6 +118,7 @@ inline int okto_red_pow2ceil(int n)
  * masked one reads only the m columns that exist). */
 #define OKTO_RED_LOAD_ROW(q) vload4((q), p)
 #define OKTO_RED_LOAD_COL(r) vload4(0, p + (size_t)(r) * (size_t)cols)
+#define OKTO_RED_LOAD_TILE(r) vload4(i, p + (size_t)(r) * (size_t)cols)
 
 #define OKTO_RED_KERNELS(OP)                                                                       \
     __kernel void okto_reduce_rows_##OP(__global const float *x, int xo, __global float *y,        \
@@ -111,13 +127,13 @@ inline int okto_red_pow2ceil(int n)
     {                                                                                              \
         __local float v[OKTO_RED_MAXL];                                                            \
         int lid = get_local_id(0), l = (int)get_local_size(0);                                     \
-        int g = get_group_id(0), r = get_global_id(1);                                             \
-        int chunk = ((cols + ngroups - 1) / ngroups + 3) & ~3;                                     \
-        int c0 = min(g * chunk, cols), c1 = min(c0 + chunk, cols);                                 \
-        OKTO_RED_DECL_##OP;                                                                        \
-        if (r < rows) {                                                                            \
+        int chunk = ((cols + ngroups - 1) / ngroups + 3) & ~3, ntasks = rows * ngroups;            \
+        for (int t = get_group_id(0); t < ntasks; t += (int)get_num_groups(0)) {                   \
+            int r = t / ngroups, g = t - r * ngroups;                                              \
+            int c0 = min(g * chunk, cols), c1 = min(c0 + chunk, cols);                             \
             __global const float *p = x + xo + (size_t)r * (size_t)cols + c0;                      \
             int nq = (c1 - c0) >> 2, q = lid;                                                      \
+            OKTO_RED_DECL_##OP;                                                                    \
             for (; blocked && q + 7 * l < nq; q += 8 * l)                                          \
                 OKTO_RED_BLOCK(OKTO_RED_C4_##OP, OKTO_RED_ADD_##OP, OKTO_RED_LOAD_ROW, q, l);      \
             for (; q < nq; q += l)                                                                 \
@@ -125,11 +141,11 @@ inline int okto_red_pow2ceil(int n)
             for (int e = 4 * nq + lid; e < c1 - c0; e += l)                                        \
                 OKTO_RED_ADD_##OP(                                                                 \
                     ((float4)(p[e], OKTO_RED_ID_##OP, OKTO_RED_ID_##OP, OKTO_RED_ID_##OP)));       \
+            v[lid] = OKTO_RED_FINAL_##OP;                                                          \
+            OKTO_RED_TREE(OKTO_RED_TREE_##OP, v, lid, 0, l, 1)                                     \
+            if (lid == 0)                                                                          \
+                y[yo + t] = v[0] / div;                                                            \
         }                                                                                          \
-        v[lid] = OKTO_RED_FINAL_##OP;                                                              \
-        OKTO_RED_TREE(OKTO_RED_TREE_##OP, v, lid, 0, l, 1)                                         \
-        if (lid == 0 && r < rows)                                                                  \
-            y[yo + r * ngroups + g] = v[0] / div;                                                  \
     }                                                                                              \
                                                                                                    \
     __kernel void okto_reduce_cols_##OP(__global const float *x, int xo, __global float *y,        \
@@ -139,41 +155,101 @@ inline int okto_red_pow2ceil(int n)
         __local float4 v[OKTO_RED_MAXL];                                                           \
         int lc = get_local_id(0), lr = get_local_id(1);                                            \
         int tc = (int)get_local_size(0), tr = (int)get_local_size(1);                              \
-        int c = 4 * (int)get_global_id(0), g = get_group_id(1);                                    \
-        int chunk = (rows + ngroups - 1) / ngroups;                                                \
-        int r0 = min(g * chunk, rows), r1 = min(r0 + chunk, rows), m = min(cols - c, 4);           \
-        __global const float *p = x + xo + c;                                                      \
-        OKTO_RED_DECL_##OP;                                                                        \
-        if (m == 4) {                                                                              \
-            int r = r0 + lr;                                                                       \
-            for (; blocked && r + 7 * tr < r1; r += 8 * tr)                                        \
-                OKTO_RED_BLOCK(OKTO_RED_C4_##OP, OKTO_RED_ADD_##OP, OKTO_RED_LOAD_COL, r, tr);     \
-            for (; r < r1; r += tr)                                                                \
-                OKTO_RED_ADD_##OP(OKTO_RED_LOAD_COL(r));                                           \
-        } else if (m > 0) {                                                                        \
-            for (int r = r0 + lr; r < r1; r += tr) {                                               \
-                __global const float *q = p + (size_t)r * (size_t)cols;                            \
-                float4 a = OKTO_RED_ID_##OP;                                                       \
-                a.x = q[0];                                                                        \
+        int chunk = (rows + ngroups - 1) / ngroups, ntiles = ((cols + 3) / 4 + tc - 1) / tc;       \
+        int ntasks = ntiles * ngroups;                                                             \
+        for (int t = get_group_id(0); t < ntasks; t += (int)get_num_groups(0)) {                   \
+            int g = t / ntiles, c = 4 * ((t - g * ntiles) * tc + lc);                              \
+            int r0 = min(g * chunk, rows), r1 = min(r0 + chunk, rows), m = min(cols - c, 4);       \
+            __global const float *p = x + xo + c;                                                  \
+            OKTO_RED_DECL_##OP;                                                                    \
+            if (m == 4) {                                                                          \
+                int r = r0 + lr;                                                                   \
+                for (; blocked && r + 7 * tr < r1; r += 8 * tr)                                    \
+                    OKTO_RED_BLOCK(OKTO_RED_C4_##OP, OKTO_RED_ADD_##OP, OKTO_RED_LOAD_COL, r, tr); \
+                for (; r < r1; r += tr)                                                            \
+                    OKTO_RED_ADD_##OP(OKTO_RED_LOAD_COL(r));                                       \
+            } else if (m > 0) {                                                                    \
+                for (int r = r0 + lr; r < r1; r += tr) {                                           \
+                    __global const float *q = p + (size_t)r * (size_t)cols;                        \
+                    float4 a = OKTO_RED_ID_##OP;                                                   \
+                    a.x = q[0];                                                                    \
+                    if (m > 1)                                                                     \
+                        a.y = q[1];                                                                \
+                    if (m > 2)                                                                     \
+                        a.z = q[2];                                                                \
+                    OKTO_RED_ADD_##OP(a);                                                          \
+                }                                                                                  \
+            }                                                                                      \
+            v[lr * tc + lc] = OKTO_RED_VFINAL_##OP;                                                \
+            OKTO_RED_TREE(OKTO_RED_C4_##OP, v, lr, lc, tr, tc)                                     \
+            if (lr == 0 && m > 0) {                                                                \
+                float4 w = v[lc] / div;                                                            \
+                __global float *o = y + yo + g * cols + c;                                         \
+                o[0] = w.x;                                                                        \
                 if (m > 1)                                                                         \
-                    a.y = q[1];                                                                    \
+                    o[1] = w.y;                                                                    \
                 if (m > 2)                                                                         \
-                    a.z = q[2];                                                                    \
-                OKTO_RED_ADD_##OP(a);                                                              \
+                    o[2] = w.z;                                                                    \
+                if (m > 3)                                                                         \
+                    o[3] = w.w;                                                                    \
             }                                                                                      \
         }                                                                                          \
-        v[lr * tc + lc] = OKTO_RED_VFINAL_##OP;                                                    \
-        OKTO_RED_TREE(OKTO_RED_C4_##OP, v, lr, lc, tr, tc)                                         \
-        if (lr == 0 && m > 0) {                                                                    \
-            float4 w = v[lc] / div;                                                                \
-            __global float *o = y + yo + g * cols + c;                                             \
-            o[0] = w.x;                                                                            \
-            if (m > 1)                                                                             \
-                o[1] = w.y;                                                                        \
-            if (m > 2)                                                                             \
-                o[2] = w.z;                                                                        \
-            if (m > 3)                                                                             \
-                o[3] = w.w;                                                                        \
+    }                                                                                              \
+                                                                                                   \
+    __kernel void okto_reduce_colt_##OP(__global const float *x, int xo, __global float *y,        \
+                                        int yo, int rows, int cols, int ngroups, float div,        \
+                                        int blocked)                                               \
+    {                                                                                              \
+        float4 S_[OKTO_RED_TILE], K_[OKTO_RED_TILE];                                               \
+        int chunk = (rows + ngroups - 1) / ngroups, quads = (cols + 3) / 4;                        \
+        int ntiles = (quads + OKTO_RED_TILE - 1) / OKTO_RED_TILE, ntasks = ntiles * ngroups;       \
+        for (int t = get_global_id(0); t < ntasks; t += (int)get_global_size(0)) {                 \
+            int g = t / ntiles, q0 = (t - g * ntiles) * OKTO_RED_TILE;                             \
+            int q1 = min(q0 + OKTO_RED_TILE, quads), nf = min(q1, cols >> 2) - q0;                 \
+            int r0 = min(g * chunk, rows), r1 = min(r0 + chunk, rows), r = r0;                     \
+            __global const float *p = x + xo + 4 * q0;                                             \
+            for (int i = 0; i < nf; i++) {                                                         \
+                OKTO_RED_DECL_##OP;                                                                \
+                OKTO_RED_PUT_##OP(i);                                                              \
+            }                                                                                      \
+            for (; blocked && r + 7 < r1; r += 8)                                                  \
+                for (int i = 0; i < nf; i++) {                                                     \
+                    OKTO_RED_GET_##OP(i);                                                          \
+                    OKTO_RED_BLOCK(OKTO_RED_C4_##OP, OKTO_RED_ADD_##OP, OKTO_RED_LOAD_TILE, r, 1); \
+                    OKTO_RED_PUT_##OP(i);                                                          \
+                }                                                                                  \
+            for (; r < r1; r++)                                                                    \
+                for (int i = 0; i < nf; i++) {                                                     \
+                    OKTO_RED_GET_##OP(i);                                                          \
+                    OKTO_RED_ADD_##OP(OKTO_RED_LOAD_TILE(r));                                      \
+                    OKTO_RED_PUT_##OP(i);                                                          \
+                }                                                                                  \
+            __global float *o = y + yo + g * cols + 4 * q0;                                        \
+            for (int i = 0; i < nf; i++) {                                                         \
+                OKTO_RED_GET_##OP(i);                                                              \
+                vstore4(OKTO_RED_VFINAL_##OP / div, i, o);                                         \
+            }                                                                                      \
+            int m = cols - 4 * (q0 + nf);                                                          \
+            if (nf < q1 - q0) { /* the last quad, m < 4 columns */                                 \
+                __global const float *pm = p + 4 * nf;                                             \
+                OKTO_RED_DECL_##OP;                                                                \
+                for (int r = r0; r < r1; r++) {                                                    \
+                    __global const float *q = pm + (size_t)r * (size_t)cols;                       \
+                    float4 a = OKTO_RED_ID_##OP;                                                   \
+                    a.x = q[0];                                                                    \
+                    if (m > 1)                                                                     \
+                        a.y = q[1];                                                                \
+                    if (m > 2)                                                                     \
+                        a.z = q[2];                                                                \
+                    OKTO_RED_ADD_##OP(a);                                                          \
+                }                                                                                  \
+                float4 w = OKTO_RED_VFINAL_##OP / div;                                             \
+                o[4 * nf] = w.x;                                                                   \
+                if (m > 1)                                                                         \
+                    o[4 * nf + 1] = w.y;                                                           \
+                if (m > 2)                                                                         \
+                    o[4 * nf + 2] = w.z;                                                           \
+            }                                                                                      \
         }                                                                                          \
     }
 
@@ -182,10 +258,12 @@ OKTO_RED_KERNELS(max)
 OKTO_RED_KERNELS(min)
 
 #undef OKTO_RED_KERNELS
+#undef OKTO_RED_TILE
 #undef OKTO_RED_TREE
 #undef OKTO_RED_BLOCK
 #undef OKTO_RED_LOAD_ROW
 #undef OKTO_RED_LOAD_COL
+#undef OKTO_RED_LOAD_TILE
 #undef OKTO_RED_ID_sum
 #undef OKTO_RED_DECL_sum
 #undef OKTO_RED_C4_sum
@@ -193,6 +271,8 @@ OKTO_RED_KERNELS(min)
 #undef OKTO_RED_FINAL_sum
 #undef OKTO_RED_VFINAL_sum
 #undef OKTO_RED_TREE_sum
+#undef OKTO_RED_GET_sum
+#undef OKTO_RED_PUT_sum
 #undef OKTO_RED_ID_max
 #undef OKTO_RED_DECL_max
 #undef OKTO_RED_C4_max
@@ -200,6 +280,8 @@ OKTO_RED_KERNELS(min)
 #undef OKTO_RED_FINAL_max
 #undef OKTO_RED_VFINAL_max
 #undef OKTO_RED_TREE_max
+#undef OKTO_RED_GET_max
+#undef OKTO_RED_PUT_max
 #undef OKTO_RED_ID_min
 #undef OKTO_RED_DECL_min
 #undef OKTO_RED_C4_min
@@ -207,3 +289,5 @@ OKTO_RED_KERNELS(min)
 #undef OKTO_RED_FINAL_min
 #undef OKTO_RED_VFINAL_min
 #undef OKTO_RED_TREE_min
+#undef OKTO_RED_GET_min
+#undef OKTO_RED_PUT_min

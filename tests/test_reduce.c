@@ -1,7 +1,8 @@
 /* tests/test_reduce.c: okto_reduce (SUM, MAX, MIN, MEAN over axis 0, 1 and -1) against a double
  * host reference on odd and partitioned shapes; 1e7-element reductions (SUM and MEAN within
  * 1e-6 relative error, MAX and MIN exact) through every plan (flat, per row with column chunks,
- * per column); partitioned vs one part, sequential vs heft; out aliasing in; the scratch
+ * per column); shapes with many more tasks than the kernels' fixed grids, small and large in
+ * one graph; partitioned vs one part, sequential vs heft; out aliasing in; the scratch
  * tensors owned by the graph alone; argument errors with both shapes in the message. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -273,6 +274,55 @@ static void inf_and_nan(void **state)
     free(x);
 }
 
+/* The launches have a fixed grid and the kernels loop over their tasks: shapes with far more
+ * tasks than work-groups (many short rows, many column tiles, many row chunks), small and
+ * large in one graph (one kernel, one local size, the same grid for all, so PoCL keeps one
+ * work-group function per kernel even with parts of different sizes in flight), all ops and
+ * axes, checked against the reference. */
+static void many_tasks_and_mixed_sizes(void **state)
+{
+    (void)state;
+    static const shape mixed[] = {{2, 3},       {50001, 3}, {3, 20001}, {9, 70001},
+                                  {40000, 130}, {1, 5},     {777, 1},   {65537, 2}};
+    enum { NM = sizeof mixed / sizeof mixed[0] };
+    float *x[NM], *got[NM][3][4];
+    okto_tensor *in[NM], *out[NM][3][4];
+    okto_graph *g;
+    TU_OK(okto_graph_create(ctx, &g));
+    for (size_t si = 0; si < NM; si++) {
+        size_t n = mixed[si].rows * mixed[si].cols;
+        x[si] = malloc(n * sizeof *x[si]);
+        tu_fill_random(x[si], n, 300 + si, -1.0f, 1.0f);
+        in[si] = tu_tensor(ctx, mixed[si].rows, mixed[si].cols, x[si]);
+        for (size_t ai = 0; ai < 3; ai++)
+            for (int k = 0; k < 4; k++) {
+                size_t orows, ocols;
+                out_shape(mixed[si].rows, mixed[si].cols, axes[ai], &orows, &ocols);
+                out[si][ai][k] = tu_tensor(ctx, orows, ocols, NULL);
+                TU_OK(okto_reduce(g, out[si][ai][k], in[si], ops[k], axes[ai]));
+            }
+    }
+    for (int rep = 0; rep < 3; rep++)
+        TU_OK(okto_graph_run(g));
+    for (size_t si = 0; si < NM; si++) {
+        for (size_t ai = 0; ai < 3; ai++)
+            for (int k = 0; k < 4; k++) {
+                got[si][ai][k] = tu_read(out[si][ai][k]);
+                double err =
+                    check(x[si], mixed[si].rows, mixed[si].cols, ops[k], axes[ai], got[si][ai][k]);
+                double tol = ops[k] == OKTO_MAX || ops[k] == OKTO_MIN ? 0 : SUM_TOL;
+                if (err > tol)
+                    fail_msg("reduce op %d axis %d on %zux%zu: error %g > %g", (int)ops[k],
+                             axes[ai], mixed[si].rows, mixed[si].cols, err, tol);
+                free(got[si][ai][k]);
+                okto_tensor_destroy(out[si][ai][k]);
+            }
+        okto_tensor_destroy(in[si]);
+        free(x[si]);
+    }
+    okto_graph_destroy(g);
+}
+
 /* out == in: a 1 x 1 in place, a rows x 1 per row in place, a 1 x cols per column in place. */
 static void out_aliases_in(void **state)
 {
@@ -384,6 +434,7 @@ int main(void)
         cmocka_unit_test(ten_million),
         cmocka_unit_test(partitioned_and_policies_agree),
         cmocka_unit_test(inf_and_nan),
+        cmocka_unit_test(many_tasks_and_mixed_sizes),
         cmocka_unit_test(out_aliases_in),
         cmocka_unit_test(scratch_is_owned_by_the_graph),
         cmocka_unit_test(argument_errors),

@@ -17,12 +17,23 @@
  *     rows into out. A single column (rows x 1) is contiguous: it takes the flat plan.
  * One part with one group writes out directly: no scratch, no aggregation.
  *
+ * Fixed grids. A "group" above is a logical work unit (a task of the kernel: a row chunk, a
+ * column tile times a row chunk); their count sets the scratch layout and the summation order
+ * and depends on the shape. The launches do not: for each kernel the local and the global size
+ * are fixed per device (query_limits: `groups` work-groups, a few per compute unit), and the
+ * kernels walk their tasks with a group-stride loop (the count goes in as an argument; groups
+ * past it do nothing). PoCL 3.1 caches a work-group function per (kernel, local size) and
+ * keeps a second one when a launch has a wider grid than the first; two commands in flight can
+ * then release the wrong one (pocl_release_dlhandle_cache asserts, SIGABRT), which uneven
+ * parts running side by side hit. One grid per (kernel, local size) never makes the second.
+ *
  * The scratch tensors are created here and released right after recording: the graph retains
  * every storage it records an access to, so they live exactly as long as the graph.
  *
  * The shape of the work (local size, elements per work item, groups per part) is chosen per
  * device type in red_shape: wide coalesced groups on a GPU, one long contiguous stretch per
- * work item on a CPU. Either way a work item's sum is a Kahan sum of short pairwise block sums
+ * work item on a CPU (and, per column, okto_reduce_colt_*: one work item walks a tile of 128
+ * quads row by row). Either way a work item's sum is a Kahan sum of short pairwise block sums
  * (cl/reduce.cl), under trees of work items, groups and parts. Aggregation tasks read few,
  * large partials, where a plain block sum would cost an ulp of the result: they run the
  * kernels with blocked = 0 (a compensated add per float4), which keeps a 1e7-element sum of
@@ -32,6 +43,7 @@
 #include <stdint.h>
 
 #define OKTO__RED_MAXL 256 /* OKTO_RED_MAXL in cl/reduce.cl: the local arrays' size */
+#define OKTO__RED_TILE 128 /* OKTO_RED_TILE in cl/reduce.cl: quads a task of okto_reduce_colt_* */
 
 static const char *const op_names[] = {
     [OKTO_SUM] = "sum", [OKTO_MAX] = "max", [OKTO_MIN] = "min", [OKTO_MEAN] = "sum"};
@@ -39,14 +51,6 @@ static const char *const task_names[] = {[OKTO_SUM] = "reduce_sum",
                                          [OKTO_MAX] = "reduce_max",
                                          [OKTO_MIN] = "reduce_min",
                                          [OKTO_MEAN] = "reduce_mean"};
-
-static size_t pow2ceil(size_t n)
-{
-    size_t p = 1;
-    while (p < n)
-        p <<= 1;
-    return p;
-}
 
 static size_t pow2floor(size_t n)
 {
@@ -61,16 +65,23 @@ static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 /* How the kernels are shaped on this device. wg, dim0, dim1: limits of the local size, the
  * kernel's (registers, local memory) and the device's per dimension; powers of two, at most
  * OKTO__RED_MAXL. The rest are per device type (see red_shape):
- *   l         work items per group of the rows kernel, at most;
- *   item      elements per work item of the rows kernel below which one more group is waste;
- *   maxg      work-groups per part of the rows kernel, at most;
- *   quads     column quads (float4s) per group of the column kernel, at most;
+ *   l         work items per group of the rows kernel (fixed);
+ *   item      elements per work item of the rows kernel below which one more task is waste;
+ *   maxg      tasks (column chunks) per row and part of the rows kernel, at most;
+ *   quads     column quads (float4s) per task of the column kernel (TC);
  *   rows_per  work items per quad (TR) of the column kernel, at most (0: wg / TC);
- *   col_item  rows per work item of the column kernel below which one more group is waste;
- *   col_maxg  row chunks per part of the column kernel, at most. */
+ *   col_item  rows per work item of the column kernel below which one more task is waste;
+ *   col_maxg  row chunks per part of the column kernel, at most;
+ *   groups_per_cu, min_groups: work-groups of every launch, per compute unit and at least;
+ *   tiled     the column kernel is okto_reduce_colt_* (CPU). */
 typedef struct red_limits {
-    size_t wg, dim0, dim1;
-    size_t l, item, maxg, quads, rows_per, col_item, col_maxg;
+    size_t wg, dim0, dim1, cus;
+    size_t l, item, maxg, quads, rows_per, col_item, col_maxg, groups_per_cu, min_groups;
+    int tiled; /* CPU: the column kernel is okto_reduce_colt_*, one work item per tile */
+    /* the fixed launch shapes (query_limits): local (l) and global (l * groups) of the rows
+     * kernel; local (tc, tr) and global (tc * groups, tr) of okto_reduce_cols_*; local 1 and
+     * global groups of okto_reduce_colt_* */
+    size_t tc, tr, groups;
 } red_limits;
 
 /* GPU (and anything not a CPU): wide groups whose neighbours read neighbouring float4s,
@@ -79,20 +90,25 @@ typedef struct red_limits {
  * item's loop as plain code, so a work item striding by L float4s walks memory L times
  * (measured here, a 64M-float sum: L = 256, 18 ms; L = 16, 13 ms; L = 1, 6.5 ms, ~40 GB/s).
  * So one work item per group reading one contiguous stretch of >= 16K floats, and a few
- * dozen groups per part to balance the cores. For columns, group c covers 128 quads (512
- * neighbouring columns, 2 KB of each row) with one work item per quad, each over 16 rows:
- * the group's 16 x 2 KB stays in L1 while its work items take turns on it (64M floats,
- * 4096 columns: 11 ms against 20 ms with the GPU shape; 32 rows a chunk, 15 ms). The scratch
- * of partials is then 1/16 of in. */
+ * dozen groups per part to balance the cores. For columns, a task covers 128 quads (512
+ * neighbouring columns, 2 KB of each row) times 16 rows: okto_reduce_colt_* (one work item a
+ * group) keeps the tile's 128 float4 sums in private arrays and walks it 8 rows at a time, so
+ * its 16 x 2 KB stays in L1 and the inner loop over quads is plain vector code (4000 x 1000,
+ * 8 sums: 2.5 ms against 3.1 ms with 128 work items a group taking turns on the tile). The
+ * scratch of partials is then 1/16 of in. Fixed grids: at least 64 work-groups on a CPU, 8 a
+ * compute unit (fewer, 8 or 16 here, leave a core idle at the end of a part: 4000 x 1000
+ * per column 15% slower), 8 a compute unit on a GPU. */
 static void red_shape(cl_device_type type, red_limits *lim)
 {
     int cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
     if (cpu) {
         lim->l = 1, lim->item = 16384, lim->maxg = 64;
-        lim->quads = 128, lim->rows_per = 1, lim->col_item = 16, lim->col_maxg = 1024;
+        lim->quads = OKTO__RED_TILE, lim->rows_per = 1, lim->col_item = 16, lim->col_maxg = 1024;
+        lim->groups_per_cu = 8, lim->min_groups = 64, lim->tiled = 1;
     } else {
         lim->l = OKTO__RED_MAXL, lim->item = 64, lim->maxg = 64;
         lim->quads = 32, lim->rows_per = 0, lim->col_item = 64, lim->col_maxg = 64;
+        lim->groups_per_cu = 8, lim->min_groups = 8, lim->tiled = 0;
     }
 }
 
@@ -108,6 +124,9 @@ static okto_status query_limits(okto_graph *g, red_limits *lim)
     if (err == CL_SUCCESS)
         err =
             clGetDeviceInfo(g->ctx->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof dims, dims, NULL);
+    cl_uint cus = 1;
+    if (err == CL_SUCCESS)
+        err = clGetDeviceInfo(g->ctx->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cus, &cus, NULL);
     clReleaseKernel(k);
     if (err != CL_SUCCESS)
         return okto__fail_cl(g->ctx, err, "clGetKernelWorkGroupInfo", "okto_reduce");
@@ -115,19 +134,24 @@ static okto_status query_limits(okto_graph *g, red_limits *lim)
     lim->dim0 = pow2floor(dims[0] ? dims[0] : 1);
     lim->dim1 = pow2floor(dims[1] ? dims[1] : 1);
     red_shape(g->ctx->device_type, lim);
+    lim->cus = cus ? cus : 1;
     lim->l = lim->l < lim->wg ? lim->l : lim->wg;
     lim->l = lim->l < lim->dim0 ? lim->l : lim->dim0;
+    /* column kernel: TC column quads (coalesced) by TR rows */
+    size_t tc = lim->quads < lim->dim0 ? lim->quads : lim->dim0;
+    tc = tc < lim->wg ? tc : lim->wg;
+    size_t tr = lim->wg / tc;
+    tr = lim->rows_per && lim->rows_per < tr ? lim->rows_per : tr;
+    tr = tr < lim->dim1 ? tr : lim->dim1;
+    lim->tc = tc, lim->tr = tr ? tr : 1;
+    size_t groups = lim->groups_per_cu * lim->cus;
+    lim->groups = groups < lim->min_groups ? lim->min_groups : groups > 4096 ? 4096 : groups;
     return OKTO_OK;
 }
 
-/* Local size of the rows kernel for n elements a row (chunk). */
-static size_t rows_local(const red_limits *lim, size_t n)
-{
-    return pow2ceil(n) < lim->l ? pow2ceil(n) : lim->l;
-}
-
 /* One reduction task. in_off / out_off are in floats from the start of each tensor.
- * rows_kernel: okto_reduce_rows_* with local (l0, 1); else okto_reduce_cols_* with (l0, l1). */
+ * rows_kernel: okto_reduce_rows_*, else okto_reduce_cols_*; both launched with the fixed shape
+ * of red_limits whatever the task (see query_limits). */
 typedef struct red_task {
     const char *op;
     okto_reduce_op rop;
@@ -136,7 +160,6 @@ typedef struct red_task {
     size_t in_off, out_off;
     size_t rows, cols, ngroups;
     float div;
-    size_t l0, l1;
     int aggregate; /* reads partials: compensated per float4, no plain block sums */
     okto__access acc[2];
     int nacc, part, nparts;
@@ -151,10 +174,13 @@ static cl_int set_arg_at(cl_kernel k, cl_uint idx, const okto_tensor *t, size_t 
     return err == CL_SUCCESS ? clSetKernelArg(k, idx + 1, sizeof off_i, &off_i) : err;
 }
 
-static okto_status record(okto_graph *g, red_task *r)
+static okto_status record(okto_graph *g, const red_limits *lim, red_task *r)
 {
     char kname[64];
-    snprintf(kname, sizeof kname, "okto_reduce_%s_%s", r->rows_kernel ? "rows" : "cols",
+    snprintf(kname, sizeof kname, "okto_reduce_%s_%s",
+             r->rows_kernel ? "rows"
+             : lim->tiled   ? "colt"
+                            : "cols",
              op_names[r->rop]);
     cl_kernel k;
     okto_status s = okto__kernel(g->ctx, kname, &k);
@@ -193,12 +219,14 @@ static okto_status record(okto_graph *g, red_task *r)
                     .work_dim = 2,
                     .has_local = 1};
     if (r->rows_kernel) {
-        t.global[0] = r->l0 * r->ngroups, t.global[1] = r->rows;
-        t.local[0] = r->l0, t.local[1] = 1;
+        t.global[0] = lim->l * lim->groups, t.global[1] = 1;
+        t.local[0] = lim->l, t.local[1] = 1;
+    } else if (lim->tiled) {
+        t.global[0] = lim->groups, t.global[1] = 1;
+        t.local[0] = 1, t.local[1] = 1;
     } else {
-        t.global[0] = ceil_div(ceil_div(r->cols, 4), r->l0) * r->l0;
-        t.global[1] = r->l1 * r->ngroups;
-        t.local[0] = r->l0, t.local[1] = r->l1;
+        t.global[0] = lim->tc * lim->groups, t.global[1] = lim->tr;
+        t.local[0] = lim->tc, t.local[1] = lim->tr;
     }
     t.global[2] = t.local[2] = 1;
     int ti = okto__graph_add(g, &t);
@@ -240,22 +268,15 @@ static okto_status reduce_flat(okto_graph *g, okto_tensor *out, const okto_tenso
     size_t n = in->rows * in->cols;
     int nparts = okto__parts(g, n, (double)n);
     size_t per = ceil_div(n, (size_t)nparts);
-    size_t l = rows_local(lim, per);
-    size_t ng = ceil_div(per, l * lim->item);
+    size_t ng = ceil_div(per, lim->l * lim->item);
     ng = ng < lim->maxg ? ng : lim->maxg;
     float count = op == OKTO_MEAN ? (float)n : 1.0f;
-    red_task r = {.op = task_names[op],
-                  .rop = op,
-                  .rows_kernel = 1,
-                  .in = in,
-                  .rows = 1,
-                  .l0 = l,
-                  .l1 = 1,
-                  .nparts = nparts};
+    red_task r = {
+        .op = task_names[op], .rop = op, .rows_kernel = 1, .in = in, .rows = 1, .nparts = nparts};
     if (nparts == 1 && ng == 1) {
         r.out = out, r.cols = n, r.ngroups = 1, r.div = count;
         in_out_acc(&r, okto__acc(in, 0, in->rows, OKTO__R), okto__acc(out, 0, 1, OKTO__W));
-        return record(g, &r);
+        return record(g, lim, &r);
     }
     okto_tensor *scratch;
     okto_status s = okto_tensor_create(g->ctx, (size_t)nparts, ng, &scratch);
@@ -266,7 +287,7 @@ static okto_status reduce_flat(okto_graph *g, okto_tensor *out, const okto_tenso
         r.acc[0] = okto__acc(scratch, (size_t)p, (size_t)p + 1, OKTO__W);
         r.acc[1] = acc_elems(in, e0, e1, OKTO__R);
         r.nacc = 2;
-        s = record(g, &r);
+        s = record(g, lim, &r);
     }
     if (s == OKTO_OK) {
         size_t m = (size_t)nparts * ng;
@@ -280,13 +301,11 @@ static okto_status reduce_flat(okto_graph *g, okto_tensor *out, const okto_tenso
                       .cols = m,
                       .ngroups = 1,
                       .div = count,
-                      .l0 = rows_local(lim, m),
-                      .l1 = 1,
                       .nparts = 1};
         a.acc[0] = okto__acc(out, 0, 1, OKTO__W);
         a.acc[1] = okto__acc(scratch, 0, (size_t)nparts, OKTO__R);
         a.nacc = 2;
-        s = record(g, &a);
+        s = record(g, lim, &a);
     }
     okto_tensor_destroy(scratch); /* the graph holds the storage now */
     return s;
@@ -298,8 +317,7 @@ static okto_status reduce_axis1(okto_graph *g, okto_tensor *out, const okto_tens
 {
     size_t rows = in->rows, cols = in->cols;
     int nparts = okto__parts(g, rows, (double)rows * (double)cols);
-    size_t l = rows_local(lim, cols);
-    size_t ng = ceil_div(cols, l * lim->item);
+    size_t ng = ceil_div(cols, lim->l * lim->item);
     ng = ng < lim->maxg ? ng : lim->maxg;
     float count = op == OKTO_MEAN ? (float)cols : 1.0f;
     okto_tensor *scratch = NULL;
@@ -316,22 +334,20 @@ static okto_status reduce_axis1(okto_graph *g, okto_tensor *out, const okto_tens
                       .rows = r1 - r0,
                       .cols = cols,
                       .ngroups = ng,
-                      .l0 = l,
-                      .l1 = 1,
                       .part = p,
                       .nparts = nparts};
         okto__access ra = okto__acc(in, r0, r1, OKTO__R);
         if (ng == 1) {
             r.out = out, r.out_off = r0, r.div = count;
             in_out_acc(&r, ra, okto__acc(out, r0, r1, OKTO__W));
-            s = record(g, &r);
+            s = record(g, lim, &r);
             continue;
         }
         r.out = scratch, r.out_off = r0 * ng, r.div = 1.0f;
         r.acc[0] = okto__acc(scratch, r0, r1, OKTO__W);
         r.acc[1] = ra;
         r.nacc = 2;
-        if ((s = record(g, &r)) != OKTO_OK)
+        if ((s = record(g, lim, &r)) != OKTO_OK)
             break;
         red_task a = {.op = "reduce_aggregate",
                       .aggregate = 1,
@@ -345,32 +361,15 @@ static okto_status reduce_axis1(okto_graph *g, okto_tensor *out, const okto_tens
                       .cols = ng,
                       .ngroups = 1,
                       .div = count,
-                      .l0 = rows_local(lim, ng),
-                      .l1 = 1,
                       .part = p,
                       .nparts = nparts};
         a.acc[0] = okto__acc(out, r0, r1, OKTO__W);
         a.acc[1] = okto__acc(scratch, r0, r1, OKTO__R);
         a.nacc = 2;
-        s = record(g, &a);
+        s = record(g, lim, &a);
     }
     okto_tensor_destroy(scratch);
     return s;
-}
-
-/* Local size of the column kernel: TC column quads (coalesced) by TR rows. */
-static void cols_local(const red_limits *lim, size_t rows, size_t cols, size_t *tc, size_t *tr)
-{
-    size_t quads = ceil_div(cols, 4);
-    size_t c = pow2ceil(quads) < lim->quads ? pow2ceil(quads) : lim->quads;
-    c = c < lim->dim0 ? c : lim->dim0;
-    c = c < lim->wg ? c : lim->wg;
-    size_t r = lim->wg / c;
-    r = lim->rows_per && lim->rows_per < r ? lim->rows_per : r;
-    r = pow2ceil(rows) < r ? pow2ceil(rows) : r;
-    r = r < lim->dim1 ? r : lim->dim1;
-    *tc = c;
-    *tr = r ? r : 1;
 }
 
 /* Each column of in into the 1 x cols out. */
@@ -379,9 +378,8 @@ static okto_status reduce_axis0(okto_graph *g, okto_tensor *out, const okto_tens
 {
     size_t rows = in->rows, cols = in->cols;
     int nparts = okto__parts(g, rows, (double)rows * (double)cols);
-    size_t per = ceil_div(rows, (size_t)nparts), tc, tr;
-    cols_local(lim, per, cols, &tc, &tr);
-    size_t ng = ceil_div(per, tr * lim->col_item);
+    size_t per = ceil_div(rows, (size_t)nparts);
+    size_t ng = ceil_div(per, lim->tr * lim->col_item);
     ng = ng < lim->col_maxg ? ng : lim->col_maxg;
     float count = op == OKTO_MEAN ? (float)rows : 1.0f;
     red_task r = {.op = task_names[op],
@@ -390,13 +388,11 @@ static okto_status reduce_axis0(okto_graph *g, okto_tensor *out, const okto_tens
                   .in = in,
                   .cols = cols,
                   .ngroups = ng,
-                  .l0 = tc,
-                  .l1 = tr,
                   .nparts = nparts};
     if (nparts == 1 && ng == 1) {
         r.out = out, r.rows = rows, r.div = count;
         in_out_acc(&r, okto__acc(in, 0, rows, OKTO__R), okto__acc(out, 0, 1, OKTO__W));
-        return record(g, &r);
+        return record(g, lim, &r);
     }
     size_t m = (size_t)nparts * ng;
     okto_tensor *scratch;
@@ -408,7 +404,7 @@ static okto_status reduce_axis0(okto_graph *g, okto_tensor *out, const okto_tens
         r.acc[0] = okto__acc(scratch, (size_t)p * ng, (size_t)(p + 1) * ng, OKTO__W);
         r.acc[1] = okto__acc(in, r0, r1, OKTO__R);
         r.nacc = 2;
-        s = record(g, &r);
+        s = record(g, lim, &r);
     }
     if (s == OKTO_OK) {
         red_task a = {.op = "reduce_aggregate",
@@ -422,11 +418,10 @@ static okto_status reduce_axis0(okto_graph *g, okto_tensor *out, const okto_tens
                       .ngroups = 1,
                       .div = count,
                       .nparts = 1};
-        cols_local(lim, m, cols, &a.l0, &a.l1);
         a.acc[0] = okto__acc(out, 0, 1, OKTO__W);
         a.acc[1] = okto__acc(scratch, 0, m, OKTO__R);
         a.nacc = 2;
-        s = record(g, &a);
+        s = record(g, lim, &a);
     }
     okto_tensor_destroy(scratch);
     return s;
