@@ -238,7 +238,6 @@ int okto__parts(const okto_graph *g, size_t rows, double work);
 void okto__grid_1d(const okto_context *ctx, size_t n, size_t *global, size_t *local);
 /* Work-groups of the fixed grids that row kernels stride over (softmax, reductions). */
 size_t okto__grid_groups(const okto_context *ctx);
-static inline size_t okto__round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 static inline size_t okto__part_row(size_t rows, int part, int nparts)
 {
     return rows * (size_t)part / (size_t)nparts;

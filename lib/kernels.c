@@ -13,8 +13,8 @@
  *     ladder of widths, the first >= n, and each width its own local size: 64 + 16 c items for
  *     width class c (at least 2^(c+6) items). A kernel and local size thus always come with one
  *     width; a tensor costs at most 2x idle items, which exit at once.
- *   - row kernels (softmax, reductions) run a fixed number of work-groups, okto__grid_groups,
- *     and stride over the rows.
+ *   - row kernels run a fixed number of work-groups and loop over the rows or tasks: softmax
+ *     with okto__grid_groups, the reductions with their own shapes (lib/ops/reduce.c).
  * GPUs have no such cache: there 1-D kernels use groups of OKTO__WG. */
 #include "internal.h"
 
