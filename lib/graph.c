@@ -42,9 +42,15 @@ okto_status okto_graph_set_sched(okto_graph *g, okto_sched sched)
         return okto__fail(g->ctx, OKTO_EBUSY,
                           "okto_graph_set_sched: a launch of this graph is in flight");
     if (sched != g->sched)
-        g->planned = 0;
+        okto__graph_changed(g);
     g->sched = sched;
     return OKTO_OK;
+}
+
+void okto__graph_changed(okto_graph *g)
+{
+    g->planned = 0;
+    memset(&g->trial, 0, sizeof g->trial);
 }
 
 okto_sched okto__graph_sched(const okto_graph *g)
@@ -102,7 +108,7 @@ void okto__graph_truncate(okto_graph *g, int n)
     for (int i = 0; i < g->nstores; i++)
         while (g->stores[i].n > 0 && g->stores[i].h[g->stores[i].n - 1].task >= n)
             g->stores[i].n--;
-    g->planned = 0;
+    okto__graph_changed(g);
 }
 
 okto_status okto__check_graph(okto_graph *g, const char *op)
@@ -400,7 +406,7 @@ int okto__graph_add(okto_graph *g, const okto__task *src)
     for (int i = 0; i < t->ndeps; i++)
         g->tasks[t->deps[i]].nsucc++;
     g->ntasks++;
-    g->planned = 0;
+    okto__graph_changed(g);
     return ti;
 
 fail_acc:

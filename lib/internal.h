@@ -293,10 +293,19 @@ struct okto_graph {
     okto__job *jobs;             /* one per planned lane */
     double t_launch, t_done;     /* host clock, ms */
     int has_run;                 /* a completed run's events are held for the report */
+    /* heft's check against the sequential plan (lib/launch.c, heft_trial) */
+    struct {
+        int runs;                /* heft-policy runs observed since the graph last changed */
+        double heft_ms, seq_ms;  /* best host time of each plan during the trial */
+        int decided;
+        okto_sched choice;
+    } trial;
 };
 
 /* plan.c */
-okto_status okto__plan_make(okto_graph *g);
+okto_status okto__plan_make(okto_graph *g, okto_sched sched);
+/* The graph's tasks or policy changed: plan again, and redo heft's trial. */
+void okto__graph_changed(okto_graph *g);
 void okto__plan_free(okto__plan *p);
 double okto__task_estimate(okto_context *ctx, const okto__task *t);
 void okto__perf_learn(okto_graph *g);

@@ -310,10 +310,9 @@ static int plan_heft(okto_graph *g, okto__plan *p)
     return 0;
 }
 
-okto_status okto__plan_make(okto_graph *g)
+okto_status okto__plan_make(okto_graph *g, okto_sched sched)
 {
     okto__plan *p = &g->plan;
-    okto_sched sched = okto__graph_sched(g);
     okto_context *ctx = g->ctx;
     int nlanes = sched == OKTO_SCHED_SEQUENTIAL ? 1 : ctx->ncompute + ctx->ncopy;
     unsigned version = atomic_load(&ctx->perf.version);

@@ -95,7 +95,7 @@ static void test_heft_spreads_and_chains(void **state)
         TU_OK(okto_scale(g, v[0], 1.0f));
         TU_OK(okto_copy(g, v[1], v[0]));
         TU_OK(okto_copy(g, v[2], v[0]));
-        TU_OK(okto__plan_make(g));
+        TU_OK(okto__plan_make(g, OKTO_SCHED_HEFT));
         assert_int_equal(g->tasks[1].lane, g->tasks[0].lane);
         if (costly)
             assert_int_equal(g->tasks[2].lane, g->tasks[0].lane);
@@ -124,7 +124,7 @@ static void test_heft_copy_lane_choice(void **state)
         okto_graph *g = graph(OKTO_SCHED_HEFT);
         TU_OK(okto_upload(g, x, h));
         TU_OK(okto_scale(g, x, 2.0f));
-        TU_OK(okto__plan_make(g));
+        TU_OK(okto__plan_make(g, OKTO_SCHED_HEFT));
         if (big)
             assert_int_equal(g->tasks[0].lane, nc);
         else
@@ -161,6 +161,41 @@ static void test_perf_model_learns(void **state)
     okto_tensor_destroy(x);
 }
 
+/* heft times its plan against the sequential plan on its first runs and keeps the faster;
+ * the report says which ran, results stay the same, and changing the graph starts over. */
+static void test_heft_trial(void **state)
+{
+    (void)state;
+    okto_tensor *x = tu_tensor(ctx, 64, 64, NULL);
+    okto_graph *g = graph(OKTO_SCHED_HEFT);
+    for (int i = 0; i < 12; i++)
+        TU_OK(okto_scale(g, x, 1.0f));
+    okto_report rep;
+    for (int r = 0; r < 6; r++) {
+        TU_OK(okto_graph_run(g));
+        TU_OK(okto_graph_report(g, &rep));
+        /* runs 1-4 on the heft plan, 5-6 on the sequential plan */
+        assert_int_equal(rep.sched, r < 4 ? OKTO_SCHED_HEFT : OKTO_SCHED_SEQUENTIAL);
+    }
+    assert_true(g->trial.decided);
+    assert_true(g->trial.heft_ms > 0 && g->trial.seq_ms > 0);
+    okto_sched kept = g->trial.choice;
+    assert_true(kept == OKTO_SCHED_HEFT || kept == OKTO_SCHED_SEQUENTIAL);
+    assert_int_equal(kept == OKTO_SCHED_SEQUENTIAL, g->trial.seq_ms < 0.95 * g->trial.heft_ms);
+    TU_OK(okto_graph_run(g));
+    TU_OK(okto_graph_report(g, &rep));
+    assert_int_equal(rep.sched, kept);
+    /* a change to the graph starts the trial over */
+    TU_OK(okto_scale(g, x, 1.0f));
+    assert_false(g->trial.decided);
+    assert_int_equal(g->trial.runs, 0);
+    TU_OK(okto_graph_run(g));
+    TU_OK(okto_graph_report(g, &rep));
+    assert_int_equal(rep.sched, OKTO_SCHED_HEFT);
+    okto_graph_destroy(g);
+    okto_tensor_destroy(x);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -189,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_heft_spreads_and_chains),
         cmocka_unit_test(test_heft_copy_lane_choice),
         cmocka_unit_test(test_perf_model_learns),
+        cmocka_unit_test(test_heft_trial),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
