@@ -201,8 +201,11 @@ static void replay_many(void **state)
         }
         okto_report rep;
         TU_OK(okto_graph_report(g, &rep));
-        assert_int_equal(rep.sched, phases[ph] == OKTO_SCHED_AUTO ? okto_context_sched(ctx)
-                                                                  : phases[ph]);
+        okto_sched want = phases[ph] == OKTO_SCHED_AUTO ? okto_context_sched(ctx) : phases[ph];
+        /* heft keeps the sequential plan when its trial timed that faster (lib/launch.c) */
+        if (want == OKTO_SCHED_HEFT && g->trial.decided)
+            want = g->trial.choice;
+        assert_int_equal(rep.sched, want);
     }
     okto_graph_destroy(g);
     okto_tensor_destroy(x), okto_tensor_destroy(y), okto_tensor_destroy(z), okto_tensor_destroy(w);
