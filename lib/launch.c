@@ -165,18 +165,21 @@ static void inflight(okto_graph *g, int delta)
  * time (on a CPU device the lanes' threads and the kernels share the cores; a hand-off between
  * lanes costs tens of us under PoCL), so a graph of many tiny dependent tasks can run slower
  * on its HEFT plan than in one in-order queue. The heft policy therefore times its own plan
- * on runs 3 and 4 (after the perf model has learned from runs 1 and 2), the sequential plan on
- * runs 5 and 6, and from then on keeps whichever was faster (by more than 5% for sequential);
- * okto_graph_report says which ran. Changing the graph or its policy starts the trial over. */
+ * on runs 3-5 (after the perf model has learned from runs 1 and 2), the sequential plan on
+ * runs 7-9 (run 6, the first on a plan's new queue, is slow and not counted), and from then
+ * on keeps whichever was faster, sequential only when clearly so (by 10%): the best of three
+ * runs each, as other work on a shared machine only ever makes a run slower. okto_graph_report
+ * says which ran. Changing the graph or its policy starts the trial over. */
 #define OKTO__TRIAL_WARM 2
-#define OKTO__TRIAL_EACH 2
+#define OKTO__TRIAL_EACH 3
+#define OKTO__TRIAL_SEQ0 (OKTO__TRIAL_WARM + OKTO__TRIAL_EACH) /* first sequential-plan run */
+#define OKTO__TRIAL_RUNS (OKTO__TRIAL_SEQ0 + 1 + OKTO__TRIAL_EACH)
 
 static okto_sched heft_plan_for_run(const okto_graph *g)
 {
     if (g->trial.decided)
         return g->trial.choice;
-    return g->trial.runs < OKTO__TRIAL_WARM + OKTO__TRIAL_EACH ? OKTO_SCHED_HEFT
-                                                              : OKTO_SCHED_SEQUENTIAL;
+    return g->trial.runs < OKTO__TRIAL_SEQ0 ? OKTO_SCHED_HEFT : OKTO_SCHED_SEQUENTIAL;
 }
 
 static void heft_observe(okto_graph *g, double ms)
@@ -184,15 +187,16 @@ static void heft_observe(okto_graph *g, double ms)
     if (g->trial.decided)
         return;
     int n = g->trial.runs++;
-    double *best = n < OKTO__TRIAL_WARM                    ? NULL
-                   : n < OKTO__TRIAL_WARM + OKTO__TRIAL_EACH ? &g->trial.heft_ms
-                                                             : &g->trial.seq_ms;
+    double *best = n < OKTO__TRIAL_WARM ? NULL
+                   : n < OKTO__TRIAL_SEQ0 ? &g->trial.heft_ms
+                   : n > OKTO__TRIAL_SEQ0 ? &g->trial.seq_ms
+                                          : NULL;
     if (best && (*best == 0 || ms < *best))
         *best = ms;
-    if (g->trial.runs == OKTO__TRIAL_WARM + 2 * OKTO__TRIAL_EACH) {
+    if (g->trial.runs == OKTO__TRIAL_RUNS) {
         g->trial.decided = 1;
-        g->trial.choice = g->trial.seq_ms < 0.95 * g->trial.heft_ms ? OKTO_SCHED_SEQUENTIAL
-                                                                    : OKTO_SCHED_HEFT;
+        g->trial.choice = g->trial.seq_ms < 0.9 * g->trial.heft_ms ? OKTO_SCHED_SEQUENTIAL
+                                                                   : OKTO_SCHED_HEFT;
         okto__log(g->ctx, OKTO_LOG_INFO,
                   "heft trial of a %d-task graph: heft plan %.3f ms, sequential plan %.3f ms: "
                   "keeping %s", g->ntasks, g->trial.heft_ms, g->trial.seq_ms,

@@ -22,17 +22,61 @@ void okto__perf_init(okto__perf_model *m)
     m->hop_ms[0] = m->hop_ms[1] = OKTO__HOP_DEFAULT_MS;
 }
 
-/* The lane hand-offs of the last run. For each task whose latest input came from another lane
- * and whose own lane was free by then, start - that input's end is what the hand-off cost:
- * the other lane's host thread publishing the event, the driver noticing it. On PoCL this is
- * 10-25 us against ~1 us within one queue, which is why HEFT must know it: tasks shorter than
- * a hand-off belong on one lane. Returns 1 when an estimate moved by more than a third. */
+typedef struct span {
+    cl_ulong a, b;
+} span;
+
+static int span_by_start(const void *x, const void *y)
+{
+    const span *p = x, *q = y;
+    return p->a < q->a ? -1 : p->a > q->a;
+}
+
+/* The device did nothing at all between t0 and t1: no task of the run overlaps (t0, t1).
+ * busy: the run's task intervals merged and sorted. */
+static int device_idle(const span *busy, int n, cl_ulong t0, cl_ulong t1)
+{
+    int lo = 0, hi = n; /* first merged interval that ends after t0 */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (busy[mid].b <= t0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo == n || busy[lo].a >= t1;
+}
+
+/* The lane hand-offs of the last run. For each task whose latest input came from another lane,
+ * whose own lane was free by then and while the device did nothing else, start - that input's
+ * end is what the hand-off cost: the other lane's host thread publishing the event, the driver
+ * noticing it. (A gap while other work ran says nothing: the task may have waited for a core.)
+ * On PoCL this is 10-40 us against ~1 us within one queue, which is why HEFT must know it:
+ * tasks shorter than a hand-off belong on one lane. Returns 1 when an estimate moved by more
+ * than a third. */
 static int learn_hops(okto_graph *g, okto__perf_model *m)
 {
     const okto__plan *p = &g->plan;
     int moved = 0, ncompute = g->ctx->ncompute;
     double sum[2] = {0, 0};
     int n[2] = {0, 0};
+    span *busy = malloc((size_t)(g->ntasks ? g->ntasks : 1) * sizeof *busy);
+    if (!busy)
+        return 0;
+    int nb = 0;
+    for (int i = 0; i < g->ntasks; i++)
+        if (okto__task_times(&g->tasks[i], &busy[nb].a, &busy[nb].b))
+            nb++;
+    qsort(busy, (size_t)nb, sizeof *busy, span_by_start);
+    int merged = 0;
+    for (int i = 0; i < nb; i++) {
+        if (merged && busy[i].a <= busy[merged - 1].b) {
+            if (busy[i].b > busy[merged - 1].b)
+                busy[merged - 1].b = busy[i].b;
+        } else {
+            busy[merged++] = busy[i];
+        }
+    }
     for (int l = 0; l < p->nlanes; l++) {
         cl_ulong prev_end = 0;
         for (int k = 0; k < p->count[l]; k++) {
@@ -48,7 +92,8 @@ static int learn_hops(okto_graph *g, okto__perf_model *m)
                     from = dt->lane;
                 }
             }
-            if (from >= 0 && from != l && ready >= prev_end && a >= ready) {
+            if (from >= 0 && from != l && ready >= prev_end && a > ready &&
+                device_idle(busy, merged, ready, a)) {
                 int c = l >= ncompute || from >= ncompute;
                 sum[c] += (double)(a - ready) * 1e-6;
                 n[c]++;
@@ -56,6 +101,7 @@ static int learn_hops(okto_graph *g, okto__perf_model *m)
             prev_end = b;
         }
     }
+    free(busy);
     for (int c = 0; c < 2; c++) {
         if (!n[c])
             continue;

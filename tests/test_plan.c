@@ -171,17 +171,17 @@ static void test_heft_trial(void **state)
     for (int i = 0; i < 12; i++)
         TU_OK(okto_scale(g, x, 1.0f));
     okto_report rep;
-    for (int r = 0; r < 6; r++) {
+    for (int r = 0; r < 9; r++) {
         TU_OK(okto_graph_run(g));
         TU_OK(okto_graph_report(g, &rep));
-        /* runs 1-4 on the heft plan, 5-6 on the sequential plan */
-        assert_int_equal(rep.sched, r < 4 ? OKTO_SCHED_HEFT : OKTO_SCHED_SEQUENTIAL);
+        /* runs 1-5 on the heft plan, 6-9 on the sequential plan */
+        assert_int_equal(rep.sched, r < 5 ? OKTO_SCHED_HEFT : OKTO_SCHED_SEQUENTIAL);
     }
     assert_true(g->trial.decided);
     assert_true(g->trial.heft_ms > 0 && g->trial.seq_ms > 0);
     okto_sched kept = g->trial.choice;
     assert_true(kept == OKTO_SCHED_HEFT || kept == OKTO_SCHED_SEQUENTIAL);
-    assert_int_equal(kept == OKTO_SCHED_SEQUENTIAL, g->trial.seq_ms < 0.95 * g->trial.heft_ms);
+    assert_int_equal(kept == OKTO_SCHED_SEQUENTIAL, g->trial.seq_ms < 0.9 * g->trial.heft_ms);
     TU_OK(okto_graph_run(g));
     TU_OK(okto_graph_report(g, &rep));
     assert_int_equal(rep.sched, kept);

@@ -628,9 +628,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    /* six warm-up runs: compiles, the perf model's first measurements, and heft's trial of its
-     * plan against the sequential plan (runs 3-6, lib/launch.c) all happen before timing */
-    opts o = {.reps = 0, .warmup = 6};
+    /* nine warm-up runs: compiles, the perf model's first measurements, and heft's trial of
+     * its plan against the sequential plan (runs 3-9, lib/launch.c) all happen before timing */
+    opts o = {.reps = 0, .warmup = 9};
     int overhead_tasks = 10000;
     static const struct option lopts[] = {
         {"quick", no_argument, 0, 'q'},      {"json", no_argument, 0, 'j'},
