@@ -226,7 +226,8 @@ static okto_status record_copy(bench *b, okto_graph *g)
 /* big-gemm: one 2048-cubed matmul */
 static okto_status setup_big(bench *b)
 {
-    b->n = b->o->quick ? 1024 : 2048;
+    if (!b->n) /* gemm-sweep sets its own size */
+        b->n = b->o->quick ? 1024 : 2048;
     okto_tensor *t;
     TRY(tensor(b, b->n, b->n, -1, 1, &t));
     TRY(tensor(b, b->n, b->n, -1, 1, &t));
@@ -403,6 +404,59 @@ static okto_status record_mlp(bench *b, okto_graph *g)
     for (int i = 0; i < nv; i++)
         okto_tensor_destroy(views[i]);
     return st;
+}
+
+/* ---- GEMM sweep: GFLOP/s at several sizes against the baselines ------------------------- */
+
+static int gemm_sweep(okto_context *ctx, const opts *o)
+{
+    static const size_t sizes[] = {256, 1024, 2048};
+    printf("matmul GFLOP/s, n x n x n (median of %d after a warm-up of %d):\n"
+           "%6s %12s %12s %12s %12s  %s\n", o->reps, o->warmup, "n", "okto heft",
+           "okto seq", "clblast 1x", "openblas", "okto heft panels");
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+        size_t n = sizes[si];
+        bench b = {.name = "big-gemm", .ctx = ctx, .o = o, .n = n};
+        okto_status s = setup_big(&b);
+        okto_graph *g[2] = {0};
+        double ms[2] = {0, 0};
+        for (int p = 0; p < 2 && s == OKTO_OK; p++) {
+            if ((s = okto_graph_create(ctx, &g[p])) == OKTO_OK &&
+                (s = okto_graph_set_sched(g[p], p ? OKTO_SCHED_SEQUENTIAL : OKTO_SCHED_HEFT)) ==
+                    OKTO_OK)
+                s = record_big(&b, g[p]);
+            double *t = calloc((size_t)o->reps, sizeof *t);
+            for (int r = -o->warmup; r < o->reps && s == OKTO_OK && t; r++) {
+                double t0 = now_ms();
+                s = okto_graph_run(g[p]);
+                if (r >= 0)
+                    t[r] = now_ms() - t0;
+            }
+            if (s == OKTO_OK && t)
+                ms[p] = median(t, o->reps);
+            free(t);
+        }
+        const char *name;
+        double cl = 0, ob = 0;
+        if (s == OKTO_OK)
+            s = baseline_big(&b, &name, &cl);
+        if (s == OKTO_OK && baseline_openblas(&b, &name, &ob) != OKTO_OK)
+            ob = 0;
+        double gf = 2.0 * (double)n * (double)n * (double)n * 1e-6; /* GFLOP per ms */
+        int panels = g[0] ? okto_graph_task_count(g[0]) : 0;
+        if (s != OKTO_OK)
+            printf("%6zu error: %s\n", n, okto_last_error(ctx));
+        else
+            printf("%6zu %12.1f %12.1f %12.1f %12.1f  %d\n", n, gf / ms[0], gf / ms[1], gf / cl,
+                   ob > 0 ? gf / ob : 0.0, panels);
+        for (int p = 0; p < 2; p++)
+            okto_graph_destroy(g[p]);
+        for (int i = 0; i < b.nt; i++)
+            okto_tensor_destroy(b.t[i]);
+        if (s != OKTO_OK)
+            return 1;
+    }
+    return 0;
 }
 
 /* ---- the coordinator's own cost per task ---------------------------------------------- */
@@ -623,7 +677,9 @@ static void usage(FILE *f)
             "interleaved, and reports median and min-max times, speedup = sequential / default,\n"
             "utilization, agreement of the results, and external baselines.\n"
             "workloads: tiny-ops small-gemm dag-chains copy-overlap big-gemm reduce mlp-step\n"
-            "           overhead (the coordinator's own host cost per task)\n");
+            "           overhead (the coordinator's own host cost per task)\n"
+            "           gemm-sweep (only with --only: matmul GFLOP/s at 256, 1024, 2048 against\n"
+            "           one CLBlast call and OpenBLAS)\n");
 }
 
 int main(int argc, char **argv)
@@ -676,7 +732,7 @@ int main(int argc, char **argv)
          .setup = setup_mlp, .record = record_mlp},
     };
     int nall = (int)(sizeof all / sizeof *all);
-    int known = o.only && strcmp(o.only, "overhead") == 0;
+    int known = o.only && (strcmp(o.only, "overhead") == 0 || strcmp(o.only, "gemm-sweep") == 0);
     for (int i = 0; i < nall; i++)
         known |= o.only && strcmp(o.only, all[i].name) == 0;
     if (o.only && !known) {
@@ -689,6 +745,11 @@ int main(int argc, char **argv)
     if (okto_context_create(NULL, &ctx) != OKTO_OK) {
         fprintf(stderr, "okto-bench: %s\n", okto_last_error(NULL));
         return 1;
+    }
+    if (o.only && strcmp(o.only, "gemm-sweep") == 0) {
+        int bad = gemm_sweep(ctx, &o);
+        okto_context_destroy(ctx);
+        return bad;
     }
     char devname[256] = "";
     clGetDeviceInfo(okto_context_device(ctx), CL_DEVICE_NAME, sizeof devname - 1, devname, NULL);
