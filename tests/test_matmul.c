@@ -145,17 +145,17 @@ static void test_row_panels(void **state)
 {
     (void)state;
     int lanes = okto_compute_lane_count(ctx);
-    partition_case(384, 256, 320, 0, lanes);
-    partition_case(384, 256, 320, OKTO_TRANS_A | OKTO_TRANS_B, lanes);
+    partition_case(512, 256, 320, 0, lanes);
+    partition_case(512, 256, 320, OKTO_TRANS_A | OKTO_TRANS_B, lanes);
 }
 
 static void test_split_k(void **state)
 {
     (void)state;
     int lanes = okto_compute_lane_count(ctx);
-    partition_case(16, 64, 16384, 0, lanes + 1);
-    partition_case(16, 64, 16384, OKTO_TRANS_A, lanes + 1);
-    partition_case(16, 64, 16384, OKTO_TRANS_B, lanes + 1);
+    partition_case(16, 64, 40000, 0, lanes + 1);
+    partition_case(16, 64, 40000, OKTO_TRANS_A, lanes + 1);
+    partition_case(16, 64, 40000, OKTO_TRANS_B, lanes + 1);
 }
 
 /* Views: a matmul on rows [r0, r1) of bigger tensors touches only those rows. */

@@ -419,22 +419,28 @@ static int gemm_sweep(okto_context *ctx, const opts *o)
         bench b = {.name = "big-gemm", .ctx = ctx, .o = o, .n = n};
         okto_status s = setup_big(&b);
         okto_graph *g[2] = {0};
-        double ms[2] = {0, 0};
+        double ms[2] = {0, 0}, *t[2] = {NULL, NULL};
         for (int p = 0; p < 2 && s == OKTO_OK; p++) {
+            t[p] = calloc((size_t)o->reps, sizeof *t[p]);
             if ((s = okto_graph_create(ctx, &g[p])) == OKTO_OK &&
                 (s = okto_graph_set_sched(g[p], p ? OKTO_SCHED_SEQUENTIAL : OKTO_SCHED_HEFT)) ==
                     OKTO_OK)
                 s = record_big(&b, g[p]);
-            double *t = calloc((size_t)o->reps, sizeof *t);
-            for (int r = -o->warmup; r < o->reps && s == OKTO_OK && t; r++) {
+            if (!t[p])
+                s = OKTO_ENOMEM;
+        }
+        /* interleaved, like the workloads: this machine's speed drifts between runs */
+        for (int r = -o->warmup; r < o->reps && s == OKTO_OK; r++)
+            for (int p = 0; p < 2 && s == OKTO_OK; p++) {
                 double t0 = now_ms();
                 s = okto_graph_run(g[p]);
                 if (r >= 0)
-                    t[r] = now_ms() - t0;
+                    t[p][r] = now_ms() - t0;
             }
-            if (s == OKTO_OK && t)
-                ms[p] = median(t, o->reps);
-            free(t);
+        for (int p = 0; p < 2; p++) {
+            if (s == OKTO_OK)
+                ms[p] = median(t[p], o->reps);
+            free(t[p]);
         }
         const char *name;
         double cl = 0, ob = 0;

@@ -4,7 +4,9 @@
  * Partition rule (measured with okto-bench on the 2-core PoCL machine, see README):
  *   - below OKTO__GEMM_SMALL multiply-adds: one task on okto's own kernel; CLBlast's ~43 us of
  *     host time per call costs more than the math there, and the own kernel's enqueue is ~3 us;
- *   - below OKTO__GEMM_PART flops: one CLBlast task; a second launch costs more than it saves;
+ *   - below OKTO__GEMM_PART flops (~320-cubed): one CLBlast task; two panels of a 256-cubed
+ *     product measured no faster than one call (1.9 against 2.1 ms, within the noise), of a
+ *     384-cubed one 3.3 against 3.5 ms, of a 512-cubed one 8 against 16 ms;
  *   - else, with m large enough: row panels of C, at least one per compute lane and at most
  *     OKTO__GEMM_PANEL_ROWS rows each, dealt to the lanes, each reading its rows of op(A) and all
  *     of op(B), so panels run side by side and later ops on C's rows wait only for their panel.
@@ -28,7 +30,7 @@
 #include <string.h>
 
 #define OKTO__GEMM_SMALL (32.0 * 32.0 * 32.0)   /* m*n*k at or below: own kernel */
-#define OKTO__GEMM_PART (2.0 * 192 * 192 * 192) /* flops at or above: partition */
+#define OKTO__GEMM_PART (2.0 * 320 * 320 * 320) /* flops at or above: partition */
 #define OKTO__GEMM_PANEL_MIN_ROWS 32
 #define OKTO__GEMM_PANEL_ROWS 512
 
