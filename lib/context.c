@@ -374,18 +374,15 @@ static okto_status context_init(okto_context *ctx, const okto_config *cfg)
  * set. */
 static okto_status context_start(okto_context *ctx)
 {
-    cl_int err;
     OKTO__DEVICE_INFO(ctx->device, CL_DEVICE_TYPE, ctx->device_type);
     cl_ulong max_alloc = 0;
-    cl_uint cu = 1, mhz = 1000, align_bits = 1024;
+    cl_uint cu = 1, mhz = 1000;
     OKTO__DEVICE_INFO(ctx->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, max_alloc);
     OKTO__DEVICE_INFO(ctx->device, CL_DEVICE_MAX_COMPUTE_UNITS, cu);
     OKTO__DEVICE_INFO(ctx->device, CL_DEVICE_MAX_CLOCK_FREQUENCY, mhz);
-    OKTO__DEVICE_INFO(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, align_bits);
     ctx->max_alloc = (size_t)max_alloc;
     /* CPUs: 4 groups per core balance the cores; GPUs need many more in flight per unit */
     ctx->grid_groups = (size_t)(cu ? cu : 1) * ((ctx->device_type & CL_DEVICE_TYPE_GPU) ? 16 : 4);
-    ctx->mem_align = align_bits / 8;
     /* First guesses only; the perf model replaces them with measured durations. CPUs through
      * PoCL reach a few flops per cycle per core in practice; GPUs far more. */
     int gpu = (ctx->device_type & CL_DEVICE_TYPE_GPU) != 0;
@@ -409,7 +406,6 @@ static okto_status context_start(okto_context *ctx)
     }
     if ((s = okto__lane_init(ctx, &ctx->seq, -1, 0, ctx->device)) != OKTO_OK)
         return s;
-    (void)err;
     okto__log(ctx, OKTO_LOG_INFO, "context: %d compute lanes (%d sub-devices), %d copy lanes",
               ctx->ncompute, ctx->nsub, ctx->ncopy);
     return OKTO_OK;

@@ -99,7 +99,6 @@ struct okto_context {
     double gflops_est, gbps_est; /* for the cost model before anything was measured */
     size_t max_alloc;
     size_t grid_groups;          /* work-groups of a fixed grid (lib/kernels.c) */
-    cl_uint mem_align;
     okto__perf_model perf;
     pthread_mutex_t err_lock;
     char err[OKTO__ERR_MAX];

@@ -43,7 +43,6 @@ static okto_status pick_local(okto_graph *g, cl_kernel k, size_t cols, size_t *l
     return OKTO_OK;
 }
 
-
 okto_status okto_softmax(okto_graph *g, okto_tensor *out, const okto_tensor *in)
 {
     static const char *fn = "okto_softmax";
