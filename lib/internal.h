@@ -210,6 +210,11 @@ struct okto__task {
 /* Records a task. acc and the task's fields are copied; the kernel and data become the graph's
  * (released/freed even on failure). Returns the new task's index or a negative status. */
 int okto__graph_add(okto_graph *g, const okto__task *t);
+/* Records one task of a 1-D built-in kernel over n elements, one work item each: the kernel
+ * with its arguments, the launch geometry (okto__grid_1d) and the task. The caller's task
+ * template gives op, part, nparts, accesses and costs; shape_key defaults to n. */
+okto_status okto__record_1d(okto_graph *g, const char *kname, const char *fn, okto__task t,
+                            size_t n, int nargs, const okto__karg *args);
 /* Removes tasks n.. again (an op that fails after recording some of its parts calls this with
  * the count it started from, so a failed call records nothing). */
 void okto__graph_truncate(okto_graph *g, int n);

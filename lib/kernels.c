@@ -83,6 +83,23 @@ void okto__grid_1d(const okto_context *ctx, size_t n, size_t *global, size_t *lo
     *global = (want + l - 1) / l * l;
 }
 
+okto_status okto__record_1d(okto_graph *g, const char *kname, const char *fn, okto__task t,
+                            size_t n, int nargs, const okto__karg *args)
+{
+    okto_status s = okto__kernel_args(g->ctx, kname, fn, nargs, args, &t.kernel);
+    if (s != OKTO_OK)
+        return s;
+    okto__grid_1d(g->ctx, n, &t.global[0], &t.local[0]);
+    t.global[1] = t.global[2] = t.local[1] = t.local[2] = 1;
+    t.work_dim = 1;
+    t.has_local = 1;
+    t.cls = OKTO__COMPUTE;
+    if (!t.shape_key)
+        t.shape_key = (uint64_t)n;
+    int ti = okto__graph_add(g, &t);
+    return ti < 0 ? (okto_status)ti : OKTO_OK;
+}
+
 okto_status okto__kernel_args(okto_context *ctx, const char *name, const char *op, int nargs,
                               const okto__karg *args, cl_kernel *out)
 {

@@ -23,22 +23,13 @@ static okto_status record_vec(okto_graph *g, const char *op, const char *kname, 
         if (x)
             args[na++] = OKTO__KT(x, r0);
         args[na++] = OKTO__KV(n);
-        cl_kernel k;
-        if ((s = okto__kernel_args(g->ctx, kname, op, na, args, &k)) != OKTO_OK)
-            break;
-        size_t global, local;
-        okto__grid_1d(g->ctx, (size_t)n, &global, &local);
         okto__access acc[2] = {okto__acc(y, r0, r1, ymode)};
         if (x)
             acc[1] = okto__acc(x, r0, r1, OKTO__R);
-        okto__task t = {.op = op, .shape_key = (uint64_t)n, .part = p, .nparts = nparts,
-                        .cls = OKTO__COMPUTE, .flops = (double)n,
+        okto__task t = {.op = op, .part = p, .nparts = nparts, .flops = (double)n,
                         .bytes = (double)n * sizeof(float) * (x ? 3 : 2), .acc = acc,
-                        .nacc = x ? 2 : 1, .kernel = k, .work_dim = 1,
-                        .global = {global, 1, 1}, .local = {local, 1, 1}, .has_local = 1};
-        int ti = okto__graph_add(g, &t);
-        if (ti < 0)
-            s = (okto_status)ti;
+                        .nacc = x ? 2 : 1};
+        s = okto__record_1d(g, kname, op, t, (size_t)n, na, args);
     }
     if (s != OKTO_OK)
         okto__graph_truncate(g, start);

@@ -85,32 +85,14 @@ okto_status okto_map(okto_graph *g, okto_tensor *out, const okto_tensor *in, okt
         size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
         cl_int n = (cl_int)((r1 - r0) * cols);
         const okto__karg args[] = {OKTO__KT(out, r0), OKTO__KT(in, r0), OKTO__KV(n)};
-        cl_kernel k;
-        if ((s = okto__kernel_args(g->ctx, map_kernels[op], fn, 3, args, &k)) != OKTO_OK)
-            break;
-        size_t global, local;
-        okto__grid_1d(g->ctx, (size_t)n, &global, &local);
         okto__access acc[2];
         int nacc = 0;
         okto__add_access(acc, &nacc, okto__acc(out, r0, r1, OKTO__W));
         okto__add_access(acc, &nacc, okto__acc(in, r0, r1, OKTO__R));
-        okto__task t = {.op = map_names[op],
-                        .shape_key = (uint64_t)n,
-                        .part = p,
-                        .nparts = nparts,
-                        .cls = OKTO__COMPUTE,
+        okto__task t = {.op = map_names[op], .part = p, .nparts = nparts,
                         .flops = (double)n * (op == OKTO_GELU ? 10.0 : 1.0),
-                        .bytes = (double)n * sizeof(float) * 2,
-                        .acc = acc,
-                        .nacc = nacc,
-                        .kernel = k,
-                        .work_dim = 1,
-                        .global = {global, 1, 1},
-                        .local = {local, 1, 1},
-                        .has_local = 1};
-        int ti = okto__graph_add(g, &t);
-        if (ti < 0)
-            s = (okto_status)ti;
+                        .bytes = (double)n * sizeof(float) * 2, .acc = acc, .nacc = nacc};
+        s = okto__record_1d(g, map_kernels[op], fn, t, (size_t)n, 3, args);
     }
     if (s != OKTO_OK)
         okto__graph_truncate(g, start);
@@ -160,35 +142,16 @@ okto_status okto_zip(okto_graph *g, okto_tensor *out, const okto_tensor *a, cons
         const okto__karg args[] = {OKTO__KT(out, r0), OKTO__KT(a, r0),
                                    OKTO__KT(b, bcast ? 0 : r0), OKTO__KV(ne), OKTO__KV(nc),
                                    OKTO__KV(bc)};
-        cl_kernel k;
-        if ((s = okto__kernel_args(g->ctx, zip_kernels[op], fn, 6, args, &k)) != OKTO_OK)
-            break;
-        size_t global, local;
-        okto__grid_1d(g->ctx, (size_t)ne, &global, &local);
         okto__access acc[3];
         int nacc = 0;
         okto__add_access(acc, &nacc, okto__acc(out, r0, r1, OKTO__W));
         okto__add_access(acc, &nacc, okto__acc(a, r0, r1, OKTO__R));
         okto__add_access(acc, &nacc,
                          bcast ? okto__acc(b, 0, 1, OKTO__R) : okto__acc(b, r0, r1, OKTO__R));
-        double n = (double)nr * (double)nc;
-        okto__task t = {.op = zip_names[op],
-                        .shape_key = (uint64_t)n,
-                        .part = p,
-                        .nparts = nparts,
-                        .cls = OKTO__COMPUTE,
-                        .flops = n,
-                        .bytes = n * sizeof(float) * (bcast ? 2 : 3),
-                        .acc = acc,
-                        .nacc = nacc,
-                        .kernel = k,
-                        .work_dim = 1,
-                        .global = {global, 1, 1},
-                        .local = {local, 1, 1},
-                        .has_local = 1};
-        int ti = okto__graph_add(g, &t);
-        if (ti < 0)
-            s = (okto_status)ti;
+        okto__task t = {.op = zip_names[op], .part = p, .nparts = nparts, .flops = (double)ne,
+                        .bytes = (double)ne * sizeof(float) * (bcast ? 2 : 3), .acc = acc,
+                        .nacc = nacc};
+        s = okto__record_1d(g, zip_kernels[op], fn, t, (size_t)ne, 6, args);
     }
     if (s != OKTO_OK)
         okto__graph_truncate(g, start);

@@ -171,21 +171,12 @@ static okto_status record_splitk_sum(okto_graph *g, const okto_tensor *c, const 
     cl_int n = (cl_int)(c->rows * c->cols), np = parts;
     const okto__karg args[] = {OKTO__KT(c, 0),  OKTO__KT(p, 0),     OKTO__KV(np),
                                OKTO__KV(n),     OKTO__KV(alpha),    OKTO__KV(beta)};
-    cl_kernel k;
-    okto_status s = okto__kernel_args(g->ctx, "okto_gemm_splitk_sum", "okto_matmul", 6, args, &k);
-    if (s != OKTO_OK)
-        return s;
-    size_t global, local;
-    okto__grid_1d(g->ctx, (size_t)n, &global, &local);
     okto__access acc[2] = {okto__acc(c, 0, c->rows, beta == 0.0f ? OKTO__W : OKTO__RW),
                            okto__acc(p, 0, p->rows, OKTO__R)};
     okto__task t = {.op = "matmul-sum", .shape_key = (uint64_t)n * 64 + (uint64_t)parts,
-                    .part = parts, .nparts = parts + 1, .cls = OKTO__COMPUTE,
-                    .flops = (double)n * parts, .bytes = 4.0 * n * (parts + 2), .acc = acc,
-                    .nacc = 2, .kernel = k, .work_dim = 1,
-                    .global = {global, 1, 1}, .local = {local, 1, 1}, .has_local = 1};
-    int ti = okto__graph_add(g, &t);
-    return ti < 0 ? (okto_status)ti : OKTO_OK;
+                    .part = parts, .nparts = parts + 1, .flops = (double)n * parts,
+                    .bytes = 4.0 * n * (parts + 2), .acc = acc, .nacc = 2};
+    return okto__record_1d(g, "okto_gemm_splitk_sum", "okto_matmul", t, (size_t)n, 6, args);
 }
 
 static okto_status check(okto_graph *g, okto_tensor *c, const okto_tensor *a,
