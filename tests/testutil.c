@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 okto_context *tu_context_with(int compute_lanes, okto_sched sched)
 {
@@ -63,6 +64,19 @@ double tu_max_rel_err(const float *got, const double *want, size_t n)
             worst = isnan(d) ? INFINITY : d;
     }
     return worst;
+}
+
+void tu_expect_refused(okto_context *ctx, okto_graph *g, okto_status got, okto_status want,
+                       const char *s1, const char *s2, int tasks_before)
+{
+    const char *msg = okto_last_error(ctx);
+    if (got != want)
+        fail_msg("got %s, want %s (%s)", okto_status_str(got), okto_status_str(want), msg);
+    if (s1 && !strstr(msg, s1))
+        fail_msg("message \"%s\" lacks \"%s\"", msg, s1);
+    if (s2 && !strstr(msg, s2))
+        fail_msg("message \"%s\" lacks \"%s\"", msg, s2);
+    assert_int_equal(okto_graph_task_count(g), tasks_before);
 }
 
 okto_tensor *tu_tensor(okto_context *ctx, size_t rows, size_t cols, const float *data)
