@@ -196,6 +196,29 @@ static void test_heft_trial(void **state)
     okto_tensor_destroy(x);
 }
 
+/* The launch rule that keeps PoCL 3.1's work-group-function cache from aborting
+ * (lib/kernels.c): for every n, the global size covers n with a local size that divides it and
+ * at most ~2x idle items, and one local size always comes with one global size. */
+static void test_launch_geometry(void **state)
+{
+    (void)state;
+    enum { MAXL = 1024 };
+    static size_t global_of[MAXL];
+    for (size_t n = 1; n < ((size_t)1 << 26); n = n < 4096 ? n + 1 : n + n / 7 + 1) {
+        size_t global, local;
+        okto__grid_1d(ctx, n, &global, &local);
+        assert_true(local >= 1 && local < MAXL);
+        assert_true(global >= n);
+        assert_int_equal(global % local, 0);
+        assert_true(global <= 2 * n + 2 * local);
+        if (okto_context_device(ctx) && global_of[local] == 0)
+            global_of[local] = global;
+        if (global_of[local] != global)
+            fail_msg("local %zu came with global %zu and %zu (n = %zu)", local, global_of[local],
+                     global, n);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -225,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_heft_copy_lane_choice),
         cmocka_unit_test(test_perf_model_learns),
         cmocka_unit_test(test_heft_trial),
+        cmocka_unit_test(test_launch_geometry),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
