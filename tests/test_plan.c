@@ -211,7 +211,7 @@ static void test_launch_geometry(void **state)
         assert_true(global >= n);
         assert_int_equal(global % local, 0);
         assert_true(global <= 2 * n + 2 * local);
-        if (okto_context_device(ctx) && global_of[local] == 0)
+        if (global_of[local] == 0)
             global_of[local] = global;
         if (global_of[local] != global)
             fail_msg("local %zu came with global %zu and %zu (n = %zu)", local, global_of[local],
