@@ -2,8 +2,10 @@
  * kernel (cl/gemm.cl) for small ones; big products are partitioned across compute lanes.
  *
  * Partition rule (measured with okto-bench on the 2-core PoCL machine, see README):
- *   - below OKTO__GEMM_SMALL multiply-adds: one task on okto's own kernel; CLBlast's ~43 us of
- *     host time per call costs more than the math there, and the own kernel's enqueue is ~3 us;
+ *   - up to OKTO__GEMM_SMALL multiply-adds (32-cubed): one task on okto's own kernel. Measured
+ *     as sequential graphs: 1024 8-cubed products 4.0 ms own kernel / 11.8 ms CLBlast (its host
+ *     time per call dominates); 256 32-cubed 5.1 / 4.1 ms (about even); 256 64-cubed 23.4 /
+ *     11.4 ms (CLBlast's kernels win);
  *   - below OKTO__GEMM_PART flops (~320-cubed): one CLBlast task; two panels of a 256-cubed
  *     product measured no faster than one call (1.9 against 2.1 ms, within the noise), of a
  *     384-cubed one 3.3 against 3.5 ms, of a 512-cubed one 8 against 16 ms;
@@ -22,7 +24,9 @@
  * but it holds back every later command of the lane, including unrelated work; (b) a small
  * in-order queue per lane used only for CLBlast, fronted by a marker with the wait list — the
  * marker orders only the CLBlast call; the lane's other work keeps flowing. okto uses (b): the
- * marker costs ~0.2 us of host time on PoCL. */
+ * marker measured ~0.2 us of host time on PoCL. (a) was not timed: its cost is the work it
+ * holds back, which depends on the graph; (b) has none by construction. A third option, okto's
+ * own kernel, is what small shapes use (above). */
 #include "internal.h"
 
 #include <clblast_c.h>
