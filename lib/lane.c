@@ -8,7 +8,8 @@
  *        1-core sub-device cannot use an idle core, e.g. while an upload holds the other one.)
  *   GPU and accelerators: 4 compute lanes (enough host threads to cover CLBlast's ~tens of us
  *        of host time per call, few enough not to thrash the driver), 1 copy lane (most
- *        devices have one DMA engine per direction; uploads are what graphs overlap).
+ *        devices have one DMA engine per direction; uploads are what graphs overlap). A
+ *        starting point, not a measurement: no GPU has run okto yet.
  *   Anything else: 2 compute lanes, 1 copy lane. */
 #include "internal.h"
 
