@@ -164,22 +164,25 @@ static void inflight(okto_graph *g, int delta)
 /* heft checked against the sequential plan. HEFT's model cannot see everything that costs
  * time (on a CPU device the lanes' threads and the kernels share the cores; a hand-off between
  * lanes costs tens of us under PoCL), so a graph of many tiny dependent tasks can run slower
- * on its HEFT plan than in one in-order queue. The heft policy therefore times its own plan
- * on runs 3-5 (after the perf model has learned from runs 1 and 2), the sequential plan on
- * runs 7-9 (run 6, the first on a plan's new queue, is slow and not counted), and from then
- * on keeps whichever was faster, sequential only when clearly so (by 10%): the best of three
- * runs each, as other work on a shared machine only ever makes a run slower. okto_graph_report
- * says which ran. Changing the graph or its policy starts the trial over. */
-#define OKTO__TRIAL_WARM 2
+ * on its HEFT plan than in one in-order queue. The heft policy therefore runs its first two
+ * launches on the heft plan (the perf model learns), a third on the sequential plan (the first
+ * run on a queue is slow: not counted), then alternates the two plans for six runs and keeps
+ * whichever was faster, sequential only when clearly so (by 10%): the best of three runs each,
+ * interleaved, because on a shared machine other work only ever makes a run slower and the
+ * machine's speed drifts. okto_graph_report says which plan ran. Changing the graph or its
+ * policy starts the trial over. */
+#define OKTO__TRIAL_WARM 3 /* heft, heft, sequential: not timed */
 #define OKTO__TRIAL_EACH 3
-#define OKTO__TRIAL_SEQ0 (OKTO__TRIAL_WARM + OKTO__TRIAL_EACH) /* first sequential-plan run */
-#define OKTO__TRIAL_RUNS (OKTO__TRIAL_SEQ0 + 1 + OKTO__TRIAL_EACH)
+#define OKTO__TRIAL_RUNS (OKTO__TRIAL_WARM + 2 * OKTO__TRIAL_EACH)
 
 static okto_sched heft_plan_for_run(const okto_graph *g)
 {
     if (g->trial.decided)
         return g->trial.choice;
-    return g->trial.runs < OKTO__TRIAL_SEQ0 ? OKTO_SCHED_HEFT : OKTO_SCHED_SEQUENTIAL;
+    int n = g->trial.runs;
+    if (n < OKTO__TRIAL_WARM)
+        return n < OKTO__TRIAL_WARM - 1 ? OKTO_SCHED_HEFT : OKTO_SCHED_SEQUENTIAL;
+    return (n - OKTO__TRIAL_WARM) % 2 ? OKTO_SCHED_SEQUENTIAL : OKTO_SCHED_HEFT;
 }
 
 static void heft_observe(okto_graph *g, double ms)
@@ -188,9 +191,8 @@ static void heft_observe(okto_graph *g, double ms)
         return;
     int n = g->trial.runs++;
     double *best = n < OKTO__TRIAL_WARM ? NULL
-                   : n < OKTO__TRIAL_SEQ0 ? &g->trial.heft_ms
-                   : n > OKTO__TRIAL_SEQ0 ? &g->trial.seq_ms
-                                          : NULL;
+                   : (n - OKTO__TRIAL_WARM) % 2 ? &g->trial.seq_ms
+                                                : &g->trial.heft_ms;
     if (best && (*best == 0 || ms < *best))
         *best = ms;
     if (g->trial.runs == OKTO__TRIAL_RUNS) {

@@ -171,11 +171,14 @@ static void test_heft_trial(void **state)
     for (int i = 0; i < 12; i++)
         TU_OK(okto_scale(g, x, 1.0f));
     okto_report rep;
+    static const okto_sched plan[9] = {
+        OKTO_SCHED_HEFT, OKTO_SCHED_HEFT, OKTO_SCHED_SEQUENTIAL, /* learning, first queue use */
+        OKTO_SCHED_HEFT, OKTO_SCHED_SEQUENTIAL, OKTO_SCHED_HEFT, OKTO_SCHED_SEQUENTIAL,
+        OKTO_SCHED_HEFT, OKTO_SCHED_SEQUENTIAL}; /* timed, interleaved */
     for (int r = 0; r < 9; r++) {
         TU_OK(okto_graph_run(g));
         TU_OK(okto_graph_report(g, &rep));
-        /* runs 1-5 on the heft plan, 6-9 on the sequential plan */
-        assert_int_equal(rep.sched, r < 5 ? OKTO_SCHED_HEFT : OKTO_SCHED_SEQUENTIAL);
+        assert_int_equal(rep.sched, plan[r]);
     }
     assert_true(g->trial.decided);
     assert_true(g->trial.heft_ms > 0 && g->trial.seq_ms > 0);
