@@ -1,24 +1,24 @@
 /* cl/gemm.cl: okto's own GEMM for small shapes, where CLBlast's host cost per call (~43 us on
  * PoCL, more than the math itself below ~64-cubed) dominates, and the split-K aggregation.
  *
- * Row-major throughout. C[m0 + i, j] = alpha * sum_k op(A)[i, k] op(B)[k, j] + beta * C[...];
+ * Row-major throughout. C[i, j] = alpha * sum_k op(A)[i, k] op(B)[k, j] + beta * C[i, j];
  * op(A)[i, k] is A[i * lda + k], or A[k * lda + i] when ta; likewise B. A work item computes
- * elements of C strided over a small fixed grid (lib/kernels.c, "fixed grids"), dimension 0
- * along C's columns so neighbouring items read neighbouring B and C.
- * The products are summed in k order, a fixed order whatever the lane. */
-__kernel void okto_gemm_small(int m, int n, int k, float alpha,
-                              __global const float *a, int ao, int lda, int ta,
-                              __global const float *b, int bo, int ldb, int tb,
-                              float beta, __global float *c, int co, int ldc)
+ * elements of C strided over a small fixed grid (lib/ops/matmul.c), dimension 0 along C's
+ * columns so neighbouring items read neighbouring B and C. The products are summed in k order,
+ * a fixed order whatever the lane. */
+__kernel void okto_gemm_small(ulong m, ulong n, ulong k, float alpha,
+                              __global const float *a, ulong ao, ulong lda, int ta,
+                              __global const float *b, ulong bo, ulong ldb, int tb,
+                              float beta, __global float *c, ulong co, ulong ldc)
 {
-    int as_i = ta ? 1 : lda, as_k = ta ? lda : 1; /* strides of op(A) along i and k */
-    int bs_k = tb ? 1 : ldb, bs_j = tb ? ldb : 1;
-    for (int i = get_global_id(1); i < m; i += get_global_size(1))
-        for (int j = get_global_id(0); j < n; j += get_global_size(0)) {
+    size_t as_i = ta ? 1 : lda, as_k = ta ? lda : 1; /* strides of op(A) along i and k */
+    size_t bs_k = tb ? 1 : ldb, bs_j = tb ? ldb : 1;
+    for (size_t i = get_global_id(1); i < m; i += get_global_size(1))
+        for (size_t j = get_global_id(0); j < n; j += get_global_size(0)) {
             __global const float *pa = a + ao + i * as_i;
             __global const float *pb = b + bo + j * bs_j;
             float acc = 0.0f;
-            for (int p = 0; p < k; p++)
+            for (size_t p = 0; p < k; p++)
                 acc = fma(pa[p * as_k], pb[p * bs_k], acc);
             __global float *pc = c + co + i * ldc + j;
             *pc = beta == 0.0f ? alpha * acc : alpha * acc + beta * *pc;
@@ -27,14 +27,14 @@ __kernel void okto_gemm_small(int m, int n, int k, float alpha,
 
 /* Split-K: c = alpha * (p[0] + p[1] + ...) + beta * c over n contiguous floats; the parts are
  * summed in part order so every policy gets the same bits. beta == 0 never reads c. */
-__kernel void okto_gemm_splitk_sum(__global float *c, int co, __global const float *p, int po,
-                                   int parts, int n, float alpha, float beta)
+__kernel void okto_gemm_splitk_sum(__global float *c, ulong co, __global const float *p,
+                                   ulong po, int parts, ulong n, float alpha, float beta)
 {
-    int i = get_global_id(0);
+    size_t i = get_global_id(0);
     if (i >= n)
         return;
     float s = 0.0f;
     for (int q = 0; q < parts; q++)
-        s += p[po + q * n + i];
+        s += p[po + (size_t)q * n + i];
     c[co + i] = beta == 0.0f ? alpha * s : alpha * s + beta * c[co + i];
 }

@@ -1,5 +1,5 @@
 /* cl/reduce.cl: sum, max and min reductions of a rows x cols block (row-major, contiguous from
- * the offset). Three shapes of kernel, each in three flavours (sum, max, min; MEAN is a sum
+ * the offset), of any data dtype (OKTO_T in, OKTO_T2 out: cl/common.h), in float. Three shapes of kernel, each in three flavours (sum, max, min; MEAN is a sum
  * divided by the count). Each walks `tasks` (a row chunk, a column tile by a row chunk: the
  * host's logical groups, whose count depends on the shape) with a group-stride loop over a
  * grid that is fixed per device (the host launches every kernel with one global size for its
@@ -23,7 +23,7 @@
  *                       the chunk 8 rows at a time, each row across the tile (per quad, the
  *                       same operations in the same order as okto_reduce_cols_* with TR = 1).
  *
- * Loads are vload4 (any float alignment: a part or a row may start anywhere). A work item may
+ * Loads are OKTO_LD4 (vload4 for floats; any alignment: a part or a row may start anywhere). A work item may
  * read many thousands of elements (on a CPU the host gives each work-group a long stretch:
  * PoCL runs a work item's loop as plain code, one work item after another), so its sum is kept
  * in blocks: 8 float4s at a time are summed pairwise (3 levels, independent loads),
@@ -36,21 +36,14 @@
  * powers of two); the result is divided by `div` as it is written (1 except for the last step
  * of a MEAN). Max and min propagate NaN. */
 
-#define OKTO_RED_MAXL 256
-#define OKTO_RED_TILE 128
+/* OKTO_RED_MAXL (the local arrays' size) and OKTO_RED_TILE (quads a task of okto_reduce_colt_*
+ * covers) come from the host (lib/ops/reduce.c) as -D options. */
 
 inline float okto_red_max2(float a, float b) { return (a > b || isnan(a)) ? a : b; }
 inline float okto_red_min2(float a, float b) { return (a < b || isnan(a)) ? a : b; }
 inline float4 okto_red_max4(float4 a, float4 b) { return select(b, a, (a > b) | isnan(a)); }
 inline float4 okto_red_min4(float4 a, float4 b) { return select(b, a, (a < b) | isnan(a)); }
 
-inline int okto_red_pow2ceil(int n)
-{
-    int p = 1;
-    while (p < n)
-        p <<= 1;
-    return p;
-}
 
 /* Per-work-item float4 accumulators, per op: the identity, a combine of two float4s (the block
  * tree), the accumulate of one float4, and the float the four lanes come to.
@@ -108,7 +101,7 @@ inline int okto_red_pow2ceil(int n)
  * group must call it (it holds barriers); the caller has stored its value already. */
 #define OKTO_RED_TREE(COMBINE, v, lr, lc, tr, tc)                                                  \
     barrier(CLK_LOCAL_MEM_FENCE);                                                                  \
-    for (int s = okto_red_pow2ceil(tr) >> 1; s > 0; s >>= 1) {                                     \
+    for (int s = okto_pow2ceil(tr) >> 1; s > 0; s >>= 1) {                                     \
         if ((lr) < s && (lr) + s < (tr))                                                           \
             v[(lr) * (tc) + (lc)] = COMBINE(v[(lr) * (tc) + (lc)], v[((lr) + s) * (tc) + (lc)]);   \
         barrier(CLK_LOCAL_MEM_FENCE);                                                              \
@@ -116,67 +109,68 @@ inline int okto_red_pow2ceil(int n)
 
 /* Loads for the two kernels: float4 number q of a row chunk p; row r of a column quad p (the
  * masked one reads only the m columns that exist). */
-#define OKTO_RED_LOAD_ROW(q) vload4((q), p)
-#define OKTO_RED_LOAD_COL(r) vload4(0, p + (size_t)(r) * (size_t)cols)
-#define OKTO_RED_LOAD_TILE(r) vload4(i, p + (size_t)(r) * (size_t)cols)
+#define OKTO_RED_LOAD_ROW(q) OKTO_LD4((q), p)
+#define OKTO_RED_LOAD_COL(r) OKTO_LD4(0, p + (size_t)(r) * (size_t)cols)
+#define OKTO_RED_LOAD_TILE(r) OKTO_LD4(i, p + (size_t)(r) * (size_t)cols)
 
 #define OKTO_RED_KERNELS(OP)                                                                       \
-    __kernel void okto_reduce_rows_##OP(__global const float *x, int xo, __global float *y,        \
-                                        int yo, int rows, int cols, int ngroups, float div,        \
+    __kernel void okto_reduce_rows_##OP(__global const OKTO_T *x, ulong xo, __global OKTO_T2 *y, \
+                                        ulong yo, long rows, long cols, long ngroups, float div,  \
                                         int blocked)                                               \
     {                                                                                              \
         __local float v[OKTO_RED_MAXL];                                                            \
         int lid = get_local_id(0), l = (int)get_local_size(0);                                     \
-        int chunk = ((cols + ngroups - 1) / ngroups + 3) & ~3, ntasks = rows * ngroups;            \
-        for (int t = get_group_id(0); t < ntasks; t += (int)get_num_groups(0)) {                   \
-            int r = t / ngroups, g = t - r * ngroups;                                              \
-            int c0 = min(g * chunk, cols), c1 = min(c0 + chunk, cols);                             \
-            __global const float *p = x + xo + (size_t)r * (size_t)cols + c0;                      \
-            int nq = (c1 - c0) >> 2, q = lid;                                                      \
+        long chunk = ((cols + ngroups - 1) / ngroups + 3) & ~3L, ntasks = rows * ngroups;            \
+        for (long t = get_group_id(0); t < ntasks; t += (long)get_num_groups(0)) {                   \
+            long r = t / ngroups, g = t - r * ngroups;                                              \
+            long c0 = min(g * chunk, cols), c1 = min(c0 + chunk, cols);                             \
+            __global const OKTO_T *p = x + xo + (size_t)r * (size_t)cols + c0;                      \
+            long nq = (c1 - c0) >> 2, q = lid;                                                      \
             OKTO_RED_DECL_##OP;                                                                    \
             for (; blocked && q + 7 * l < nq; q += 8 * l)                                          \
                 OKTO_RED_BLOCK(OKTO_RED_C4_##OP, OKTO_RED_ADD_##OP, OKTO_RED_LOAD_ROW, q, l);      \
             for (; q < nq; q += l)                                                                 \
-                OKTO_RED_ADD_##OP(vload4(q, p));                                                   \
-            for (int e = 4 * nq + lid; e < c1 - c0; e += l)                                        \
+                OKTO_RED_ADD_##OP(OKTO_LD4(q, p));                                                   \
+            for (long e = 4 * nq + lid; e < c1 - c0; e += l)                                        \
                 OKTO_RED_ADD_##OP(                                                                 \
-                    ((float4)(p[e], OKTO_RED_ID_##OP, OKTO_RED_ID_##OP, OKTO_RED_ID_##OP)));       \
+                    ((float4)(OKTO_LD(p, e), OKTO_RED_ID_##OP, OKTO_RED_ID_##OP, OKTO_RED_ID_##OP)));       \
             v[lid] = OKTO_RED_FINAL_##OP;                                                          \
             OKTO_RED_TREE(OKTO_RED_TREE_##OP, v, lid, 0, l, 1)                                     \
             if (lid == 0)                                                                          \
-                y[yo + t] = v[0] / div;                                                            \
+                OKTO_ST2(y, yo + t, v[0] / div);                                                            \
         }                                                                                          \
     }                                                                                              \
                                                                                                    \
-    __kernel void okto_reduce_cols_##OP(__global const float *x, int xo, __global float *y,        \
-                                        int yo, int rows, int cols, int ngroups, float div,        \
+    __kernel void okto_reduce_cols_##OP(__global const OKTO_T *x, ulong xo, __global OKTO_T2 *y, \
+                                        ulong yo, long rows, long cols, long ngroups, float div,  \
                                         int blocked)                                               \
     {                                                                                              \
         __local float4 v[OKTO_RED_MAXL];                                                           \
         int lc = get_local_id(0), lr = get_local_id(1);                                            \
         int tc = (int)get_local_size(0), tr = (int)get_local_size(1);                              \
-        int chunk = (rows + ngroups - 1) / ngroups, ntiles = ((cols + 3) / 4 + tc - 1) / tc;       \
-        int ntasks = ntiles * ngroups;                                                             \
-        for (int t = get_group_id(0); t < ntasks; t += (int)get_num_groups(0)) {                   \
-            int g = t / ntiles, c = 4 * ((t - g * ntiles) * tc + lc);                              \
-            int r0 = min(g * chunk, rows), r1 = min(r0 + chunk, rows), m = min(cols - c, 4);       \
-            __global const float *p = x + xo + c;                                                  \
+        long chunk = (rows + ngroups - 1) / ngroups, ntiles = ((cols + 3) / 4 + tc - 1) / tc;       \
+        long ntasks = ntiles * ngroups;                                                             \
+        for (long t = get_group_id(0); t < ntasks; t += (long)get_num_groups(0)) {                   \
+            long g = t / ntiles, c = 4 * ((t - g * ntiles) * tc + lc);                              \
+            long r0 = min(g * chunk, rows), r1 = min(r0 + chunk, rows);                  \
+            int m = (int)min(cols - c, 4L);       \
+            __global const OKTO_T *p = x + xo + c;                                                  \
             OKTO_RED_DECL_##OP;                                                                    \
             if (m == 4) {                                                                          \
-                int r = r0 + lr;                                                                   \
+                long r = r0 + lr;                                                                   \
                 for (; blocked && r + 7 * tr < r1; r += 8 * tr)                                    \
                     OKTO_RED_BLOCK(OKTO_RED_C4_##OP, OKTO_RED_ADD_##OP, OKTO_RED_LOAD_COL, r, tr); \
                 for (; r < r1; r += tr)                                                            \
                     OKTO_RED_ADD_##OP(OKTO_RED_LOAD_COL(r));                                       \
             } else if (m > 0) {                                                                    \
-                for (int r = r0 + lr; r < r1; r += tr) {                                           \
-                    __global const float *q = p + (size_t)r * (size_t)cols;                        \
+                for (long r = r0 + lr; r < r1; r += tr) {                                           \
+                    __global const OKTO_T *q = p + (size_t)r * (size_t)cols;                        \
                     float4 a = OKTO_RED_ID_##OP;                                                   \
-                    a.x = q[0];                                                                    \
+                    a.x = OKTO_LD(q, 0);                                                                    \
                     if (m > 1)                                                                     \
-                        a.y = q[1];                                                                \
+                        a.y = OKTO_LD(q, 1);                                                                \
                     if (m > 2)                                                                     \
-                        a.z = q[2];                                                                \
+                        a.z = OKTO_LD(q, 2);                                                                \
                     OKTO_RED_ADD_##OP(a);                                                          \
                 }                                                                                  \
             }                                                                                      \
@@ -184,30 +178,31 @@ inline int okto_red_pow2ceil(int n)
             OKTO_RED_TREE(OKTO_RED_C4_##OP, v, lr, lc, tr, tc)                                     \
             if (lr == 0 && m > 0) {                                                                \
                 float4 w = v[lc] / div;                                                            \
-                __global float *o = y + yo + g * cols + c;                                         \
-                o[0] = w.x;                                                                        \
+                __global OKTO_T2 *o = y + yo + g * cols + c;                                         \
+                OKTO_ST2(o, 0, w.x);                                                                        \
                 if (m > 1)                                                                         \
-                    o[1] = w.y;                                                                    \
+                    OKTO_ST2(o, 1, w.y);                                                                    \
                 if (m > 2)                                                                         \
-                    o[2] = w.z;                                                                    \
+                    OKTO_ST2(o, 2, w.z);                                                                    \
                 if (m > 3)                                                                         \
-                    o[3] = w.w;                                                                    \
+                    OKTO_ST2(o, 3, w.w);                                                                    \
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
                                                                                                    \
-    __kernel void okto_reduce_colt_##OP(__global const float *x, int xo, __global float *y,        \
-                                        int yo, int rows, int cols, int ngroups, float div,        \
+    __kernel void okto_reduce_colt_##OP(__global const OKTO_T *x, ulong xo, __global OKTO_T2 *y, \
+                                        ulong yo, long rows, long cols, long ngroups, float div,  \
                                         int blocked)                                               \
     {                                                                                              \
         float4 S_[OKTO_RED_TILE], K_[OKTO_RED_TILE];                                               \
-        int chunk = (rows + ngroups - 1) / ngroups, quads = (cols + 3) / 4;                        \
-        int ntiles = (quads + OKTO_RED_TILE - 1) / OKTO_RED_TILE, ntasks = ntiles * ngroups;       \
-        for (int t = get_global_id(0); t < ntasks; t += (int)get_global_size(0)) {                 \
-            int g = t / ntiles, q0 = (t - g * ntiles) * OKTO_RED_TILE;                             \
-            int q1 = min(q0 + OKTO_RED_TILE, quads), nf = min(q1, cols >> 2) - q0;                 \
-            int r0 = min(g * chunk, rows), r1 = min(r0 + chunk, rows), r = r0;                     \
-            __global const float *p = x + xo + 4 * q0;                                             \
+        long chunk = (rows + ngroups - 1) / ngroups, quads = (cols + 3) / 4;                        \
+        long ntiles = (quads + OKTO_RED_TILE - 1) / OKTO_RED_TILE, ntasks = ntiles * ngroups;       \
+        for (long t = get_global_id(0); t < ntasks; t += (long)get_global_size(0)) {                 \
+            long g = t / ntiles, q0 = (t - g * ntiles) * OKTO_RED_TILE;                             \
+            long q1 = min(q0 + OKTO_RED_TILE, quads);                                            \
+            int nf = (int)(min(q1, cols >> 2) - q0);                 \
+            long r0 = min(g * chunk, rows), r1 = min(r0 + chunk, rows), r = r0;                     \
+            __global const OKTO_T *p = x + xo + 4 * q0;                                             \
             for (int i = 0; i < nf; i++) {                                                         \
                 OKTO_RED_DECL_##OP;                                                                \
                 OKTO_RED_PUT_##OP(i);                                                              \
@@ -224,31 +219,31 @@ inline int okto_red_pow2ceil(int n)
                     OKTO_RED_ADD_##OP(OKTO_RED_LOAD_TILE(r));                                      \
                     OKTO_RED_PUT_##OP(i);                                                          \
                 }                                                                                  \
-            __global float *o = y + yo + g * cols + 4 * q0;                                        \
+            __global OKTO_T2 *o = y + yo + g * cols + 4 * q0;                                        \
             for (int i = 0; i < nf; i++) {                                                         \
                 OKTO_RED_GET_##OP(i);                                                              \
-                vstore4(OKTO_RED_VFINAL_##OP / div, i, o);                                         \
+                OKTO_ST4_2(OKTO_RED_VFINAL_##OP / div, i, o);                                         \
             }                                                                                      \
-            int m = cols - 4 * (q0 + nf);                                                          \
+            int m = (int)(cols - 4 * (q0 + nf));                                                          \
             if (nf < q1 - q0) { /* the last quad, m < 4 columns */                                 \
-                __global const float *pm = p + 4 * nf;                                             \
+                __global const OKTO_T *pm = p + 4 * nf;                                             \
                 OKTO_RED_DECL_##OP;                                                                \
-                for (int r = r0; r < r1; r++) {                                                    \
-                    __global const float *q = pm + (size_t)r * (size_t)cols;                       \
+                for (long r = r0; r < r1; r++) {                                                    \
+                    __global const OKTO_T *q = pm + (size_t)r * (size_t)cols;                       \
                     float4 a = OKTO_RED_ID_##OP;                                                   \
-                    a.x = q[0];                                                                    \
+                    a.x = OKTO_LD(q, 0);                                                                    \
                     if (m > 1)                                                                     \
-                        a.y = q[1];                                                                \
+                        a.y = OKTO_LD(q, 1);                                                                \
                     if (m > 2)                                                                     \
-                        a.z = q[2];                                                                \
+                        a.z = OKTO_LD(q, 2);                                                                \
                     OKTO_RED_ADD_##OP(a);                                                          \
                 }                                                                                  \
                 float4 w = OKTO_RED_VFINAL_##OP / div;                                             \
-                o[4 * nf] = w.x;                                                                   \
+                OKTO_ST2(o, 4 * nf, w.x);                                                                   \
                 if (m > 1)                                                                         \
-                    o[4 * nf + 1] = w.y;                                                           \
+                    OKTO_ST2(o, 4 * nf + 1, w.y);                                                           \
                 if (m > 2)                                                                         \
-                    o[4 * nf + 2] = w.z;                                                           \
+                    OKTO_ST2(o, 4 * nf + 2, w.z);                                                           \
             }                                                                                      \
         }                                                                                          \
     }

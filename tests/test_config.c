@@ -264,7 +264,7 @@ static void subdevices_values(void **state)
         if (s == OKTO_ENODEV)
             continue;
         assert_int_equal(s, OKTO_OK);
-        assert_true(okto_compute_lane_count(ctx) >= 1);
+        assert_true(okto_context_compute_lanes(ctx) >= 1);
         okto_context_destroy(ctx);
     }
     expect_invalid("OKTO_SUBDEVICES", "2");
@@ -422,7 +422,7 @@ static void valid_environment_reaches_context(void **state)
     ctx = context_from_env();
     clear_env(NULL);
     assert_non_null(ctx);
-    assert_int_equal(okto_compute_lane_count(ctx), 2);
+    assert_int_equal(okto_context_compute_lanes(ctx), 2);
     okto_context_destroy(ctx);
 }
 

@@ -260,9 +260,9 @@ static void lane_counts(void **state)
 
     /* automatic */
     okto_context *ctx = create(NULL);
-    assert_int_equal(okto_compute_lane_count(ctx), def.compute_lanes);
-    assert_int_equal(okto_copy_lane_count(ctx), def.copy_lanes);
-    assert_int_equal(okto_lane_count(ctx), def.compute_lanes + def.copy_lanes);
+    assert_int_equal(okto_context_compute_lanes(ctx), def.compute_lanes);
+    assert_int_equal(okto_context_copy_lanes(ctx), def.copy_lanes);
+    assert_int_equal(okto_context_lane_count(ctx), def.compute_lanes + def.copy_lanes);
     okto_context_destroy(ctx);
 
     /* OKTO_LANES sets the compute lanes; the copy lane stays */
@@ -273,9 +273,9 @@ static void lane_counts(void **state)
         setenv("OKTO_LANES", v, 1);
         ctx = create(NULL);
         unsetenv("OKTO_LANES");
-        assert_int_equal(okto_compute_lane_count(ctx), wanted[i]);
-        assert_int_equal(okto_copy_lane_count(ctx), def.copy_lanes);
-        assert_int_equal(okto_lane_count(ctx), wanted[i] + def.copy_lanes);
+        assert_int_equal(okto_context_compute_lanes(ctx), wanted[i]);
+        assert_int_equal(okto_context_copy_lanes(ctx), def.copy_lanes);
+        assert_int_equal(okto_context_lane_count(ctx), wanted[i] + def.copy_lanes);
         okto_context_destroy(ctx);
     }
 
@@ -285,15 +285,15 @@ static void lane_counts(void **state)
     cfg.compute_lanes = 2;
     cfg.copy_lanes = 0;
     ctx = create(&cfg);
-    assert_int_equal(okto_compute_lane_count(ctx), 2);
-    assert_int_equal(okto_copy_lane_count(ctx), 0);
-    assert_int_equal(okto_lane_count(ctx), 2);
+    assert_int_equal(okto_context_compute_lanes(ctx), 2);
+    assert_int_equal(okto_context_copy_lanes(ctx), 0);
+    assert_int_equal(okto_context_lane_count(ctx), 2);
     okto_context_destroy(ctx);
 
     cfg.compute_lanes = 1;
     cfg.copy_lanes = OKTO_MAX_COPY_LANES;
     ctx = create(&cfg);
-    assert_int_equal(okto_lane_count(ctx), 1 + OKTO_MAX_COPY_LANES);
+    assert_int_equal(okto_context_lane_count(ctx), 1 + OKTO_MAX_COPY_LANES);
     okto_context_destroy(ctx);
 }
 
@@ -329,8 +329,8 @@ static void from_caller_cl_context(void **state)
         fail_msg("okto_context_create_from_cl: %s: %s", okto_status_str(s), okto_last_error(NULL));
     assert_ptr_equal(okto_context_cl(ctx), mine);
     assert_ptr_equal(okto_context_device(ctx), dev);
-    assert_int_equal(okto_compute_lane_count(ctx), 2);
-    assert_int_equal(okto_lane_count(ctx), 2 + okto_copy_lane_count(ctx));
+    assert_int_equal(okto_context_compute_lanes(ctx), 2);
+    assert_int_equal(okto_context_lane_count(ctx), 2 + okto_context_copy_lanes(ctx));
     assert_true(context_refs(mine) > 1); /* okto holds its own reference */
 
     /* okto works on it: a round trip through a tensor */
@@ -418,14 +418,14 @@ static void null_arguments(void **state)
     assert_int_equal(okto_devices(NULL, &n), OKTO_EINVAL);
     assert_int_equal(okto_devices(&d, NULL), OKTO_EINVAL);
     okto_context_destroy(NULL);
-    assert_int_equal(okto_lane_count(NULL), 0);
-    assert_int_equal(okto_compute_lane_count(NULL), 0);
-    assert_int_equal(okto_copy_lane_count(NULL), 0);
+    assert_int_equal(okto_context_lane_count(NULL), 0);
+    assert_int_equal(okto_context_compute_lanes(NULL), 0);
+    assert_int_equal(okto_context_copy_lanes(NULL), 0);
     assert_null(okto_context_cl(NULL));
     assert_null(okto_context_device(NULL));
     assert_int_equal(okto_context_sched(NULL), OKTO_SCHED_AUTO);
     okto_tensor *t = NULL;
-    assert_int_equal(okto_tensor_create(NULL, 1, 1, &t), OKTO_EINVAL);
+    assert_int_equal(okto_tensor_create_2d(NULL, 1, 1, &t), OKTO_EINVAL);
     assert_null(t);
 }
 
@@ -443,9 +443,9 @@ static void create_destroy_100_cycles(void **state)
         if (s != OKTO_OK)
             fail_msg("cycle %d: okto_context_create: %s: %s", i, okto_status_str(s),
                      okto_last_error(NULL));
-        assert_true(okto_lane_count(ctx) >= 2);
+        assert_true(okto_context_lane_count(ctx) >= 2);
         okto_tensor *t = NULL;
-        TU_OK(okto_tensor_create(ctx, 2, 4, &t));
+        TU_OK(okto_tensor_create_2d(ctx, 2, 4, &t));
         in[0] = (float)i;
         TU_OK(okto_tensor_write(t, in));
         TU_OK(okto_tensor_read(t, out));

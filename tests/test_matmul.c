@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "testutil.h"
-#include "internal.h"
+#include "engine.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -128,7 +128,7 @@ static void partition_case(size_t m, size_t n, size_t k, unsigned flags, int wan
     float *heft = run_gemm(ctx, OKTO_SCHED_HEFT, ha, hb, hc, m, n, k, fl, 1, 1, 1, &parts);
     float *seq = run_gemm(ctx, OKTO_SCHED_SEQUENTIAL, ha, hb, hc, m, n, k, fl, 1, 1, 1, NULL);
     float *single = run_gemm(ctx1, OKTO_SCHED_HEFT, ha, hb, hc, m, n, k, fl, 1, 1, 1, &one);
-    if (okto_compute_lane_count(ctx) >= 2)
+    if (okto_context_compute_lanes(ctx) >= 2)
         assert_int_equal(parts, want_parts);
     assert_int_equal(one, 1);
     double tol = tol_for(k);
@@ -144,7 +144,7 @@ static void partition_case(size_t m, size_t n, size_t k, unsigned flags, int wan
 static void test_row_panels(void **state)
 {
     (void)state;
-    int lanes = okto_compute_lane_count(ctx);
+    int lanes = okto_context_compute_lanes(ctx);
     partition_case(512, 256, 320, 0, lanes);
     partition_case(512, 256, 320, OKTO_TRANS_A | OKTO_TRANS_B, lanes);
 }
@@ -152,7 +152,7 @@ static void test_row_panels(void **state)
 static void test_split_k(void **state)
 {
     (void)state;
-    int lanes = okto_compute_lane_count(ctx);
+    int lanes = okto_context_compute_lanes(ctx);
     partition_case(16, 64, 40000, 0, lanes + 1);
     partition_case(16, 64, 40000, OKTO_TRANS_A, lanes + 1);
     partition_case(16, 64, 40000, OKTO_TRANS_B, lanes + 1);
@@ -197,24 +197,39 @@ static void test_bad_shapes(void **state)
     TU_OK(okto_graph_create(ctx, &g));
     assert_int_equal(okto_matmul(g, c, a, b, 0), OKTO_EINVAL);
     const char *msg = okto_last_error(ctx);
-    assert_non_null(strstr(msg, "3x4"));
-    assert_non_null(strstr(msg, "5x6"));
+    assert_non_null(strstr(msg, "[3,4]"));
+    assert_non_null(strstr(msg, "[5,6]"));
+    okto_graph_clear_error(g);
     assert_int_equal(okto_matmul(g, c2, a, b, OKTO_TRANS_A), OKTO_EINVAL);
-    assert_non_null(strstr(okto_last_error(ctx), "4x6"));
+    assert_non_null(strstr(okto_last_error(ctx), "[4,6]"));
+    okto_graph_clear_error(g);
     assert_int_equal(okto_matmul(g, c, a, b, 0x100), OKTO_EINVAL);
+    okto_graph_clear_error(g);
     assert_int_equal(okto_matmul(NULL, c, a, b, 0), OKTO_EINVAL);
     assert_int_equal(okto_matmul(g, NULL, a, b, 0), OKTO_EINVAL);
     assert_non_null(strstr(okto_last_error(ctx), "c must not be NULL"));
+    okto_graph_clear_error(g);
     assert_int_equal(okto_matmul(g, c, a, NULL, 0), OKTO_EINVAL);
+    okto_graph_clear_error(g);
     assert_int_equal(okto_gemm(g, c, 1, NULL, b, 0, 0), OKTO_EINVAL);
+    okto_graph_clear_error(g);
+    assert_int_equal(okto_gemm(g, c, 1, a, b, 0, OKTO_ACCUMULATE), OKTO_EINVAL);
+    assert_non_null(strstr(okto_last_error(ctx), "OKTO_ACCUMULATE"));
+    okto_graph_clear_error(g);
     /* c may not overlap an input */
     okto_tensor *sq = tu_tensor(ctx, 4, 4, NULL);
     assert_int_equal(okto_matmul(g, sq, sq, sq, 0), OKTO_EINVAL);
+    okto_graph_clear_error(g);
     /* another context's tensor */
     okto_tensor *other = tu_tensor(ctx1, 4, 6, NULL);
     okto_tensor *b46 = tu_tensor(ctx, 4, 6, NULL);
     assert_int_equal(okto_matmul(g, c, a, other, 0), OKTO_EINVAL);
     assert_non_null(strstr(okto_last_error(ctx), "another context"));
+    /* the graph keeps the first error: the next op is refused until it is cleared */
+    assert_int_equal(okto_matmul(g, c, a, b46, 0), OKTO_EINVAL);
+    assert_non_null(strstr(okto_last_error(ctx), "keeps an earlier error"));
+    assert_int_equal(okto_graph_launch(g), OKTO_EINVAL);
+    okto_graph_clear_error(g);
     TU_OK(okto_matmul(g, c, a, b46, 0));
     assert_int_equal(okto_graph_task_count(g), 1); /* the failed calls recorded nothing */
     okto_graph_destroy(g);
@@ -239,6 +254,63 @@ static int teardown(void **state)
     return 0;
 }
 
+/* In-order lanes: a CLBlast matmul on one lane must wait for the input another lane writes. The
+ * foreign-call recipe once dropped the marker's wait list on in-order lanes while the run
+ * passed only cross-lane events, so the GEMM read a stale input and the run returned OK with
+ * wrong numbers (every device without out-of-order queues: AMD's OpenCL among them). A slow
+ * kernel writes a on lane 0; under round-robin the matmul runs on lane 1. */
+static void test_in_order_lanes_wait(void **state)
+{
+    (void)state;
+    okto_config cfg;
+    okto_config_init(&cfg);
+    cfg.compute_lanes = 2;
+    cfg.in_order = 1;
+    okto_context *c;
+    TU_OK(okto_context_create(&cfg, &c));
+    assert_true(okto_context_in_order(c));
+    enum { M = 96, K = 96, N = 96 }; /* past the own small kernel: CLBlast */
+    static const char *src =
+        "__kernel void slow_fill(__global float *a, ulong ao, int n, float v)\n"
+        "{ int i = get_global_id(0); if (i >= n) return;\n"
+        "  float x = v; for (int k = 0; k < 20000; k++) x = x * 0.999999f + 1e-6f * v;\n"
+        "  a[ao + i] = x; }\n";
+    okto_kernel *k;
+    TU_OK(okto_kernel_create(c, src, "slow_fill", &k));
+    float *ones = malloc(K * N * sizeof *ones);
+    for (int i = 0; i < K * N; i++)
+        ones[i] = 1.0f;
+    okto_tensor *a = tu_tensor(c, M, K, NULL), *b = tu_tensor(c, K, N, ones);
+    okto_tensor *out = tu_tensor(c, M, N, NULL);
+    okto_graph *g;
+    TU_OK(okto_graph_create(c, &g));
+    TU_OK(okto_graph_set_sched(g, OKTO_SCHED_ROUND_ROBIN));
+    int n = M * K;
+    float v = 1.0f;
+    size_t global = (size_t)n;
+    okto_arg args[] = {OKTO_W(a), OKTO_VALUE(&n), OKTO_VALUE(&v)};
+    TU_OK(okto_launch(g, k, 1, &global, NULL, 3, args)); /* lane 0 */
+    TU_OK(okto_matmul(g, out, a, b, 0));                  /* lane 1: waits for lane 0 */
+    for (int rep = 0; rep < 3; rep++) {
+        TU_OK(okto_tensor_write(a, (float[M * K]){0}));
+        TU_OK(okto_graph_run(g));
+        float *h = tu_read(out), *ha = tu_read(a);
+        double want = 0;
+        for (int p = 0; p < K; p++)
+            want += ha[p];
+        for (int i = 0; i < M * N; i++)
+            if (fabs(h[i] - want) > 1e-3 * want)
+                fail_msg("run %d: out[%d] = %g, expected %g: the GEMM read a before lane 0 "
+                         "wrote it", rep, i, (double)h[i], want);
+        free(h), free(ha);
+    }
+    okto_graph_destroy(g);
+    okto_tensor_destroy(a), okto_tensor_destroy(b), okto_tensor_destroy(out);
+    okto_kernel_destroy(k);
+    free(ones);
+    okto_context_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_split_k),
         cmocka_unit_test(test_views),
         cmocka_unit_test(test_bad_shapes),
+        cmocka_unit_test(test_in_order_lanes_wait),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

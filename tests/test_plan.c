@@ -1,6 +1,6 @@
 /* tests/test_plan.c: the coordinator's planning half: the policies' lane assignments, the perf
  * model learning durations and lane hand-off costs, and how HEFT uses them. Reads the plan
- * through internal.h. */
+ * through lib/engine.h. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "testutil.h"
-#include "internal.h"
+#include "engine.h"
 
 #include <stdlib.h>
 
@@ -50,10 +50,10 @@ static void test_round_robin_deals_compute_and_copy(void **state)
         TU_OK(okto_fill(g, t[i], 1.0f));
     TU_OK(okto_upload(g, t[0], h));
     TU_OK(okto_graph_run(g));
-    int nc = okto_compute_lane_count(ctx);
+    int nc = okto_context_compute_lanes(ctx);
     for (int i = 0; i < 4; i++)
-        assert_int_equal(g->tasks[i].lane, i % nc);
-    assert_int_equal(g->tasks[4].lane, nc); /* the copy lane */
+        assert_int_equal(g->plan.lane[i], i % nc);
+    assert_int_equal(g->plan.lane[4], nc); /* the copy lane */
     okto_graph_destroy(g);
     for (int i = 0; i < 4; i++)
         okto_tensor_destroy(t[i]);
@@ -75,35 +75,34 @@ static void test_heft_spreads_and_chains(void **state)
         okto_tensor_destroy(v);
     }
     TU_OK(okto_graph_run(g));
-    int used[OKTO_MAX_LANES] = {0};
+    int used[OKTO__MAX_LANES] = {0};
     for (int i = 0; i < 4; i++)
-        used[g->tasks[i].lane]++;
+        used[g->plan.lane[i]]++;
     assert_int_equal(used[0], 2);
     assert_int_equal(used[1], 2);
     okto_graph_destroy(g);
 
     /* a fork: A, then B and C that both read A's output. With free hand-offs C runs beside
      * B on the other lane; when a hand-off costs more than B, C stays on A's lane too. */
-    okto__perf_model *m = &ctx->perf;
-    double saved = m->hop_ms[0];
+    double saved = okto__perf_set_hop(ctx, 0, 0.0);
     okto_tensor *v[3];
     for (int i = 0; i < 3; i++)
         TU_OK(okto_tensor_view(t[i], 0, 64, &v[i])); /* one part per op */
     for (int costly = 0; costly < 2; costly++) {
-        m->hop_ms[0] = costly ? 1.0 : 0.0;
+        okto__perf_set_hop(ctx, 0, costly ? 1.0 : 0.0);
         g = graph(OKTO_SCHED_HEFT);
         TU_OK(okto_scale(g, v[0], 1.0f));
         TU_OK(okto_copy(g, v[1], v[0]));
         TU_OK(okto_copy(g, v[2], v[0]));
         TU_OK(okto__plan_make(g, OKTO_SCHED_HEFT));
-        assert_int_equal(g->tasks[1].lane, g->tasks[0].lane);
+        assert_int_equal(g->plan.lane[1], g->plan.lane[0]);
         if (costly)
-            assert_int_equal(g->tasks[2].lane, g->tasks[0].lane);
+            assert_int_equal(g->plan.lane[2], g->plan.lane[0]);
         else
-            assert_int_not_equal(g->tasks[2].lane, g->tasks[0].lane);
+            assert_int_not_equal(g->plan.lane[2], g->plan.lane[0]);
         okto_graph_destroy(g);
     }
-    m->hop_ms[0] = saved;
+    okto__perf_set_hop(ctx, 0, saved);
     for (int i = 0; i < 3; i++)
         okto_tensor_destroy(v[i]);
     for (int i = 0; i < 4; i++)
@@ -114,24 +113,23 @@ static void test_heft_spreads_and_chains(void **state)
 static void test_heft_copy_lane_choice(void **state)
 {
     (void)state;
-    okto__perf_model *m = &ctx->perf;
-    double saved = m->hop_ms[1];
+    double saved = okto__perf_set_hop(ctx, 1, 0.0);
     static float h[64 * 64];
     okto_tensor *x = tu_tensor(ctx, 64, 64, NULL);
-    int nc = okto_compute_lane_count(ctx);
+    int nc = okto_context_compute_lanes(ctx);
     for (int big = 0; big < 2; big++) {
-        m->hop_ms[1] = big ? 1e-6 : 10.0; /* ms */
+        okto__perf_set_hop(ctx, 1, big ? 1e-6 : 10.0); /* ms */
         okto_graph *g = graph(OKTO_SCHED_HEFT);
         TU_OK(okto_upload(g, x, h));
         TU_OK(okto_scale(g, x, 2.0f));
         TU_OK(okto__plan_make(g, OKTO_SCHED_HEFT));
         if (big)
-            assert_int_equal(g->tasks[0].lane, nc);
+            assert_int_equal(g->plan.lane[0], nc);
         else
-            assert_true(g->tasks[0].lane < nc);
+            assert_true(g->plan.lane[0] < nc);
         okto_graph_destroy(g);
     }
-    m->hop_ms[1] = saved;
+    okto__perf_set_hop(ctx, 1, saved);
     okto_tensor_destroy(x);
 }
 
@@ -143,13 +141,14 @@ static void test_perf_model_learns(void **state)
     okto_graph *g = graph(OKTO_SCHED_ROUND_ROBIN); /* a chain dealt across lanes: hand-offs */
     for (int i = 0; i < 16; i++)
         TU_OK(okto_scale(g, x, 1.0f));
-    okto__perf_model *m = &ctx->perf;
-    int before = m->hop_n[0];
+    int before = okto__perf_hop_samples(ctx, 0);
     double guess = okto__task_estimate(ctx, &g->tasks[0]);
     for (int r = 0; r < 3; r++)
         TU_OK(okto_graph_run(g));
-    assert_true(m->hop_n[0] > before);
-    assert_true(m->hop_ms[0] > 0);
+    assert_true(okto__perf_hop_samples(ctx, 0) > before);
+    double hop[2];
+    okto__perf_hops(ctx, hop);
+    assert_true(hop[0] > 0);
     /* the estimate is now the measured duration, which the report's busy time bounds */
     okto_report rep;
     TU_OK(okto_graph_report(g, &rep));
@@ -200,8 +199,9 @@ static void test_heft_trial(void **state)
 }
 
 /* The launch rule that keeps PoCL 3.1's work-group-function cache from aborting
- * (lib/kernels.c): for every n, the global size covers n with a local size that divides it and
- * at most ~2x idle items, and one local size always comes with one global size. */
+ * (lib/device.c, "launch geometry"): for every n, the global size covers n with a local size
+ * that divides it and at most ~2x idle items, and one local size always comes with one global
+ * size; in 2 and 3 dimensions, one local size always comes with one widest dimension. */
 static void test_launch_geometry(void **state)
 {
     (void)state;
@@ -209,7 +209,7 @@ static void test_launch_geometry(void **state)
     static size_t global_of[MAXL];
     for (size_t n = 1; n < ((size_t)1 << 26); n = n < 4096 ? n + 1 : n + n / 7 + 1) {
         size_t global, local;
-        okto__grid_1d(ctx, n, &global, &local);
+        okto__grid_1d(okto__ctx_device(ctx), n, &global, &local);
         assert_true(local >= 1 && local < MAXL);
         assert_true(global >= n);
         assert_int_equal(global % local, 0);
@@ -219,6 +219,30 @@ static void test_launch_geometry(void **state)
         if (global_of[local] != global)
             fail_msg("local %zu came with global %zu and %zu (n = %zu)", local, global_of[local],
                      global, n);
+    }
+    /* 2-D and 3-D: (local0, local1) -> the widest global dimension */
+    enum { KEYS = 1 << 15 };
+    static size_t width_of[KEYS];
+    uint64_t seed = 7;
+    for (int i = 0; i < 20000; i++) {
+        unsigned dims = 2 + (unsigned)(tu_rand(&seed) % 2);
+        size_t want[3], global[3], local[3];
+        for (unsigned d = 0; d < dims; d++)
+            want[d] = 1 + (size_t)(tu_rand(&seed) % (d == 0 ? 3000 : 70000));
+        okto__grid_nd(okto__ctx_device(ctx), dims, want, global, local);
+        size_t widest = 0;
+        for (unsigned d = 0; d < dims; d++) {
+            assert_true(global[d] >= want[d]);
+            assert_int_equal(global[d] % local[d], 0);
+            widest = global[d] > widest ? global[d] : widest;
+        }
+        size_t key = local[0] << 8 | local[1];
+        assert_true(key < KEYS);
+        if (width_of[key] == 0)
+            width_of[key] = widest;
+        if (width_of[key] != widest)
+            fail_msg("local (%zu, %zu) came with widest dimensions %zu and %zu", local[0],
+                     local[1], width_of[key], widest);
     }
 }
 

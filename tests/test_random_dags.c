@@ -30,10 +30,10 @@
 
 static const char *kernels_src =
     /* x = x * a + b over n floats: order-sensitive with everything that touches x */
-    "__kernel void affine(__global float *x, int xo, float a, float b, int n)\n"
+    "__kernel void affine(__global float *x, ulong xo, float a, float b, int n)\n"
     "{ int i = get_global_id(0); if (i < n) x[xo + i] = x[xo + i] * a + b; }\n"
     /* y = y + a * (x - y): reads x, reads and writes y */
-    "__kernel void lerp(__global float *y, int yo, __global const float *x, int xo, float a,\n"
+    "__kernel void lerp(__global float *y, ulong yo, __global const float *x, ulong xo, float a,\n"
     "                   int n)\n"
     "{ int i = get_global_id(0); if (i < n) y[yo + i] = y[yo + i] + a * (x[xo + i] - y[yo + i]); }\n";
 
@@ -385,7 +385,7 @@ static int check_dag(uint64_t seed, int *ntasks_out)
     const engine *e = &engines[seed % 2];
     okto_tensor *ts[MAXT];
     for (int t = 0; t < d.nt; t++)
-        TU_OK(okto_tensor_create(e->ctx, d.rows[t], d.cols, &ts[t]));
+        TU_OK(okto_tensor_create_2d(e->ctx, d.rows[t], d.cols, &ts[t]));
     okto_graph *g = record(&d, e, ts);
     *ntasks_out = okto_graph_task_count(g);
 

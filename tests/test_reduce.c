@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "testutil.h"
-#include "internal.h" /* the scratch check looks at the graph's storages */
+#include "engine.h" /* the scratch check looks at the graph's storages */
 
 #include <math.h>
 #include <stdio.h>
@@ -27,7 +27,7 @@ typedef struct shape {
 static const shape shapes[] = {{1, 1},    {1, 33},   {33, 1},    {7, 13},     {257, 129},
                                {1000, 6}, {5, 1027}, {3, 70001}, {1024, 1024}};
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
-static const okto_reduce_op ops[] = {OKTO_SUM, OKTO_MAX, OKTO_MIN, OKTO_MEAN};
+static const okto_reduce_op ops[] = {OKTO_REDUCE_SUM, OKTO_REDUCE_MAX, OKTO_REDUCE_MIN, OKTO_REDUCE_MEAN};
 static const int axes[] = {0, 1, -1};
 
 static okto_context *ctx;
@@ -46,6 +46,13 @@ static int teardown(void **state)
     return 0;
 }
 
+/* axis -1 here is "all of it" (okto_reduce_all); okto_reduce's own -1 is the last dimension */
+static okto_status reduce_any(okto_graph *g, okto_tensor *out, const okto_tensor *in,
+                              okto_reduce_op op, int axis)
+{
+    return axis == -1 ? okto_reduce_all(g, out, in, op) : okto_reduce(g, out, in, op, axis);
+}
+
 static void out_shape(size_t rows, size_t cols, int axis, size_t *orows, size_t *ocols)
 {
     *orows = axis == 1 ? rows : 1;
@@ -62,18 +69,18 @@ static void reference(const float *x, size_t rows, size_t cols, okto_reduce_op o
         c0 = i, c1 = i + 1;
     else if (axis == 1)
         r0 = i, r1 = i + 1;
-    double s = 0, m = 0, best = op == OKTO_MAX ? -INFINITY : INFINITY;
+    double s = 0, m = 0, best = op == OKTO_REDUCE_MAX ? -INFINITY : INFINITY;
     for (size_t r = r0; r < r1; r++)
         for (size_t c = c0; c < c1; c++) {
             double v = x[r * cols + c];
             s += v;
             m += fabs(v);
-            if (op == OKTO_MAX ? v > best : v < best)
+            if (op == OKTO_REDUCE_MAX ? v > best : v < best)
                 best = v;
         }
     double n = (double)(r1 - r0) * (double)(c1 - c0);
-    *want = op == OKTO_SUM ? s : op == OKTO_MEAN ? s / n : best;
-    *mass = op == OKTO_MEAN ? m / n : m;
+    *want = op == OKTO_REDUCE_SUM ? s : op == OKTO_REDUCE_MEAN ? s / n : best;
+    *mass = op == OKTO_REDUCE_MEAN ? m / n : m;
 }
 
 /* Worst error over the outputs: mass-relative for SUM and MEAN, |got - want| for MAX and MIN
@@ -88,7 +95,7 @@ static double check(const float *x, size_t rows, size_t cols, okto_reduce_op op,
         double want, mass;
         reference(x, rows, cols, op, axis, i, &want, &mass);
         double d = fabs((double)got[i] - want);
-        if (op == OKTO_SUM || op == OKTO_MEAN)
+        if (op == OKTO_REDUCE_SUM || op == OKTO_REDUCE_MEAN)
             d /= mass > 0 ? mass : 1;
         if (!(d <= worst))
             worst = isnan(d) ? INFINITY : d;
@@ -108,7 +115,7 @@ static void run_ops(okto_context *c, const float *x, size_t rows, size_t cols, i
     TU_OK(okto_graph_set_sched(g, sched));
     for (int k = 0; k < 4; k++) {
         out[k] = tu_tensor(c, orows, ocols, NULL);
-        TU_OK(okto_reduce(g, out[k], in, ops[k], axis));
+        TU_OK(reduce_any(g, out[k], in, ops[k], axis));
     }
     if (ntasks)
         *ntasks = okto_graph_task_count(g);
@@ -137,11 +144,11 @@ static void all_ops_axes_shapes(void **state)
             float *got[4];
             int ntasks;
             run_ops(ctx, x, rows, cols, axes[ai], OKTO_SCHED_AUTO, got, &ntasks);
-            if (n >= 1024 * 1024 && okto_compute_lane_count(ctx) > 1)
+            if (n >= 1024 * 1024 && okto_context_compute_lanes(ctx) > 1)
                 assert_true(ntasks > 4); /* partitioned */
             for (int k = 0; k < 4; k++) {
                 double err = check(x, rows, cols, ops[k], axes[ai], got[k]);
-                double tol = ops[k] == OKTO_MAX || ops[k] == OKTO_MIN ? 0 : SUM_TOL;
+                double tol = ops[k] == OKTO_REDUCE_MAX || ops[k] == OKTO_REDUCE_MIN ? 0 : SUM_TOL;
                 if (err > tol)
                     fail_msg("reduce op %d axis %d on %zux%zu: error %g > %g", (int)ops[k],
                              axes[ai], rows, cols, err, tol);
@@ -173,11 +180,11 @@ static void ten_million(void **state)
         run_ops(ctx, x, cases[i].rows, cases[i].cols, cases[i].axis, OKTO_SCHED_AUTO, got, NULL);
         for (int k = 0; k < 4; k++) {
             double err = check(x, cases[i].rows, cases[i].cols, ops[k], cases[i].axis, got[k]);
-            double tol = ops[k] == OKTO_MAX || ops[k] == OKTO_MIN ? 0 : 1e-6;
+            double tol = ops[k] == OKTO_REDUCE_MAX || ops[k] == OKTO_REDUCE_MIN ? 0 : 1e-6;
             if (k == 0)
                 print_message("1e7 sum, %zux%zu axis %d: relative error %.2g (lanes %d)\n",
                               cases[i].rows, cases[i].cols, cases[i].axis, err,
-                              okto_compute_lane_count(ctx));
+                              okto_context_compute_lanes(ctx));
             if (err > tol)
                 fail_msg("1e7 reduce op %d axis %d on %zux%zu: error %g > %g", (int)ops[k],
                          cases[i].axis, cases[i].rows, cases[i].cols, err, tol);
@@ -206,10 +213,10 @@ static void partitioned_and_policies_agree(void **state)
         run_ops(ctx, x, rows, cols, axis, OKTO_SCHED_SEQUENTIAL, b, &tseq);
         run_ops(ctx, x, rows, cols, axis, OKTO_SCHED_HEFT, c, &theft);
         assert_int_equal(tseq, theft);
-        if (okto_compute_lane_count(ctx) > 1)
+        if (okto_context_compute_lanes(ctx) > 1)
             assert_true(tseq > t1);
         for (int k = 0; k < 4; k++) {
-            if (ops[k] == OKTO_MAX || ops[k] == OKTO_MIN) {
+            if (ops[k] == OKTO_REDUCE_MAX || ops[k] == OKTO_REDUCE_MIN) {
                 assert_memory_equal(a[k], b[k], on * sizeof(float));
             } else {
                 double worst = 0;
@@ -262,9 +269,9 @@ static void inf_and_nan(void **state)
                         if (!isnan(v))
                             fail_msg("op %d axis %d output %zu: %g, want NaN", (int)ops[k], axis, i,
                                      v);
-                    } else if (ops[k] == OKTO_MIN ? !isfinite(v) : v != INFINITY) {
+                    } else if (ops[k] == OKTO_REDUCE_MIN ? !isfinite(v) : v != INFINITY) {
                         fail_msg("op %d axis %d output %zu: %g, want %s", (int)ops[k], axis, i, v,
-                                 ops[k] == OKTO_MIN ? "finite" : "inf");
+                                 ops[k] == OKTO_REDUCE_MIN ? "finite" : "inf");
                     }
                 }
             }
@@ -299,7 +306,7 @@ static void many_tasks_and_mixed_sizes(void **state)
                 size_t orows, ocols;
                 out_shape(mixed[si].rows, mixed[si].cols, axes[ai], &orows, &ocols);
                 out[si][ai][k] = tu_tensor(ctx, orows, ocols, NULL);
-                TU_OK(okto_reduce(g, out[si][ai][k], in[si], ops[k], axes[ai]));
+                TU_OK(reduce_any(g, out[si][ai][k], in[si], ops[k], axes[ai]));
             }
     }
     for (int rep = 0; rep < 3; rep++)
@@ -310,7 +317,7 @@ static void many_tasks_and_mixed_sizes(void **state)
                 got[si][ai][k] = tu_read(out[si][ai][k]);
                 double err =
                     check(x[si], mixed[si].rows, mixed[si].cols, ops[k], axes[ai], got[si][ai][k]);
-                double tol = ops[k] == OKTO_MAX || ops[k] == OKTO_MIN ? 0 : SUM_TOL;
+                double tol = ops[k] == OKTO_REDUCE_MAX || ops[k] == OKTO_REDUCE_MIN ? 0 : SUM_TOL;
                 if (err > tol)
                     fail_msg("reduce op %d axis %d on %zux%zu: error %g > %g", (int)ops[k],
                              axes[ai], mixed[si].rows, mixed[si].cols, err, tol);
@@ -323,52 +330,63 @@ static void many_tasks_and_mixed_sizes(void **state)
     okto_graph_destroy(g);
 }
 
-/* out == in: a 1 x 1 in place, a rows x 1 per row in place, a 1 x cols per column in place. */
+/* out may not be (or overlap) in: a reduction in place is refused, nothing recorded; the same
+ * reductions into their own outputs run. */
 static void out_aliases_in(void **state)
 {
     (void)state;
     float v = 2.5f, col[5] = {1, -2, 3, -4, 5};
     okto_tensor *t = tu_tensor(ctx, 1, 1, &v), *c = tu_tensor(ctx, 5, 1, col);
-    okto_tensor *r = tu_tensor(ctx, 1, 5, col);
+    okto_tensor *r = tu_tensor(ctx, 1, 5, col), *t2 = tu_tensor(ctx, 1, 1, NULL);
+    okto_tensor *c2 = tu_tensor(ctx, 5, 1, NULL), *r2 = tu_tensor(ctx, 1, 5, NULL);
     okto_graph *g;
     TU_OK(okto_graph_create(ctx, &g));
-    TU_OK(okto_reduce(g, t, t, OKTO_MEAN, -1));
-    TU_OK(okto_reduce(g, t, t, OKTO_SUM, 0));
-    TU_OK(okto_reduce(g, c, c, OKTO_MAX, 1));
-    TU_OK(okto_reduce(g, r, r, OKTO_SUM, 0));
+    tu_expect_refused(ctx, g, okto_reduce_all(g, t, t, OKTO_REDUCE_MEAN), OKTO_EINVAL, "overlap",
+                      NULL, 0);
+    tu_expect_refused(ctx, g, okto_reduce(g, c, c, OKTO_REDUCE_MAX, 1), OKTO_EINVAL, "overlap",
+                      NULL, 0);
+    TU_OK(okto_reduce_all(g, t2, t, OKTO_REDUCE_MEAN));
+    TU_OK(okto_reduce(g, c2, c, OKTO_REDUCE_MAX, 1));
+    TU_OK(okto_reduce(g, r2, r, OKTO_REDUCE_SUM, 0));
     TU_OK(okto_graph_run(g));
-    float *got = tu_read(t);
+    float *got = tu_read(t2);
     assert_true(got[0] == 2.5f);
     free(got);
-    got = tu_read(c);
+    got = tu_read(c2);
     assert_memory_equal(got, col, sizeof col);
     free(got);
-    got = tu_read(r);
+    got = tu_read(r2);
     assert_memory_equal(got, col, sizeof col);
     free(got);
     okto_graph_destroy(g);
+    okto_tensor_destroy(t2), okto_tensor_destroy(c2), okto_tensor_destroy(r2);
     okto_tensor_destroy(t);
     okto_tensor_destroy(c);
     okto_tensor_destroy(r);
 }
 
-/* The scratch of a partitioned reduction belongs to the graph alone (refcount 1), so it is
- * freed with the graph; and it is reused, not re-made, on every launch. */
+/* The scratch of a partitioned reduction belongs to the graph alone (a graph temporary, held by
+ * its temporaries and its storages: refcount 2, no handle), so it is freed with the graph; and
+ * it is reused, not re-made, on every launch. */
 static void scratch_is_owned_by_the_graph(void **state)
 {
     (void)state;
-    if (okto_compute_lane_count(ctx) < 2)
+    if (okto_context_compute_lanes(ctx) < 2)
         skip();
     okto_tensor *in = tu_tensor(ctx, 1024, 1024, NULL), *out = tu_tensor(ctx, 1, 1, NULL);
     okto_graph *g;
     TU_OK(okto_graph_create(ctx, &g));
-    TU_OK(okto_reduce(g, out, in, OKTO_SUM, -1));
+    TU_OK(okto_reduce_all(g, out, in, OKTO_REDUCE_SUM));
     assert_true(okto_graph_task_count(g) > 1);
     int scratch = 0;
     for (int i = 0; i < g->nstores; i++)
         if (g->stores[i].st != in->st && g->stores[i].st != out->st) {
             scratch++;
-            assert_int_equal(atomic_load(&g->stores[i].st->refs), 1);
+            assert_int_equal(atomic_load(&g->stores[i].st->refs), 2);
+            int temp = 0;
+            for (int k = 0; k < g->ntemps; k++)
+                temp |= g->temps[k] == g->stores[i].st;
+            assert_true(temp);
         }
     assert_int_equal(scratch, 1);
     TU_OK(okto_graph_run(g));
@@ -396,22 +414,22 @@ static void argument_errors(void **state)
     TU_OK(okto_tensor_view(big, 1, 3, &vb));
     okto_graph *g;
     TU_OK(okto_graph_create(ctx, &g));
-    TU_OK(okto_reduce(g, o11, in, OKTO_SUM, -1));
+    TU_OK(okto_reduce_all(g, o11, in, OKTO_REDUCE_SUM));
     int n0 = okto_graph_task_count(g);
-    expect_fail(g, okto_reduce(g, o31, in, OKTO_SUM, 0), "in is 3x4", "out is 3x1", n0);
-    expect_fail(g, okto_reduce(g, o14, in, OKTO_SUM, 1), "in is 3x4", "out is 1x4", n0);
-    expect_fail(g, okto_reduce(g, o14, in, OKTO_SUM, -1), "in is 3x4", "out is 1x4", n0);
-    expect_fail(g, okto_reduce(g, o11, in, OKTO_MAX, 0), "expected 1x4", NULL, n0);
-    expect_fail(g, okto_reduce(g, o11, in, OKTO_SUM, 2), "axis 2", NULL, n0);
-    expect_fail(g, okto_reduce(g, o11, in, OKTO_SUM, -2), "axis -2", NULL, n0);
-    expect_fail(g, okto_reduce(g, o11, in, (okto_reduce_op)4, -1), "op 4", NULL, n0);
-    expect_fail(g, okto_reduce(g, NULL, in, OKTO_SUM, -1), "out", NULL, n0);
-    expect_fail(g, okto_reduce(g, o11, NULL, OKTO_SUM, -1), "in", NULL, n0);
-    expect_fail(g, okto_reduce(g, va, vb, OKTO_SUM, 1), "overlap", NULL, n0);
-    assert_int_equal(okto_reduce(NULL, o11, in, OKTO_SUM, -1), OKTO_EINVAL);
+    expect_fail(g, okto_reduce(g, o31, in, OKTO_REDUCE_SUM, 0), "in is f32[3,4]", "out is f32[3,1]", n0);
+    expect_fail(g, okto_reduce(g, o14, in, OKTO_REDUCE_SUM, 1), "in is f32[3,4]", "out is f32[1,4]", n0);
+    expect_fail(g, okto_reduce_all(g, o14, in, OKTO_REDUCE_SUM), "in is f32[3,4]", "out is f32[1,4]", n0);
+    expect_fail(g, okto_reduce(g, o11, in, OKTO_REDUCE_MAX, 0), "must be f32[1,4]", NULL, n0);
+    expect_fail(g, okto_reduce(g, o11, in, OKTO_REDUCE_SUM, 2), "axis 2", NULL, n0);
+    expect_fail(g, okto_reduce(g, o11, in, OKTO_REDUCE_SUM, -3), "axis -3", NULL, n0);
+    expect_fail(g, okto_reduce_all(g, o11, in, (okto_reduce_op)4), "op 4", NULL, n0);
+    expect_fail(g, okto_reduce_all(g, NULL, in, OKTO_REDUCE_SUM), "out", NULL, n0);
+    expect_fail(g, okto_reduce_all(g, o11, NULL, OKTO_REDUCE_SUM), "in", NULL, n0);
+    expect_fail(g, okto_reduce(g, va, vb, OKTO_REDUCE_SUM, 1), "overlap", NULL, n0);
+    assert_int_equal(okto_reduce_all(NULL, o11, in, OKTO_REDUCE_SUM), OKTO_EINVAL);
     okto_context *other = tu_context_with(1, OKTO_SCHED_AUTO);
     okto_tensor *alien = tu_tensor(other, 3, 4, NULL);
-    expect_fail(g, okto_reduce(g, o11, alien, OKTO_SUM, -1), "another context", NULL, n0);
+    expect_fail(g, okto_reduce_all(g, o11, alien, OKTO_REDUCE_SUM), "another context", NULL, n0);
     okto_tensor_destroy(alien);
     okto_context_destroy(other);
     okto_graph_destroy(g);

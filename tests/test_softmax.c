@@ -103,7 +103,7 @@ static void softmax_shapes(void **state)
         ref_softmax(x, rows, cols, want);
         int ntasks;
         float *got = softmax_run(ctx, x, rows, cols, 0, OKTO_SCHED_AUTO, &ntasks);
-        if (n >= 1024 * 1024 && okto_compute_lane_count(ctx) > 1)
+        if (n >= 1024 * 1024 && okto_context_compute_lanes(ctx) > 1)
             assert_true(ntasks > 1); /* partitioned */
         double err = max_rel(got, want, n);
         if (err > SOFTMAX_TOL)
@@ -174,31 +174,61 @@ static void labels_for(float *lab, size_t rows, size_t cols, uint64_t seed)
 }
 
 /* Runs softmax_xent with the outputs asked for; returns the loss (NAN when not asked). */
-static float xent_run(okto_context *c, const float *x, const float *lab, size_t rows, size_t cols,
-                      int want_loss, int want_grad, int grad_in_place, okto_sched sched,
-                      float **grad_out)
+static float xent_run_bad(okto_context *c, const float *x, const float *lab, size_t rows,
+                          size_t cols, int want_loss, int want_grad, int grad_in_place,
+                          okto_sched sched, float **grad_out, int bad_row)
 {
-    okto_tensor *tx = tu_tensor(c, rows, cols, x), *tl = tu_tensor(c, rows, 1, lab);
+    okto_tensor *tx = tu_tensor(c, rows, cols, x), *tl = NULL;
+    TU_OK(okto_tensor_create(c, OKTO_I32, 2, (size_t[]){rows, 1}, &tl));
+    TU_OK(okto_tensor_write_f32(tl, lab)); /* the labels are small integers: exact */
     okto_tensor *loss = want_loss ? tu_tensor(c, 1, 1, NULL) : NULL;
     okto_tensor *grad = !want_grad ? NULL : grad_in_place ? tx : tu_tensor(c, rows, cols, NULL);
     okto_graph *g;
     TU_OK(okto_graph_create(c, &g));
     TU_OK(okto_graph_set_sched(g, sched));
     TU_OK(okto_softmax_xent(g, loss, grad, tx, tl));
-    TU_OK(okto_graph_run(g));
-    float l = NAN;
-    if (loss) {
-        TU_OK(okto_tensor_read(loss, &l));
-        okto_tensor_destroy(loss);
+    okto_status st = okto_graph_run(g);
+    if (bad_row >= 0) {
+        /* a label out of range is found on the device and fails the run, naming the row */
+        char want[64];
+        snprintf(want, sizeof want, "the label of row %d is", bad_row);
+        assert_int_equal(st, OKTO_EINVAL);
+        if (!strstr(okto_last_error(c), "okto_softmax_xent") ||
+            !strstr(okto_last_error(c), want))
+            fail_msg("the failure \"%s\" does not name the op and row %d", okto_last_error(c),
+                     bad_row);
+    } else {
+        TU_OK(st);
     }
+    float l = NAN;
+    if (loss)
+        TU_OK(okto_tensor_read(loss, &l));
     if (grad)
         *grad_out = tu_read(grad);
+    if (bad_row >= 0) {
+        /* the flag was cleared: with the label mended the same graph runs */
+        int32_t *good = malloc(rows * sizeof *good);
+        for (size_t r = 0; r < rows; r++)
+            good[r] = (int)r == bad_row ? 0 : (int32_t)lab[r];
+        TU_OK(okto_tensor_write(tl, good));
+        TU_OK(okto_graph_run(g));
+        free(good);
+    }
+    okto_tensor_destroy(loss);
     okto_graph_destroy(g);
     if (grad && !grad_in_place)
         okto_tensor_destroy(grad);
     okto_tensor_destroy(tx);
     okto_tensor_destroy(tl);
     return l;
+}
+
+static float xent_run(okto_context *c, const float *x, const float *lab, size_t rows, size_t cols,
+                      int want_loss, int want_grad, int grad_in_place, okto_sched sched,
+                      float **grad_out)
+{
+    return xent_run_bad(c, x, lab, rows, cols, want_loss, want_grad, grad_in_place, sched,
+                        grad_out, -1);
 }
 
 static double grad_err(const float *got, const double *want, size_t rows, size_t cols)
@@ -258,8 +288,9 @@ static void xent_large_logits(void **state)
     xent_case(64, 1000, -1e4f, 1e4f, 32); /* near one-hot softmax: losses 0 or ~1e4 */
 }
 
-/* A label that is not an integer in [0, cols) makes its row's loss, and the mean, NaN; the
- * other rows' gradients are untouched. */
+/* A label outside [0, cols) makes its row's loss NaN and fails the run with OKTO_EINVAL naming
+ * the row (a device-side check); the other rows' gradients are untouched, and the context and
+ * graph are fine afterwards. */
 static void xent_bad_label(void **state)
 {
     (void)state;
@@ -268,10 +299,10 @@ static void xent_bad_label(void **state)
     double want[20];
     tu_fill_random(x, 20, 8, -1.0f, 1.0f);
     ref_xent(x, lab, rows, cols, want);
-    static const float bad[] = {5.0f, -1.0f, 1.5f, NAN};
+    static const float bad[] = {5.0f, -1.0f, 1e6f};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         lab[3] = bad[i];
-        float l = xent_run(ctx, x, lab, rows, cols, 1, 1, 0, OKTO_SCHED_AUTO, &grad);
+        float l = xent_run_bad(ctx, x, lab, rows, cols, 1, 1, 0, OKTO_SCHED_AUTO, &grad, 3);
         assert_true(isnan(l));
         assert_true(grad_err(grad, want, 3, cols) <= GRAD_TOL * 3.0 / rows);
         free(grad);
@@ -293,7 +324,7 @@ static void partitioned_and_policies_agree(void **state)
     float *b = softmax_run(ctx, x, rows, cols, 0, OKTO_SCHED_SEQUENTIAL, &tseq);
     float *c = softmax_run(ctx, x, rows, cols, 0, OKTO_SCHED_HEFT, &theft);
     assert_int_equal(t1, 1);
-    if (okto_compute_lane_count(ctx) > 1)
+    if (okto_context_compute_lanes(ctx) > 1)
         assert_true(tseq > 1 && tseq == theft);
     /* each row is one work-group in every plan: the same bits */
     assert_memory_equal(a, b, n * sizeof *a);
@@ -325,8 +356,10 @@ static void argument_errors(void **state)
 {
     (void)state;
     okto_tensor *x = tu_tensor(ctx, 3, 4, NULL), *o = tu_tensor(ctx, 3, 4, NULL);
-    okto_tensor *o43 = tu_tensor(ctx, 4, 3, NULL), *lab = tu_tensor(ctx, 3, 1, NULL);
-    okto_tensor *lab2 = tu_tensor(ctx, 2, 1, NULL), *lab32 = tu_tensor(ctx, 3, 2, NULL);
+    okto_tensor *o43 = tu_tensor(ctx, 4, 3, NULL), *lab, *lab2, *lab32;
+    TU_OK(okto_tensor_create(ctx, OKTO_I32, 2, (size_t[]){3, 1}, &lab));
+    TU_OK(okto_tensor_create(ctx, OKTO_I32, 2, (size_t[]){2, 1}, &lab2));
+    TU_OK(okto_tensor_create(ctx, OKTO_I32, 2, (size_t[]){3, 2}, &lab32));
     okto_tensor *loss = tu_tensor(ctx, 1, 1, NULL), *loss12 = tu_tensor(ctx, 1, 2, NULL);
     okto_tensor *big = tu_tensor(ctx, 4, 4, NULL), *va, *vb;
     TU_OK(okto_tensor_view(big, 0, 3, &va));
@@ -335,14 +368,14 @@ static void argument_errors(void **state)
     TU_OK(okto_graph_create(ctx, &g));
     TU_OK(okto_softmax(g, o, x));
     int n0 = okto_graph_task_count(g);
-    expect_fail(g, okto_softmax(g, o43, x), "in is 3x4", "out is 4x3", n0);
+    expect_fail(g, okto_softmax(g, o43, x), "in is f32[3,4]", "out is f32[4,3]", n0);
     expect_fail(g, okto_softmax(g, NULL, x), "out", NULL, n0);
     expect_fail(g, okto_softmax(g, o, NULL), "in", NULL, n0);
     expect_fail(g, okto_softmax(g, vb, va), "overlap", NULL, n0);
-    expect_fail(g, okto_softmax_xent(g, loss, o, x, lab2), "logits is 3x4", "labels is 2x1", n0);
-    expect_fail(g, okto_softmax_xent(g, loss, o, x, lab32), "logits is 3x4", "labels is 3x2", n0);
-    expect_fail(g, okto_softmax_xent(g, loss12, o, x, lab), "logits is 3x4", "loss is 1x2", n0);
-    expect_fail(g, okto_softmax_xent(g, loss, o43, x, lab), "logits is 3x4", "grad is 4x3", n0);
+    expect_fail(g, okto_softmax_xent(g, loss, o, x, lab2), "logits is f32[3,4]", "labels is i32[2,1]", n0);
+    expect_fail(g, okto_softmax_xent(g, loss, o, x, lab32), "logits is f32[3,4]", "labels is i32[3,2]", n0);
+    expect_fail(g, okto_softmax_xent(g, loss12, o, x, lab), "logits is f32[3,4]", "loss is f32[1,2]", n0);
+    expect_fail(g, okto_softmax_xent(g, loss, o43, x, lab), "logits is f32[3,4]", "grad is f32[4,3]", n0);
     expect_fail(g, okto_softmax_xent(g, NULL, NULL, x, lab), "both NULL", NULL, n0);
     expect_fail(g, okto_softmax_xent(g, loss, o, NULL, lab), "logits", NULL, n0);
     expect_fail(g, okto_softmax_xent(g, loss, o, x, NULL), "labels", NULL, n0);

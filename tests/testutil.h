@@ -29,7 +29,8 @@ okto_tensor *tu_tensor(okto_context *ctx, size_t rows, size_t cols, const float 
 float *tu_read(const okto_tensor *t);
 
 /* A recording call was refused: status `want`, a message (from okto_last_error(ctx)) holding
- * s1 and s2 (each may be NULL), and nothing recorded (g still has tasks_before tasks). */
+ * s1 and s2 (each may be NULL), nothing recorded (g still has tasks_before tasks), and the graph
+ * keeping the error; which it then clears, so the next check starts clean. */
 void tu_expect_refused(okto_context *ctx, okto_graph *g, okto_status got, okto_status want,
                        const char *s1, const char *s2, int tasks_before);
 

@@ -14,8 +14,6 @@
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
-#define OKTO_VERSION_STRING                                                                        \
-    STR(OKTO_VERSION_MAJOR) "." STR(OKTO_VERSION_MINOR) "." STR(OKTO_VERSION_PATCH)
 
 static const char usage[] =
     "usage: okto-probe [--json] [--help]\n"
@@ -253,7 +251,7 @@ static void bytes_human(cl_ulong b, char *buf, size_t cap)
 
 static void print_text(const probe_dev *devs, int n)
 {
-    printf("okto %s: %d OpenCL device%s\n", OKTO_VERSION_STRING, n, n == 1 ? "" : "s");
+    printf("okto %s: %d OpenCL device%s\n", okto_version(), n, n == 1 ? "" : "s");
     for (int i = 0; i < n; i++) {
         const probe_dev *d = &devs[i];
         char type[64], gmem[64], amem[64], part[64] = "";
@@ -357,7 +355,7 @@ static void json_string(const char *str)
 
 static void print_json(const probe_dev *devs, int n)
 {
-    printf("{\n  \"okto_version\": \"%s\",\n  \"devices\": [", OKTO_VERSION_STRING);
+    printf("{\n  \"okto_version\": \"%s\",\n  \"devices\": [", okto_version());
     for (int i = 0; i < n; i++) {
         const probe_dev *d = &devs[i];
         char type[64];

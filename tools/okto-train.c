@@ -306,7 +306,8 @@ typedef struct net {
     family dA[MAX_WIDTHS];               /* d loss / d A, hidden layers */
     family dbp[MAX_WIDTHS];              /* bias gradient of micro-batch i (m x width) */
     okto_tensor *W[MAX_WIDTHS], *b[MAX_WIDTHS], *dW[MAX_WIDTHS], *db[MAX_WIDTHS];
-    float *xh, *yh, *lossh, *logith; /* host staging: batch in, losses and logits out */
+    float *xh, *lossh, *logith; /* host staging: batch in, losses and logits out */
+    int32_t *yh;                /* the batch's labels */
 } net;
 
 static int okto_fail(const net *n, const char *what, okto_status s)
@@ -326,10 +327,10 @@ static int okto_fail(const net *n, const char *what, okto_status s)
     } while (0)
 
 /* A batch-sized tensor (or, with rows_per == 1, one row per micro-batch) and its views. */
-static int family_make(net *n, family *f, size_t cols, int one_row_each)
+static int family_make_of(net *n, family *f, okto_dtype dt, size_t cols, int one_row_each)
 {
     size_t rows = one_row_each ? (size_t)n->m : n->B;
-    TRY(n, okto_tensor_create(n->ctx, rows, cols, &f->t));
+    TRY(n, okto_tensor_create(n->ctx, dt, 2, (size_t[]){rows, cols}, &f->t));
     f->v = calloc((size_t)n->m, sizeof *f->v);
     if (!f->v)
         return okto_fail(n, "calloc", OKTO_ENOMEM);
@@ -338,6 +339,11 @@ static int family_make(net *n, family *f, size_t cols, int one_row_each)
         TRY(n, okto_tensor_view(f->t, r0, rn, &f->v[i]));
     }
     return 0;
+}
+
+static int family_make(net *n, family *f, size_t cols, int one_row_each)
+{
+    return family_make_of(n, f, OKTO_F32, cols, one_row_each);
 }
 
 static void family_free(const net *n, family *f)
@@ -391,9 +397,9 @@ static int record_step(net *n, float lr)
         okto_tensor *in = n->X.v[i];
         for (int l = 1; l <= L; l++) {
             TRY(n, okto_matmul(g, n->Z[l].v[i], in, n->W[l], 0));
-            TRY(n, okto_zip(g, n->P[l].v[i], n->Z[l].v[i], n->b[l], OKTO_ADD));
+            TRY(n, okto_zip(g, n->P[l].v[i], n->Z[l].v[i], n->b[l], OKTO_ZIP_ADD));
             if (l < L) {
-                TRY(n, okto_map(g, n->A[l].v[i], n->P[l].v[i], OKTO_RELU));
+                TRY(n, okto_map(g, n->A[l].v[i], n->P[l].v[i], OKTO_MAP_RELU));
                 in = n->A[l].v[i];
             }
         }
@@ -409,15 +415,15 @@ static int record_step(net *n, float lr)
             okto_tensor *gi = n->G[l].v[i], *ai = l > 1 ? n->A[l - 1].v[i] : n->X.v[i];
             TRY(n, okto_matmul(g, n->dW[l], ai, gi, OKTO_TRANS_A | (i ? OKTO_ACCUMULATE : 0)));
             if (i == 0) {
-                TRY(n, okto_reduce(g, n->db[l], gi, OKTO_SUM, 0));
+                TRY(n, okto_reduce(g, n->db[l], gi, OKTO_REDUCE_SUM, 0));
             } else {
-                TRY(n, okto_reduce(g, n->dbp[l].v[i], gi, OKTO_SUM, 0));
+                TRY(n, okto_reduce(g, n->dbp[l].v[i], gi, OKTO_REDUCE_SUM, 0));
                 TRY(n, okto_axpy(g, n->db[l], 1.0f, n->dbp[l].v[i]));
             }
             if (l > 1) {
                 TRY(n, okto_matmul(g, n->dA[l - 1].v[i], gi, n->W[l], OKTO_TRANS_B));
                 TRY(n, okto_zip(g, n->G[l - 1].v[i], n->dA[l - 1].v[i], n->P[l - 1].v[i],
-                                OKTO_RELU_GRAD));
+                                OKTO_ZIP_RELU_GRAD));
             }
         }
     }
@@ -459,7 +465,7 @@ static int net_create(net *n, const opts *o)
         n->r0[i] = (size_t)r;
         r += (int)n->rn[i];
     }
-    if (family_make(n, &n->X, (size_t)o->w[0], 0) || family_make(n, &n->Y, 1, 0) ||
+    if (family_make(n, &n->X, (size_t)o->w[0], 0) || family_make_of(n, &n->Y, OKTO_I32, 1, 0) ||
         family_make(n, &n->loss, 1, 1))
         return -1;
     for (int l = 1; l <= n->L; l++) {
@@ -469,10 +475,10 @@ static int net_create(net *n, const opts *o)
             return -1;
         if (l < n->L && (family_make(n, &n->A[l], wo, 0) || family_make(n, &n->dA[l], wo, 0)))
             return -1;
-        TRY(n, okto_tensor_create(n->ctx, wi, wo, &n->W[l]));
-        TRY(n, okto_tensor_create(n->ctx, 1, wo, &n->b[l]));
-        TRY(n, okto_tensor_create(n->ctx, wi, wo, &n->dW[l]));
-        TRY(n, okto_tensor_create(n->ctx, 1, wo, &n->db[l]));
+        TRY(n, okto_tensor_create_2d(n->ctx, wi, wo, &n->W[l]));
+        TRY(n, okto_tensor_create_2d(n->ctx, 1, wo, &n->b[l]));
+        TRY(n, okto_tensor_create_2d(n->ctx, wi, wo, &n->dW[l]));
+        TRY(n, okto_tensor_create_2d(n->ctx, 1, wo, &n->db[l]));
     }
     TRY(n, okto_graph_create(n->ctx, &n->g));
     if (o->sched != OKTO_SCHED_AUTO)
@@ -561,6 +567,7 @@ typedef struct run_result {
     int nepochs;
     epoch_stats *ep;
     okto_report last; /* the report of the last step */
+    okto_lane_report lane[OKTO_MAX_COMPUTE_LANES + OKTO_MAX_COPY_LANES]; /* and its lanes */
     double median_ms; /* of the steps after the warm-up (see WARM_STEPS) */
 } run_result;
 
@@ -599,7 +606,7 @@ static void fill_batch(net *n, const train_data *d, const size_t *idx, size_t fi
     for (size_t k = 0; k < n->B; k++) {
         size_t s = idx[(first + k) % d->n];
         memcpy(n->xh + k * f, d->x + s * f, f * sizeof *n->xh);
-        n->yh[k] = (float)d->y[s];
+        n->yh[k] = (int32_t)d->y[s];
     }
 }
 
@@ -620,7 +627,7 @@ static size_t step_hits(const net *n)
         for (size_t j = 1; j < nc; j++)
             if (z[j] > z[arg])
                 arg = j;
-        hits += (float)arg == n->yh[r];
+        hits += (int32_t)arg == n->yh[r];
     }
     return hits;
 }
@@ -676,6 +683,8 @@ static int train(net *n, const opts *o, const train_data *d, long total, long pe
                 break;
             }
             r->last = rep;
+            for (int l = 0; l < rep.lanes; l++)
+                okto_graph_report_lane(n->g, l, &r->lane[l]);
             r->step_loss[step] = step_loss_of(n);
             r->step_ms[step] = b - a;
             s->steps++;
@@ -829,7 +838,7 @@ static void json_num(FILE *f, double v)
         fputs("null", f);
 }
 
-static void json_report(FILE *f, const okto_report *r)
+static void json_report(FILE *f, const okto_report *r, const okto_lane_report *lane)
 {
     fprintf(f, "{\"sched\": \"%s\", \"tasks\": %d, \"lanes\": %d, \"span_ms\": ",
             okto_sched_name(r->sched), r->tasks, r->lanes);
@@ -841,11 +850,11 @@ static void json_report(FILE *f, const okto_report *r)
     fputs(", \"host_ms\": ", f);
     json_num(f, r->host_ms);
     fputs(", \"lane\": [", f);
-    for (int l = 0; l < r->lanes && l < OKTO_MAX_LANES; l++) {
+    for (int l = 0; l < r->lanes; l++) {
         fprintf(f, "%s{\"busy_ms\": ", l ? ", " : "");
-        json_num(f, r->lane[l].busy_ms);
-        fprintf(f, ", \"tasks\": %d, \"copy\": %s}", r->lane[l].tasks,
-                r->lane[l].is_copy ? "true" : "false");
+        json_num(f, lane[l].busy_ms);
+        fprintf(f, ", \"tasks\": %d, \"copy\": %s}", lane[l].tasks,
+                lane[l].is_copy ? "true" : "false");
     }
     fputs("]}", f);
 }
@@ -885,7 +894,7 @@ static void json_run(FILE *f, const run_result *r)
         json_num(f, r->step_ms[k]);
     }
     fputs("],\n    \"last_step\": ", f);
-    json_report(f, &r->last);
+    json_report(f, &r->last, r->lane);
     fputc('}', f);
 }
 
@@ -976,8 +985,8 @@ int main(int argc, char **argv)
                o.micro > 1 ? "es" : "", o.lr, o.seed);
         printf("okto-train: %s, %d lanes (%d compute, %d copy); one step = %d tasks, %ld "
                "step%s per epoch\n",
-               dev, okto_lane_count(n.ctx), okto_compute_lane_count(n.ctx),
-               okto_copy_lane_count(n.ctx), tasks, per_epoch, per_epoch > 1 ? "s" : "");
+               dev, okto_context_lane_count(n.ctx), okto_context_compute_lanes(n.ctx),
+               okto_context_copy_lanes(n.ctx), tasks, per_epoch, per_epoch > 1 ? "s" : "");
         fflush(stdout);
     }
 
@@ -1054,7 +1063,7 @@ int main(int argc, char **argv)
         fprintf(f,
                 ", \"lanes\": %d, \"compute_lanes\": %d, \"copy_lanes\": %d, "
                 "\"tasks_per_step\": %d",
-                okto_lane_count(n.ctx), okto_compute_lane_count(n.ctx), okto_copy_lane_count(n.ctx),
+                okto_context_lane_count(n.ctx), okto_context_compute_lanes(n.ctx), okto_context_copy_lanes(n.ctx),
                 tasks);
         if (have_check) {
             fputs(",\n \"check\": {\"loss\": ", f);
@@ -1091,9 +1100,9 @@ int main(int argc, char **argv)
                100.0 * final_acc, d.n, final_loss, main_run.median_ms);
         printf("last step: %s, %d tasks, span %.2f ms, busy %.2f ms, utilization %.0f%%; lanes",
                okto_sched_name(r->sched), r->tasks, r->span_ms, r->busy_ms, 100.0 * r->utilization);
-        for (int l = 0; l < r->lanes && l < OKTO_MAX_LANES; l++)
-            printf(" %s%d %.2f ms/%d", r->lane[l].is_copy ? "copy" : "c", l, r->lane[l].busy_ms,
-                   r->lane[l].tasks);
+        for (int l = 0; l < r->lanes; l++)
+            printf(" %s%d %.2f ms/%d", main_run.lane[l].is_copy ? "copy" : "c", l,
+                   main_run.lane[l].busy_ms, main_run.lane[l].tasks);
         printf("\n");
         if (have_compare) {
             /* the policy asked for (heft by default), and the plan it kept if that differs */

@@ -3,6 +3,7 @@
 #ifndef OKTO_OKTO_H
 #define OKTO_OKTO_H
 
+#include "version.h"
 #include "status.h"
 #include "context.h"
 #include "tensor.h"
@@ -10,8 +11,15 @@
 #include "graph.h"
 #include "ops.h"
 
-#define OKTO_VERSION_MAJOR 0
-#define OKTO_VERSION_MINOR 1
-#define OKTO_VERSION_PATCH 0
+#ifdef __cplusplus
+extern "C" {
+#endif
 
+/* The version of the library that is running ("0.2.0"), which may differ from the header's
+ * OKTO_VERSION_STRING when a program runs against another build. */
+OKTO_API const char *okto_version(void);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -1,6 +1,14 @@
 /* okto/ops.h: ops record tasks into a graph. Each op checks its arguments when it is recorded
- * (NULL, shapes, tensors of another context): a negative status and, in okto_last_error, both
- * shapes or the argument at fault. Nothing is recorded by a call that fails. */
+ * (NULL, shapes, dtypes, aliasing, tensors of another context): a negative status and, in
+ * okto_last_error and okto_graph_status, the op, the argument at fault and the shapes and dtypes
+ * involved. Nothing is recorded by a call that fails, and the graph keeps the error (graph.h).
+ *
+ * Tensors may be views of any strides unless an op says otherwise; where a kernel needs
+ * contiguous data okto records a copy into a graph-owned temporary first (docs/ops.md lists
+ * what each op takes). Outputs may be an input only where the op says so ("out may be in");
+ * any other overlap between an output and another argument is refused.
+ *
+ * Threads: see graph.h (one recording thread per graph at a time). */
 #ifndef OKTO_OPS_H
 #define OKTO_OPS_H
 
@@ -10,80 +18,123 @@
 extern "C" {
 #endif
 
-/* ---- data movement and BLAS-1 -------------------------------------------------------- */
+/* ---- data movement and BLAS-1 -------------------------------------------------------------- */
+/* x = value (for i32 tensors value is rounded toward zero). */
 OKTO_API okto_status okto_fill(okto_graph *g, okto_tensor *x, float value);
+/* dst = src, same shape and dtype, any strides. */
 OKTO_API okto_status okto_copy(okto_graph *g, okto_tensor *dst, const okto_tensor *src);
+/* dst = src converted to dst's dtype (same shape). */
+OKTO_API okto_status okto_cast(okto_graph *g, okto_tensor *dst, const okto_tensor *src);
+/* *out = a new contiguous tensor (the caller's to destroy) that the graph fills with src. */
+OKTO_API okto_status okto_contiguous(okto_graph *g, const okto_tensor *src, okto_tensor **out);
+/* y += alpha x, same shape. */
 OKTO_API okto_status okto_axpy(okto_graph *g, okto_tensor *y, float alpha, const okto_tensor *x);
+/* x *= alpha. */
 OKTO_API okto_status okto_scale(okto_graph *g, okto_tensor *x, float alpha);
-/* Copy-lane tasks: host memory <-> tensor, rows * cols floats. The host pointer must stay
- * valid (and, for uploads, unchanged) until okto_graph_wait returns. */
-OKTO_API okto_status okto_upload(okto_graph *g, okto_tensor *t, const float *src);
-OKTO_API okto_status okto_download(okto_graph *g, float *dst, const okto_tensor *t);
+/* Copy-lane tasks: host memory <-> tensor, numel elements in the tensor's own dtype. The tensor
+ * must be contiguous. The host pointer must stay valid (and, for uploads, unchanged) until
+ * okto_graph_wait returns. */
+OKTO_API okto_status okto_upload(okto_graph *g, okto_tensor *t, const void *src);
+OKTO_API okto_status okto_download(okto_graph *g, void *dst, const okto_tensor *t);
 
-/* ---- matmul -------------------------------------------------------------------------- */
+/* ---- matmul -------------------------------------------------------------------------------- */
 enum {
     OKTO_TRANS_A = 1u << 0,
     OKTO_TRANS_B = 1u << 1,
-    OKTO_ACCUMULATE = 1u << 2 /* c += op(a) op(b) */
+    OKTO_ACCUMULATE = 1u << 2 /* okto_matmul only: c += op(a) op(b) */
 };
-/* c = op(a) op(b), or c += with OKTO_ACCUMULATE. Partitioned across lanes. */
+/* c = op(a) op(b), or c += with OKTO_ACCUMULATE, for 2-D tensors. Views with a unit stride in
+ * either dimension go to the GEMM as they are (a transposed view is a transposed operand);
+ * others are made contiguous first. Partitioned across lanes. */
 OKTO_API okto_status okto_matmul(okto_graph *g, okto_tensor *c, const okto_tensor *a,
                                  const okto_tensor *b, unsigned flags);
-/* c = alpha op(a) op(b) + beta c (OKTO_ACCUMULATE is ignored here). */
+/* c = alpha op(a) op(b) + beta c. OKTO_ACCUMULATE is refused here (beta says it). */
 OKTO_API okto_status okto_gemm(okto_graph *g, okto_tensor *c, float alpha, const okto_tensor *a,
                                const okto_tensor *b, float beta, unsigned flags);
 
-/* ---- reductions ---------------------------------------------------------------------- */
-typedef enum okto_reduce_op { OKTO_SUM, OKTO_MAX, OKTO_MIN, OKTO_MEAN } okto_reduce_op;
-/* axis 0: over rows (out is 1 x cols); 1: over columns (out is rows x 1); -1: all (1 x 1). */
+/* ---- reductions ---------------------------------------------------------------------------- */
+#define OKTO_REDUCE_MAP(X) X(SUM, "sum") X(MAX, "max") X(MIN, "min") X(MEAN, "mean")
+typedef enum okto_reduce_op {
+#define OKTO__REDUCE_ENUM(name, str) OKTO_REDUCE_##name,
+    OKTO_REDUCE_MAP(OKTO__REDUCE_ENUM)
+#undef OKTO__REDUCE_ENUM
+    OKTO_REDUCE_COUNT
+} okto_reduce_op;
+/* Over dimension axis of in (axis in [-rank, rank), negative counting from the end as NumPy
+ * does). out has in's shape with that dimension 1, or removed; same dtype; it must not overlap
+ * in. MEAN divides the sum by the dimension's size. */
 OKTO_API okto_status okto_reduce(okto_graph *g, okto_tensor *out, const okto_tensor *in,
                                  okto_reduce_op op, int axis);
+/* Over every element of in; out has one element. */
+OKTO_API okto_status okto_reduce_all(okto_graph *g, okto_tensor *out, const okto_tensor *in,
+                                     okto_reduce_op op);
 
-/* ---- elementwise --------------------------------------------------------------------- */
+/* ---- elementwise ----------------------------------------------------------------------------- */
+/* Unary maps. GELU_TANH is the tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+#define OKTO_MAP_MAP(X)                                                                         \
+    X(RELU, "relu") X(GELU_TANH, "gelu_tanh") X(SIGMOID, "sigmoid") X(TANH, "tanh")             \
+    X(EXP, "exp") X(LOG, "log") X(NEG, "neg") X(SQRT, "sqrt") X(ABS, "abs") X(SQUARE, "square")
 typedef enum okto_map_op {
-    OKTO_RELU, OKTO_GELU, OKTO_SIGMOID, OKTO_TANH, OKTO_EXP, OKTO_LOG, OKTO_NEG, OKTO_SQRT,
-    OKTO_ABS, OKTO_SQUARE
+#define OKTO__MAP_ENUM(name, str) OKTO_MAP_##name,
+    OKTO_MAP_MAP(OKTO__MAP_ENUM)
+#undef OKTO__MAP_ENUM
+    OKTO_MAP_COUNT
 } okto_map_op;
-/* out = f(in), same shape; out may be in. */
+/* out = f(in), same shape and dtype (f32, f16, bf16); out may be in. */
 OKTO_API okto_status okto_map(okto_graph *g, okto_tensor *out, const okto_tensor *in,
                               okto_map_op op);
 
+/* Binary ops. RELU_GRAD is a * (b > 0): upstream gradient a, pre-activation b. */
+#define OKTO_ZIP_MAP(X)                                                                         \
+    X(ADD, "add") X(SUB, "sub") X(MUL, "mul") X(DIV, "div") X(MAX, "max") X(MIN, "min")         \
+    X(RELU_GRAD, "relu_grad")
 typedef enum okto_zip_op {
-    OKTO_ADD, OKTO_SUB, OKTO_MUL, OKTO_DIV, OKTO_MAXIMUM, OKTO_MINIMUM,
-    OKTO_RELU_GRAD /* a * (b > 0): upstream gradient a, pre-activation b */
+#define OKTO__ZIP_ENUM(name, str) OKTO_ZIP_##name,
+    OKTO_ZIP_MAP(OKTO__ZIP_ENUM)
+#undef OKTO__ZIP_ENUM
+    OKTO_ZIP_COUNT
 } okto_zip_op;
-/* out = a (op) b. b is a's shape or a 1 x cols row broadcast over a's rows (bias add). */
+/* out = a (op) b with NumPy broadcasting: out's shape is the broadcast of a's and b's (each
+ * dimension equal or 1 in one of them, shapes aligned at the last dimension). All three of one
+ * dtype. out may be a or b (the same view), never another view that overlaps them. */
 OKTO_API okto_status okto_zip(okto_graph *g, okto_tensor *out, const okto_tensor *a,
                               const okto_tensor *b, okto_zip_op op);
+/* out = a (op) s for a scalar s. */
+OKTO_API okto_status okto_zip_scalar(okto_graph *g, okto_tensor *out, const okto_tensor *a,
+                                     float s, okto_zip_op op);
 
-/* ---- softmax and loss ---------------------------------------------------------------- */
-/* Row-wise, stable for large logits. out may be in. */
+/* ---- softmax and loss -------------------------------------------------------------------- */
+/* Over the last dimension, stable for large logits. out may be in. */
 OKTO_API okto_status okto_softmax(okto_graph *g, okto_tensor *out, const okto_tensor *in);
-/* Fused softmax + cross-entropy. labels: rows x 1, each the class index (0 .. cols-1) stored as
- * a float. loss (1 x 1) = mean over rows of -log softmax(logits)[label]; grad (rows x cols,
- * may be NULL) = (softmax(logits) - onehot(label)) / rows. loss may be NULL when grad is not. */
+/* Fused softmax + cross-entropy over the last dimension of logits [rows, classes] (any leading
+ * dimensions are rows). labels: i32, one per row (shape [rows] or [rows, 1]), each in
+ * [0, classes). loss (one element) = mean over rows of -log softmax(logits)[label]; grad
+ * (logits' shape, may be NULL) = (softmax(logits) - onehot(label)) / rows. loss may be NULL when
+ * grad is not. A label out of range is found on the device: the run fails with OKTO_EINVAL
+ * naming the op and the row (the loss of that row is NaN). */
 OKTO_API okto_status okto_softmax_xent(okto_graph *g, okto_tensor *loss, okto_tensor *grad,
                                        const okto_tensor *logits, const okto_tensor *labels);
 
-/* ---- user kernels -------------------------------------------------------------------- */
+/* ---- user kernels ---------------------------------------------------------------------------- */
 typedef struct okto_kernel okto_kernel;
-/* Builds source for the context's device(s); OKTO_EBUILD with the build log in
- * okto_last_error on failure. */
+/* Builds source for the context's device(s); OKTO_EBUILD with the build log in okto_last_error
+ * on failure, OKTO_EINVAL when the source has no kernel of that name. The kernel keeps its
+ * context alive; launches recorded with it keep working after okto_kernel_destroy. */
 OKTO_API okto_status okto_kernel_create(okto_context *ctx, const char *source, const char *name,
                                         okto_kernel **out);
-OKTO_API void okto_kernel_destroy(okto_kernel *k);
+OKTO_API okto_status okto_kernel_destroy(okto_kernel *k);
 
 typedef enum okto_arg_kind {
-    OKTO_ARG_R = 1,        /* tensor read: passed as (global float *buf, int offset) */
+    OKTO_ARG_R = 1,        /* tensor read: passed as (global T *buf, ulong offset) */
     OKTO_ARG_W = 2,        /* tensor written */
     OKTO_ARG_RW = 3,       /* tensor read and written */
     OKTO_ARG_VALUE = 4,    /* a by-value argument of size bytes */
     OKTO_ARG_LOCAL = 5     /* __local memory of size bytes */
 } okto_arg_kind;
 
-/* One kernel argument. A tensor argument occupies TWO kernel parameters: the buffer, then an
- * int offset in floats (non-zero for views). It declares how the kernel touches the tensor,
- * which is all okto knows to order tasks. */
+/* One kernel argument. A tensor argument occupies TWO kernel parameters: the buffer, then a
+ * ulong offset in elements (non-zero for views); it must be contiguous. It declares how the
+ * kernel touches the tensor, which is all okto knows to order tasks. */
 typedef struct okto_arg {
     okto_arg_kind kind;
     const okto_tensor *tensor;
@@ -98,7 +149,9 @@ typedef struct okto_arg {
 #define OKTO_VALUE(p) ((okto_arg){OKTO_ARG_VALUE, NULL, (p), sizeof(*(p))})
 #define OKTO_LOCAL(bytes) ((okto_arg){OKTO_ARG_LOCAL, NULL, NULL, (bytes)})
 
-/* Records one launch of k. Argument values are captured now. local may be NULL. */
+/* Records one launch of k. Argument values are captured now. local may be NULL; when given,
+ * every local[d] >= 1. The argument count must match the kernel's parameters (a tensor counts
+ * twice) and the __local arguments plus the kernel's own local memory must fit the device. */
 OKTO_API okto_status okto_launch(okto_graph *g, okto_kernel *k, cl_uint work_dim,
                                  const size_t *global, const size_t *local, int nargs,
                                  const okto_arg *args);

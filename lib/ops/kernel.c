@@ -1,16 +1,26 @@
-/* lib/ops/kernel.c: user kernels. okto_kernel_create builds the user's source for the
- * context's device(s); okto_launch records one NDRange whose tensor arguments each say how the
- * kernel touches them (R, W or RW). Each launch gets its own cl_kernel with its arguments set
- * now, so replays need no clSetKernelArg and two graphs may launch the same okto_kernel. */
-#include "internal.h"
+/* lib/ops/kernel.c: user kernels. okto_kernel_create builds the user's source for the context's
+ * device(s) and registers the kernel (lanes make their own kernel objects from it); okto_launch
+ * records one NDRange whose tensor arguments each say how the kernel touches them (R, W or RW).
+ * Everything that would make every run fail is checked when the launch is recorded: the
+ * argument count against the kernel's, the local sizes, and the __local memory against the
+ * device's. */
+#include "op.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+const okto__op_desc okto__desc_KERNEL = {.name = "kernel",
+                                         .family = "kernel",
+                                         .dtypes = OKTO__DT_ALL,
+                                         .layouts = "contiguous tensors (buffer, ulong offset)"};
+
 struct okto_kernel {
     okto_context *ctx;
-    cl_program program;
+    okto__kid kid;
     char *name;
+    cl_uint nparams;    /* CL_KERNEL_NUM_ARGS */
+    cl_ulong local_mem; /* CL_KERNEL_LOCAL_MEM_SIZE: its own __local arrays */
+    size_t max_wg;      /* CL_KERNEL_WORK_GROUP_SIZE */
 };
 
 okto_status okto_kernel_create(okto_context *ctx, const char *source, const char *name,
@@ -30,19 +40,39 @@ okto_status okto_kernel_create(okto_context *ctx, const char *source, const char
     }
     char what[300];
     snprintf(what, sizeof what, "user kernel \"%.200s\"", name);
-    okto_status s = okto__build(ctx, source, what, &k->program);
-    if (s == OKTO_OK) {
-        /* fail now, not at launch, when the name is wrong */
-        cl_int err;
-        cl_kernel probe = clCreateKernel(k->program, name, &err);
-        if (err != CL_SUCCESS) {
-            s = okto__fail_cl(ctx, err, "clCreateKernel", "no kernel named \"%s\" in the source",
-                              name);
-            clReleaseProgram(k->program);
-        } else {
-            clReleaseKernel(probe);
-        }
+    cl_program prog;
+    okto_status s = okto__build(ctx, source, NULL, what, &prog);
+    if (s != OKTO_OK) {
+        free(k), free(nm);
+        return s;
     }
+    /* fail now, not at launch, when the name is wrong; and learn what launches must match */
+    cl_int err;
+    cl_kernel probe = clCreateKernel(prog, name, &err);
+    if (err == CL_INVALID_KERNEL_NAME) {
+        s = okto__fail(ctx, OKTO_EINVAL,
+                       "okto_kernel_create: no kernel named \"%s\" in the "
+                       "source",
+                       name);
+    } else if (err != CL_SUCCESS) {
+        s = okto__fail_cl(ctx, err, "clCreateKernel", "kernel \"%s\"", name);
+    } else {
+        err = clGetKernelInfo(probe, CL_KERNEL_NUM_ARGS, sizeof k->nparams, &k->nparams, NULL);
+        if (err == CL_SUCCESS)
+            err =
+                clGetKernelWorkGroupInfo(probe, okto__ctx_device(ctx)->id, CL_KERNEL_LOCAL_MEM_SIZE,
+                                         sizeof k->local_mem, &k->local_mem, NULL);
+        if (err == CL_SUCCESS)
+            err = clGetKernelWorkGroupInfo(probe, okto__ctx_device(ctx)->id,
+                                           CL_KERNEL_WORK_GROUP_SIZE, sizeof k->max_wg, &k->max_wg,
+                                           NULL);
+        clReleaseKernel(probe);
+        if (err != CL_SUCCESS)
+            s = okto__fail_cl(ctx, err, "clGetKernelInfo", "kernel \"%s\"", name);
+    }
+    if (s == OKTO_OK)
+        s = okto__kernel_id_of(ctx, prog, name, &k->kid);
+    clReleaseProgram(prog); /* the kernel registry holds it now */
     if (s != OKTO_OK) {
         free(k), free(nm);
         return s;
@@ -54,99 +84,125 @@ okto_status okto_kernel_create(okto_context *ctx, const char *source, const char
     return OKTO_OK;
 }
 
-void okto_kernel_destroy(okto_kernel *k)
+okto_status okto_kernel_destroy(okto_kernel *k)
 {
     if (!k)
-        return;
-    clReleaseProgram(k->program); /* recorded launches hold their own cl_kernel (and program) */
+        return OKTO_OK;
+    /* recorded launches name the kernel by its id; the registry keeps its program until the
+     * context is gone */
     free(k->name);
     okto__context_release(k->ctx);
     free(k);
+    return OKTO_OK;
 }
 
 okto_status okto_launch(okto_graph *g, okto_kernel *k, cl_uint work_dim, const size_t *global,
                         const size_t *local, int nargs, const okto_arg *args)
 {
-    okto_status s = okto__check_graph(g, "okto_launch");
+    okto__rec r;
+    okto_status s = okto__rec_begin(&r, g, OKTO__OP_KERNEL, "okto_launch");
     if (s != OKTO_OK)
-        return s;
+        return okto__rec_end(&r, s);
     if (!k || !global || (nargs > 0 && !args) || nargs < 0)
-        return okto__fail(g->ctx, OKTO_EINVAL,
-                          "okto_launch: kernel, global and args (when nargs > 0) must not be NULL");
-    if (k->ctx != g->ctx)
-        return okto__fail(g->ctx, OKTO_EINVAL,
-                          "okto_launch: kernel \"%s\" belongs to another context than the graph",
-                          k->name);
+        return okto__rec_end(&r, okto__rec_fail(&r, OKTO_EINVAL,
+                                                "kernel, global and args (when "
+                                                "nargs > 0) must not be NULL"));
+    if (k->ctx != r.ctx)
+        return okto__rec_end(&r, okto__rec_fail(&r, OKTO_EINVAL,
+                                                "kernel \"%s\" belongs to "
+                                                "another context than the graph",
+                                                k->name));
     if (work_dim < 1 || work_dim > 3)
-        return okto__fail(g->ctx, OKTO_EINVAL, "okto_launch: work_dim %u is not 1, 2 or 3",
-                          work_dim);
-    for (cl_uint d = 0; d < work_dim; d++)
+        return okto__rec_end(
+            &r, okto__rec_fail(&r, OKTO_EINVAL, "work_dim %u is not 1, 2 or 3", work_dim));
+    size_t items = 1;
+    for (cl_uint d = 0; d < work_dim && s == OKTO_OK; d++) {
         if (global[d] == 0)
-            return okto__fail(g->ctx, OKTO_EINVAL, "okto_launch: global[%u] is 0", d);
-    okto__access *acc = malloc((size_t)(nargs ? nargs : 1) * sizeof *acc);
-    if (!acc)
-        return okto__fail(g->ctx, OKTO_ENOMEM, "okto_launch: out of host memory");
-    int nacc = 0;
+            s = okto__rec_fail(&r, OKTO_EINVAL, "global[%u] is 0", d);
+        else if (local && local[d] == 0)
+            s = okto__rec_fail(&r, OKTO_EINVAL,
+                               "local[%u] is 0 (pass local = NULL to let the "
+                               "driver choose)",
+                               d);
+        else if (local && global[d] % local[d])
+            s = okto__rec_fail(&r, OKTO_EINVAL,
+                               "global[%u] = %zu is not a multiple of local[%u] "
+                               "= %zu",
+                               d, global[d], d, local[d]);
+        if (local)
+            items *= local[d];
+    }
+    if (s == OKTO_OK && local && items > k->max_wg)
+        s = okto__rec_fail(&r, OKTO_EINVAL,
+                           "a work-group of %zu items; kernel \"%s\" takes at "
+                           "most %zu here (CL_KERNEL_WORK_GROUP_SIZE)",
+                           items, k->name, k->max_wg);
+    /* every parameter accounted for: a tensor is two (buffer, offset) */
+    cl_uint params = 0;
+    size_t local_bytes = 0;
+    for (int i = 0; i < nargs && s == OKTO_OK; i++) {
+        const okto_arg *a = &args[i];
+        char argname[32];
+        snprintf(argname, sizeof argname, "args[%d]", i);
+        if (a->kind >= OKTO_ARG_R && a->kind <= OKTO_ARG_RW) {
+            s = a->kind == OKTO_ARG_R ? okto__rec_tensor(&r, a->tensor, argname, OKTO__DT_ALL)
+                                      : okto__rec_output(&r, a->tensor, argname, OKTO__DT_ALL);
+            if (s == OKTO_OK && !okto__contiguous(a->tensor))
+                s = okto__rec_fail(&r, OKTO_EINVAL,
+                                   "%s (%s) is not contiguous: a user kernel "
+                                   "gets (buffer, offset) only",
+                                   argname, OKTO__DESC(a->tensor));
+            params += 2;
+        } else if (a->kind == OKTO_ARG_VALUE) {
+            if (!a->value || !a->size)
+                s = okto__rec_fail(&r, OKTO_EINVAL, "%s is a value with no data or size 0",
+                                   argname);
+            params += 1;
+        } else if (a->kind == OKTO_ARG_LOCAL && a->size) {
+            local_bytes += a->size;
+            params += 1;
+        } else {
+            s = okto__rec_fail(&r, OKTO_EINVAL,
+                               "%s has kind %d (expected OKTO_ARG_R, W, RW, "
+                               "VALUE or LOCAL with a size)",
+                               argname, (int)a->kind);
+        }
+    }
+    if (s == OKTO_OK && params != k->nparams)
+        s = okto__rec_fail(&r, OKTO_EINVAL,
+                           "kernel \"%s\" has %u parameters but the %d "
+                           "arguments make %u (a tensor takes two: buffer and ulong offset)",
+                           k->name, k->nparams, nargs, params);
+    size_t have = okto__rec_device(&r)->local_mem;
+    if (s == OKTO_OK && local_bytes + k->local_mem > have)
+        s = okto__rec_fail(&r, OKTO_EINVAL,
+                           "kernel \"%s\": %zu bytes of __local arguments plus "
+                           "%llu of its own exceed the device's %zu (CL_DEVICE_LOCAL_MEM_SIZE)",
+                           k->name, local_bytes, (unsigned long long)k->local_mem, have);
+    if (s != OKTO_OK)
+        return okto__rec_end(&r, s);
+    okto__tb t;
+    okto__tb_init(&t, &r, OKTO__OP_KERNEL);
+    okto__tb_kid(&t, k->kid);
+    double n = 1;
     for (int i = 0; i < nargs; i++) {
         const okto_arg *a = &args[i];
         if (a->kind >= OKTO_ARG_R && a->kind <= OKTO_ARG_RW) {
-            char argname[32];
-            snprintf(argname, sizeof argname, "args[%d]", i);
-            if ((s = okto__check_tensor(g, a->tensor, "okto_launch", argname)) != OKTO_OK)
-                goto fail;
-            acc[nacc++] = okto__acc(a->tensor, 0, a->tensor->rows, (int)a->kind);
+            okto__tb_arg_tensor(&t, a->tensor);
+            okto__tb_access(&t, a->tensor,
+                            a->kind == OKTO_ARG_R   ? OKTO__R
+                            : a->kind == OKTO_ARG_W ? OKTO__W
+                                                    : OKTO__RW);
         } else if (a->kind == OKTO_ARG_VALUE) {
-            if (!a->value || !a->size) {
-                s = okto__fail(g->ctx, OKTO_EINVAL,
-                               "okto_launch: args[%d] is a value with no data or size 0", i);
-                goto fail;
-            }
-        } else if (a->kind != OKTO_ARG_LOCAL || !a->size) {
-            s = okto__fail(g->ctx, OKTO_EINVAL,
-                           "okto_launch: args[%d] has kind %d (expected OKTO_ARG_R, W, RW, VALUE "
-                           "or LOCAL with a size)", i, (int)a->kind);
-            goto fail;
-        }
-    }
-    cl_int err;
-    cl_kernel ck = clCreateKernel(k->program, k->name, &err);
-    if (err != CL_SUCCESS) {
-        s = okto__fail_cl(g->ctx, err, "clCreateKernel", "kernel \"%s\"", k->name);
-        goto fail;
-    }
-    cl_uint idx = 0;
-    for (int i = 0; i < nargs && err == CL_SUCCESS; i++) {
-        const okto_arg *a = &args[i];
-        if (a->kind >= OKTO_ARG_R && a->kind <= OKTO_ARG_RW) {
-            err = okto__set_tensor_arg(ck, idx, a->tensor, 0);
-            idx += 2;
+            okto__tb_arg_value(&t, a->value, a->size);
         } else {
-            err = clSetKernelArg(ck, idx++, a->size, a->kind == OKTO_ARG_VALUE ? a->value : NULL);
-        }
-        if (err != CL_SUCCESS) {
-            s = okto__fail_cl(g->ctx, err, "clSetKernelArg",
-                              "kernel \"%s\" parameter %u (args[%d]; a tensor takes two "
-                              "parameters: buffer and int offset)", k->name, idx - 1, i);
+            okto__tb_arg_local(&t, a->size);
         }
     }
-    if (err != CL_SUCCESS) {
-        clReleaseKernel(ck);
-        goto fail;
-    }
-    okto__task t = {.op = "kernel", .cls = OKTO__COMPUTE, .acc = acc, .nacc = nacc,
-                    .kernel = ck, .work_dim = work_dim, .has_local = local != NULL};
-    double items = 1;
-    for (cl_uint d = 0; d < work_dim; d++) {
-        t.global[d] = global[d];
-        t.local[d] = local ? local[d] : 0;
-        items *= (double)global[d];
-    }
-    t.flops = items * 4;
-    t.shape_key = (uint64_t)items ^ ((uint64_t)(uintptr_t)k->program << 20);
-    int ti = okto__graph_add(g, &t);
-    free(acc);
-    return ti < 0 ? (okto_status)ti : OKTO_OK;
-fail:
-    free(acc);
-    return s;
+    for (cl_uint d = 0; d < work_dim; d++)
+        n *= (double)global[d];
+    okto__tb_range(&t, work_dim, global, local);
+    okto__tb_cost(&t, n * 4, 0, (uint64_t)n ^ ((uint64_t)k->kid << 40));
+    s = okto__tb_commit(&t);
+    return okto__rec_end(&r, s);
 }

@@ -1,17 +1,24 @@
-/* lib/ops/reduce.c: okto_reduce (sum, max, min, mean over rows, columns or everything).
+/* lib/ops/reduce.c: okto_reduce (sum, max, min, mean over one dimension) and okto_reduce_all.
  *
- * Plans, by axis (kernels in cl/reduce.cl):
- *   - axis -1 (all), and axis 1 of a single row: the tensor is one contiguous run of n floats.
+ * Any dimension: a contiguous input seen as [outer, R, inner] reduces its R. inner == 1 is a
+ * per-row reduction of [outer, R] (the rows plan below), outer == 1 a per-column one of
+ * [R, inner] (the columns plan), a single run of elements the flat plan; both outer and inner
+ * above 1 is made a rows plan by a transposing copy into a temporary ([outer, inner, R]).
+ * Strided inputs are copied to a contiguous temporary first. Every dtype but i32, computed in
+ * float: partials are float32, the result is stored in the output's dtype.
+ *
+ * Plans (kernels in cl/reduce.cl):
+ *   - all of a contiguous run of n elements (okto_reduce_all, or one row):
  *     It is split into equal element ranges, one per compute lane (okto__parts); each part task
  *     reduces its range with `ngroups` work-groups into its own row of a scratch tensor
  *     (nparts x ngroups), and one aggregation task on the device reduces the scratch into out
  *     (dividing by n for MEAN). A part reads the rows its range touches; reads never conflict,
  *     so parts that share a row still run side by side.
- *   - axis 1 (per row): split by rows. A part writes its rows of out directly, one work-group
+ *   - per row: split by rows. A part writes its rows of out directly, one work-group
  *     per row; a row too long for one group (more than `item` * L floats) is cut into
  *     column chunks whose partials go to the part's rows of a rows x ngroups scratch, and a
  *     per-part aggregation task turns them into its rows of out. No cross-part aggregation.
- *   - axis 0 (per column): split by rows. Part p reduces its rows, column tiles of TC quads
+ *   - per column: split by rows. Part p reduces its rows, column tiles of TC quads
  *     (4 columns each) times ngroups row chunks, into rows [p * ngroups, (p + 1) * ngroups) of
  *     a scratch (nparts * ngroups) x cols; an aggregation task reduces the scratch over its
  *     rows into out. A single column (rows x 1) is contiguous: it takes the flat plan.
@@ -27,8 +34,7 @@
  * then release the wrong one (pocl_release_dlhandle_cache asserts, SIGABRT), which uneven
  * parts running side by side hit. One grid per (kernel, local size) never makes the second.
  *
- * The scratch tensors are created here and released right after recording: the graph retains
- * every storage it records an access to, so they live exactly as long as the graph.
+ * The scratch tensors are graph temporaries: they live exactly as long as the graph.
  *
  * The shape of the work (local size, elements per work item, groups per part) is chosen per
  * device type in red_shape: wide coalesced groups on a GPU, one long contiguous stretch per
@@ -38,19 +44,33 @@
  * large partials, where a plain block sum would cost an ulp of the result: they run the
  * kernels with blocked = 0 (a compensated add per float4), which keeps a 1e7-element sum of
  * [0, 1) values within about 2e-8 (correctly rounded but for an ulp) on PoCL. */
-#include "internal.h"
+
+#include "op.h"
 
 #include <stdint.h>
+#include <string.h>
 
-#define OKTO__RED_MAXL 256 /* OKTO_RED_MAXL in cl/reduce.cl: the local arrays' size */
-#define OKTO__RED_TILE 128 /* OKTO_RED_TILE in cl/reduce.cl: quads a task of okto_reduce_colt_* */
+#define OKTO__RED_MAXL 256 /* the kernels' local arrays: -DOKTO_RED_MAXL */
+#define OKTO__RED_TILE 128 /* quads a task of okto_reduce_colt_* covers: -DOKTO_RED_TILE */
 
-static const char *const op_names[] = {
-    [OKTO_SUM] = "sum", [OKTO_MAX] = "max", [OKTO_MIN] = "min", [OKTO_MEAN] = "sum"};
-static const char *const task_names[] = {[OKTO_SUM] = "reduce_sum",
-                                         [OKTO_MAX] = "reduce_max",
-                                         [OKTO_MIN] = "reduce_min",
-                                         [OKTO_MEAN] = "reduce_mean"};
+#define RED_DESC(id, nm)                                                                           \
+    const okto__op_desc okto__desc_##id = {.name = nm,                                             \
+                                           .family = "reduce",                                     \
+                                           .dtypes = OKTO__DT_FLOATS,                              \
+                                           .layouts = "any strides (strided: copied first)",       \
+                                           .partitioned = 1}
+RED_DESC(REDUCE_SUM, "reduce.sum");
+RED_DESC(REDUCE_MAX, "reduce.max");
+RED_DESC(REDUCE_MIN, "reduce.min");
+RED_DESC(REDUCE_MEAN, "reduce.mean");
+RED_DESC(REDUCE_AGGREGATE, "reduce.aggregate");
+
+/* MEAN is a sum divided by the count */
+static const char *const op_names[] = {[OKTO_REDUCE_SUM] = "sum",
+                                       [OKTO_REDUCE_MAX] = "max",
+                                       [OKTO_REDUCE_MIN] = "min",
+                                       [OKTO_REDUCE_MEAN] = "sum"};
+_Static_assert(sizeof op_names / sizeof *op_names == OKTO_REDUCE_COUNT, "one row per op");
 
 static size_t pow2floor(size_t n)
 {
@@ -112,29 +132,25 @@ static void red_shape(cl_device_type type, red_limits *lim)
     }
 }
 
-static okto_status query_limits(okto_graph *g, red_limits *lim)
+static okto_status query_limits(okto__rec *r, okto_dtype dt, red_limits *lim)
 {
-    cl_kernel k;
-    okto_status s = okto__kernel(g->ctx, "okto_reduce_cols_sum", &k);
+    okto__device *dev = okto__rec_device(r);
+    char opts[128];
+    snprintf(opts, sizeof opts, "-DOKTO_DT=%d -DOKTO_DT2=0 -DOKTO_RED_MAXL=%d -DOKTO_RED_TILE=%d",
+             (int)dt, OKTO__RED_MAXL, OKTO__RED_TILE);
+    okto__progkey key = {"reduce", NULL, opts};
+    okto__kid kid;
+    okto_status s = okto__kernel_id(r->ctx, &key, "okto_reduce_cols_sum", &kid);
+    size_t wg = OKTO__RED_MAXL;
+    if (s == OKTO_OK)
+        s = okto__kernel_wg_size(r->ctx, kid, &wg);
     if (s != OKTO_OK)
         return s;
-    size_t wg = OKTO__RED_MAXL, dims[3] = {OKTO__RED_MAXL, OKTO__RED_MAXL, OKTO__RED_MAXL};
-    cl_int err = clGetKernelWorkGroupInfo(k, g->ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg,
-                                          &wg, NULL);
-    if (err == CL_SUCCESS)
-        err =
-            clGetDeviceInfo(g->ctx->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof dims, dims, NULL);
-    cl_uint cus = 1;
-    if (err == CL_SUCCESS)
-        err = clGetDeviceInfo(g->ctx->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cus, &cus, NULL);
-    clReleaseKernel(k);
-    if (err != CL_SUCCESS)
-        return okto__fail_cl(g->ctx, err, "clGetKernelWorkGroupInfo", "okto_reduce");
     lim->wg = pow2floor(wg < OKTO__RED_MAXL ? (wg ? wg : 1) : OKTO__RED_MAXL);
-    lim->dim0 = pow2floor(dims[0] ? dims[0] : 1);
-    lim->dim1 = pow2floor(dims[1] ? dims[1] : 1);
-    red_shape(g->ctx->device_type, lim);
-    lim->cus = cus ? cus : 1;
+    lim->dim0 = pow2floor(dev->max_items[0] ? dev->max_items[0] : 1);
+    lim->dim1 = pow2floor(dev->max_items[1] ? dev->max_items[1] : 1);
+    red_shape(dev->type, lim);
+    lim->cus = dev->cus;
     lim->l = lim->l < lim->wg ? lim->l : lim->wg;
     lim->l = lim->l < lim->dim0 ? lim->l : lim->dim0;
     /* column kernel: TC column quads (coalesced) by TR rows */
@@ -149,328 +165,314 @@ static okto_status query_limits(okto_graph *g, red_limits *lim)
     return OKTO_OK;
 }
 
-/* One reduction task. in_off / out_off are in floats from the start of each tensor.
- * rows_kernel: okto_reduce_rows_*, else okto_reduce_cols_*; both launched with the fixed shape
- * of red_limits whatever the task (see query_limits). */
+/* One reduction task over a rows x cols block that starts at `in` (a contiguous view, its first
+ * element the block's) into `out` (contiguous, from its first element). rows_kernel:
+ * okto_reduce_rows_*, else okto_reduce_cols_* / _colt_*; both launched with the fixed shape of
+ * red_limits whatever the task (see query_limits). The accesses are given separately. */
 typedef struct red_task {
-    const char *op;
+    okto__op op;
     okto_reduce_op rop;
     int rows_kernel;
-    const okto_tensor *in, *out;
-    size_t in_off, out_off;
+    okto_tensor in, out; /* 1-D views of the block and of the output range */
     size_t rows, cols, ngroups;
     float div;
-    int aggregate; /* reads partials: compensated per float4, no plain block sums */
-    okto__access acc[2];
-    int nacc, part, nparts;
+    int aggregate;      /* reads partials: compensated per float4, no plain block sums */
+    okto_tensor acc[2]; /* read, written */
+    int part, nparts;
 } red_task;
 
-/* Like okto__set_tensor_arg, at any float offset from t's start (a part of a flat range may
- * start inside a row). */
-static cl_int set_arg_at(cl_kernel k, cl_uint idx, const okto_tensor *t, size_t off)
+static okto_status record(okto__rec *r, const red_limits *lim, const red_task *k)
 {
-    cl_int off_i = (cl_int)(t->row0 * t->cols + off);
-    cl_int err = clSetKernelArg(k, idx, sizeof(cl_mem), &t->st->mem);
-    return err == CL_SUCCESS ? clSetKernelArg(k, idx + 1, sizeof off_i, &off_i) : err;
-}
-
-static okto_status record(okto_graph *g, const red_limits *lim, red_task *r)
-{
-    char kname[64];
+    char kname[64], extra[96];
     snprintf(kname, sizeof kname, "okto_reduce_%s_%s",
-             r->rows_kernel ? "rows"
+             k->rows_kernel ? "rows"
              : lim->tiled   ? "colt"
                             : "cols",
-             op_names[r->rop]);
-    cl_kernel k;
-    okto_status s = okto__kernel(g->ctx, kname, &k);
-    if (s != OKTO_OK)
-        return s;
-    cl_int rows = (cl_int)r->rows, cols = (cl_int)r->cols, ng = (cl_int)r->ngroups;
-    cl_int err = set_arg_at(k, 0, r->in, r->in_off);
-    if (err == CL_SUCCESS)
-        err = set_arg_at(k, 2, r->out, r->out_off);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(k, 4, sizeof rows, &rows);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(k, 5, sizeof cols, &cols);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(k, 6, sizeof ng, &ng);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(k, 7, sizeof r->div, &r->div);
-    cl_int blocked = !r->aggregate;
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(k, 8, sizeof blocked, &blocked);
-    if (err != CL_SUCCESS) {
-        clReleaseKernel(k);
-        return okto__fail_cl(g->ctx, err, "clSetKernelArg", "okto_reduce (%s)", kname);
-    }
-    double n = (double)r->rows * (double)r->cols;
-    okto__task t = {.op = r->op,
-                    .shape_key = ((uint64_t)r->rows << 32) ^ (uint64_t)r->cols,
-                    .part = r->part,
-                    .nparts = r->nparts,
-                    .cls = OKTO__COMPUTE,
-                    .flops = n,
-                    .bytes = n * sizeof(float),
-                    .acc = r->acc,
-                    .nacc = r->nacc,
-                    .kernel = k,
-                    .work_dim = 2,
-                    .has_local = 1};
-    if (r->rows_kernel) {
-        t.global[0] = lim->l * lim->groups, t.global[1] = 1;
-        t.local[0] = lim->l, t.local[1] = 1;
+             op_names[k->rop]);
+    snprintf(extra, sizeof extra, "-DOKTO_DT2=%d -DOKTO_RED_MAXL=%d -DOKTO_RED_TILE=%d",
+             (int)k->out.dtype, OKTO__RED_MAXL, OKTO__RED_TILE);
+    okto__tb t;
+    okto__tb_init(&t, r, k->op);
+    okto__tb_kernel(&t, "reduce", k->in.dtype, extra, kname);
+    okto__tb_arg_tensor(&t, &k->in);
+    okto__tb_arg_tensor(&t, &k->out);
+    okto__tb_arg_long(&t, (int64_t)k->rows);
+    okto__tb_arg_long(&t, (int64_t)k->cols);
+    okto__tb_arg_long(&t, (int64_t)k->ngroups);
+    okto__tb_arg_float(&t, k->div);
+    okto__tb_arg_int(&t, !k->aggregate);
+    size_t global[2], local[2];
+    if (k->rows_kernel) {
+        global[0] = lim->l * lim->groups, global[1] = 1;
+        local[0] = lim->l, local[1] = 1;
     } else if (lim->tiled) {
-        t.global[0] = lim->groups, t.global[1] = 1;
-        t.local[0] = 1, t.local[1] = 1;
+        global[0] = lim->groups, global[1] = 1;
+        local[0] = 1, local[1] = 1;
     } else {
-        t.global[0] = lim->tc * lim->groups, t.global[1] = lim->tr;
-        t.local[0] = lim->tc, t.local[1] = lim->tr;
+        global[0] = lim->tc * lim->groups, global[1] = lim->tr;
+        local[0] = lim->tc, local[1] = lim->tr;
     }
-    t.global[2] = t.local[2] = 1;
-    int ti = okto__graph_add(g, &t);
-    return ti < 0 ? (okto_status)ti : OKTO_OK;
+    okto__tb_range(&t, 2, global, local);
+    /* out may be in (a block reduced into its own first element): one RW access then */
+    okto__tb_access(&t, &k->acc[0], OKTO__R);
+    okto__tb_access(&t, &k->acc[1], OKTO__W);
+    double n = (double)k->rows * (double)k->cols;
+    okto__tb_cost(&t, n, n * (double)okto_dtype_size(k->in.dtype),
+                  ((uint64_t)k->rows << 32) ^ (uint64_t)k->cols);
+    okto__tb_part(&t, k->part, k->nparts);
+    return okto__tb_commit(&t);
 }
 
-/* Access to the rows of t that the floats [e0, e1) (from t's start) touch. */
-static okto__access acc_elems(const okto_tensor *t, size_t e0, size_t e1, int mode)
+/* The flat view [e0, e1) of a contiguous t. */
+static okto_tensor flat(const okto_tensor *t, size_t e0, size_t e1)
 {
-    return okto__acc(t, e0 / t->cols, ceil_div(e1, t->cols), mode);
+    okto_tensor v;
+    okto__view_flat(t, e0, e1, &v);
+    return v;
 }
 
-static int same_rows(const okto_tensor *a, const okto_tensor *b)
-{
-    return a->st == b->st && a->row0 == b->row0 && a->rows == b->rows;
-}
-
-/* The accesses of a task that reads `ra` of in and writes `wa` of out: one RW access when out
- * is in (a 1 x 1 or one-row reduction in place), else a read and a write. */
-static void in_out_acc(red_task *r, okto__access ra, okto__access wa)
-{
-    if (ra.st == wa.st && ra.row0 < wa.row1 && wa.row0 < ra.row1) {
-        r->acc[0] = wa;
-        r->acc[0].row0 = ra.row0 < wa.row0 ? ra.row0 : wa.row0;
-        r->acc[0].row1 = ra.row1 > wa.row1 ? ra.row1 : wa.row1;
-        r->acc[0].mode = OKTO__RW;
-        r->nacc = 1;
-    } else {
-        r->acc[0] = wa;
-        r->acc[1] = ra;
-        r->nacc = 2;
-    }
-}
-
-/* All of in (n contiguous floats) into the 1 x 1 out. */
-static okto_status reduce_flat(okto_graph *g, okto_tensor *out, const okto_tensor *in,
+/* All of in (n contiguous elements) into the one-element out. */
+static okto_status reduce_flat(okto__rec *r, const okto_tensor *out, const okto_tensor *in,
                                okto_reduce_op op, const red_limits *lim)
 {
-    size_t n = in->rows * in->cols;
-    int nparts = okto__parts(g, n, (double)n);
+    size_t n = okto__numel(in);
+    int nparts = okto__rec_parts(r, n, (double)n);
     size_t per = ceil_div(n, (size_t)nparts);
     size_t ng = ceil_div(per, lim->l * lim->item);
     ng = ng < lim->maxg ? ng : lim->maxg;
-    float count = op == OKTO_MEAN ? (float)n : 1.0f;
-    red_task r = {
-        .op = task_names[op], .rop = op, .rows_kernel = 1, .in = in, .rows = 1, .nparts = nparts};
+    float count = op == OKTO_REDUCE_MEAN ? (float)n : 1.0f;
+    okto__op opid = (okto__op)(OKTO__OP_REDUCE_SUM + op);
     if (nparts == 1 && ng == 1) {
-        r.out = out, r.cols = n, r.ngroups = 1, r.div = count;
-        in_out_acc(&r, okto__acc(in, 0, in->rows, OKTO__R), okto__acc(out, 0, 1, OKTO__W));
-        return record(g, lim, &r);
+        red_task k = {opid,        op, 1, flat(in, 0, n), flat(out, 0, 1), 1, n, 1, count, 0,
+                      {*in, *out}, 0,  1};
+        return record(r, lim, &k);
     }
-    okto_tensor *scratch;
-    okto_status s = okto_tensor_create(g->ctx, (size_t)nparts, ng, &scratch);
+    okto_tensor scratch;
+    okto_status s = okto__rec_temp(r, OKTO_F32, 2, (size_t[]){(size_t)nparts, ng}, &scratch);
     for (int p = 0; p < nparts && s == OKTO_OK; p++) {
         size_t e0 = okto__part_row(n, p, nparts), e1 = okto__part_row(n, p + 1, nparts);
-        r.part = p, r.out = scratch, r.in_off = e0, r.out_off = (size_t)p * ng;
-        r.cols = e1 - e0, r.ngroups = ng, r.div = 1.0f;
-        r.acc[0] = okto__acc(scratch, (size_t)p, (size_t)p + 1, OKTO__W);
-        r.acc[1] = acc_elems(in, e0, e1, OKTO__R);
-        r.nacc = 2;
-        s = record(g, lim, &r);
+        okto_tensor row = flat(&scratch, (size_t)p * ng, (size_t)(p + 1) * ng);
+        red_task k = {opid, op,   1, flat(in, e0, e1),        row, 1,     e1 - e0,
+                      ng,   1.0f, 0, {flat(in, e0, e1), row}, p,   nparts};
+        s = record(r, lim, &k);
     }
     if (s == OKTO_OK) {
         size_t m = (size_t)nparts * ng;
-        red_task a = {.op = "reduce_aggregate",
-                      .aggregate = 1,
-                      .rop = op,
-                      .rows_kernel = 1,
-                      .in = scratch,
-                      .out = out,
-                      .rows = 1,
-                      .cols = m,
-                      .ngroups = 1,
-                      .div = count,
-                      .nparts = 1};
-        a.acc[0] = okto__acc(out, 0, 1, OKTO__W);
-        a.acc[1] = okto__acc(scratch, 0, (size_t)nparts, OKTO__R);
-        a.nacc = 2;
-        s = record(g, lim, &a);
+        red_task k = {OKTO__OP_REDUCE_AGGREGATE,
+                      op,
+                      1,
+                      flat(&scratch, 0, m),
+                      flat(out, 0, 1),
+                      1,
+                      m,
+                      1,
+                      count,
+                      1,
+                      {scratch, *out},
+                      0,
+                      1};
+        s = record(r, lim, &k);
     }
-    okto_tensor_destroy(scratch); /* the graph holds the storage now */
     return s;
 }
 
-/* Each row of in into the rows x 1 out. */
-static okto_status reduce_axis1(okto_graph *g, okto_tensor *out, const okto_tensor *in,
-                                okto_reduce_op op, const red_limits *lim)
+/* Each row of the contiguous [rows, cols] in into out (rows elements, contiguous). */
+static okto_status reduce_rows(okto__rec *r, const okto_tensor *out, const okto_tensor *in,
+                               size_t rows, size_t cols, okto_reduce_op op, const red_limits *lim)
 {
-    size_t rows = in->rows, cols = in->cols;
-    int nparts = okto__parts(g, rows, (double)rows * (double)cols);
+    int nparts = okto__rec_parts(r, rows, (double)rows * (double)cols);
     size_t ng = ceil_div(cols, lim->l * lim->item);
     ng = ng < lim->maxg ? ng : lim->maxg;
-    float count = op == OKTO_MEAN ? (float)cols : 1.0f;
-    okto_tensor *scratch = NULL;
+    float count = op == OKTO_REDUCE_MEAN ? (float)cols : 1.0f;
+    okto__op opid = (okto__op)(OKTO__OP_REDUCE_SUM + op);
+    okto_tensor scratch;
     okto_status s = OKTO_OK;
     if (ng > 1)
-        s = okto_tensor_create(g->ctx, rows, ng, &scratch);
+        s = okto__rec_temp(r, OKTO_F32, 2, (size_t[]){rows, ng}, &scratch);
     for (int p = 0; p < nparts && s == OKTO_OK; p++) {
         size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
-        red_task r = {.op = task_names[op],
-                      .rop = op,
-                      .rows_kernel = 1,
-                      .in = in,
-                      .in_off = r0 * cols,
-                      .rows = r1 - r0,
-                      .cols = cols,
-                      .ngroups = ng,
-                      .part = p,
-                      .nparts = nparts};
-        okto__access ra = okto__acc(in, r0, r1, OKTO__R);
+        okto_tensor src = flat(in, r0 * cols, r1 * cols), dst = flat(out, r0, r1);
         if (ng == 1) {
-            r.out = out, r.out_off = r0, r.div = count;
-            in_out_acc(&r, ra, okto__acc(out, r0, r1, OKTO__W));
-            s = record(g, lim, &r);
+            red_task k = {opid, op, 1, src, dst, r1 - r0, cols, 1, count, 0, {src, dst}, p, nparts};
+            s = record(r, lim, &k);
             continue;
         }
-        r.out = scratch, r.out_off = r0 * ng, r.div = 1.0f;
-        r.acc[0] = okto__acc(scratch, r0, r1, OKTO__W);
-        r.acc[1] = ra;
-        r.nacc = 2;
-        if ((s = record(g, lim, &r)) != OKTO_OK)
+        okto_tensor part = flat(&scratch, r0 * ng, r1 * ng);
+        red_task k = {opid, op, 1, src, part, r1 - r0, cols, ng, 1.0f, 0, {src, part}, p, nparts};
+        if ((s = record(r, lim, &k)) != OKTO_OK)
             break;
-        red_task a = {.op = "reduce_aggregate",
-                      .aggregate = 1,
-                      .rop = op,
-                      .rows_kernel = 1,
-                      .in = scratch,
-                      .in_off = r0 * ng,
-                      .out = out,
-                      .out_off = r0,
-                      .rows = r1 - r0,
-                      .cols = ng,
-                      .ngroups = 1,
-                      .div = count,
-                      .part = p,
-                      .nparts = nparts};
-        a.acc[0] = okto__acc(out, r0, r1, OKTO__W);
-        a.acc[1] = okto__acc(scratch, r0, r1, OKTO__R);
-        a.nacc = 2;
-        s = record(g, lim, &a);
+        red_task a = {OKTO__OP_REDUCE_AGGREGATE,
+                      op,
+                      1,
+                      part,
+                      dst,
+                      r1 - r0,
+                      ng,
+                      1,
+                      count,
+                      1,
+                      {part, dst},
+                      p,
+                      nparts};
+        s = record(r, lim, &a);
     }
-    okto_tensor_destroy(scratch);
     return s;
 }
 
-/* Each column of in into the 1 x cols out. */
-static okto_status reduce_axis0(okto_graph *g, okto_tensor *out, const okto_tensor *in,
-                                okto_reduce_op op, const red_limits *lim)
+/* Each column of the contiguous [rows, cols] in into out (cols elements, contiguous). */
+static okto_status reduce_cols(okto__rec *r, const okto_tensor *out, const okto_tensor *in,
+                               size_t rows, size_t cols, okto_reduce_op op, const red_limits *lim)
 {
-    size_t rows = in->rows, cols = in->cols;
-    int nparts = okto__parts(g, rows, (double)rows * (double)cols);
+    int nparts = okto__rec_parts(r, rows, (double)rows * (double)cols);
     size_t per = ceil_div(rows, (size_t)nparts);
     size_t ng = ceil_div(per, lim->tr * lim->col_item);
     ng = ng < lim->col_maxg ? ng : lim->col_maxg;
-    float count = op == OKTO_MEAN ? (float)rows : 1.0f;
-    red_task r = {.op = task_names[op],
-                  .rop = op,
-                  .rows_kernel = 0,
-                  .in = in,
-                  .cols = cols,
-                  .ngroups = ng,
-                  .nparts = nparts};
+    float count = op == OKTO_REDUCE_MEAN ? (float)rows : 1.0f;
+    okto__op opid = (okto__op)(OKTO__OP_REDUCE_SUM + op);
+    okto_tensor all = flat(in, 0, rows * cols), dst = flat(out, 0, cols);
     if (nparts == 1 && ng == 1) {
-        r.out = out, r.rows = rows, r.div = count;
-        in_out_acc(&r, okto__acc(in, 0, rows, OKTO__R), okto__acc(out, 0, 1, OKTO__W));
-        return record(g, lim, &r);
+        red_task k = {opid, op, 0, all, dst, rows, cols, 1, count, 0, {all, dst}, 0, 1};
+        return record(r, lim, &k);
     }
     size_t m = (size_t)nparts * ng;
-    okto_tensor *scratch;
-    okto_status s = okto_tensor_create(g->ctx, m, cols, &scratch);
+    okto_tensor scratch;
+    okto_status s = okto__rec_temp(r, OKTO_F32, 2, (size_t[]){m, cols}, &scratch);
     for (int p = 0; p < nparts && s == OKTO_OK; p++) {
         size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
-        r.part = p, r.out = scratch, r.in_off = r0 * cols, r.out_off = (size_t)p * ng * cols;
-        r.rows = r1 - r0, r.div = 1.0f;
-        r.acc[0] = okto__acc(scratch, (size_t)p * ng, (size_t)(p + 1) * ng, OKTO__W);
-        r.acc[1] = okto__acc(in, r0, r1, OKTO__R);
-        r.nacc = 2;
-        s = record(g, lim, &r);
+        okto_tensor src = flat(in, r0 * cols, r1 * cols);
+        okto_tensor part = flat(&scratch, (size_t)p * ng * cols, (size_t)(p + 1) * ng * cols);
+        red_task k = {opid, op, 0, src, part, r1 - r0, cols, ng, 1.0f, 0, {src, part}, p, nparts};
+        s = record(r, lim, &k);
     }
     if (s == OKTO_OK) {
-        red_task a = {.op = "reduce_aggregate",
-                      .aggregate = 1,
-                      .rop = op,
-                      .rows_kernel = 0,
-                      .in = scratch,
-                      .out = out,
-                      .rows = m,
-                      .cols = cols,
-                      .ngroups = 1,
-                      .div = count,
-                      .nparts = 1};
-        a.acc[0] = okto__acc(out, 0, 1, OKTO__W);
-        a.acc[1] = okto__acc(scratch, 0, m, OKTO__R);
-        a.nacc = 2;
-        s = record(g, lim, &a);
+        red_task a = {OKTO__OP_REDUCE_AGGREGATE,
+                      op,
+                      0,
+                      flat(&scratch, 0, m * cols),
+                      dst,
+                      m,
+                      cols,
+                      1,
+                      count,
+                      1,
+                      {scratch, dst},
+                      0,
+                      1};
+        s = record(r, lim, &a);
     }
-    okto_tensor_destroy(scratch);
+    return s;
+}
+
+/* The shared part of okto_reduce and okto_reduce_all: in seen as [outer, R, inner]. */
+static okto_status reduce(okto__rec *r, okto_tensor *out, const okto_tensor *in, okto_reduce_op op,
+                          size_t outer, size_t R, size_t inner, int axis)
+{
+    okto_status s = okto__rec_no_alias(r, out, "out", in, "in", 0);
+    red_limits lim;
+    if (s == OKTO_OK)
+        s = query_limits(r, in->dtype, &lim);
+    okto_tensor src, dst = *out;
+    if (s == OKTO_OK)
+        s = okto__rec_layout(r, in, 0, &src);
+    /* the result: into out when it is contiguous, else a temporary copied over at the end */
+    int direct = okto__contiguous(out);
+    if (s == OKTO_OK && !direct)
+        s = okto__rec_temp(r, out->dtype, out->rank, out->shape, &dst);
+    if (s != OKTO_OK)
+        return s;
+    if (outer * inner == 1 || R == 1) {
+        if (R == 1) { /* nothing to reduce (MEAN of one is itself): element by element */
+            size_t n = okto__numel(&src);
+            okto_tensor fd = flat(&dst, 0, n), fs = flat(&src, 0, n);
+            s = okto_copy(r->g, &fd, &fs);
+        } else {
+            s = reduce_flat(r, &dst, &src, op, &lim);
+        }
+    } else if (inner == 1) {
+        s = reduce_rows(r, &dst, &src, outer, R, op, &lim);
+    } else if (outer == 1) {
+        s = reduce_cols(r, &dst, &src, R, inner, op, &lim);
+    } else {
+        /* both sides: [outer, R, inner] transposed to [outer, inner, R] by a copy, then rows */
+        okto_tensor v = src, t;
+        v.rank = 3;
+        v.shape[0] = outer, v.shape[1] = inner, v.shape[2] = R, v.shape[3] = 1;
+        v.stride[0] = (int64_t)(R * inner), v.stride[1] = 1, v.stride[2] = (int64_t)inner;
+        v.stride[3] = 0;
+        s = okto__rec_temp(r, in->dtype, 3, v.shape, &t);
+        if (s == OKTO_OK)
+            s = okto_copy(r->g, &t, &v);
+        if (s == OKTO_OK)
+            s = reduce_rows(r, &dst, &t, outer * inner, R, op, &lim);
+    }
+    (void)axis;
+    if (s == OKTO_OK && !direct)
+        s = okto_copy(r->g, out, &dst);
     return s;
 }
 
 okto_status okto_reduce(okto_graph *g, okto_tensor *out, const okto_tensor *in, okto_reduce_op op,
                         int axis)
 {
-    static const char *fn = "okto_reduce";
-    okto_status s = okto__check_graph(g, fn);
+    okto__rec r;
+    okto_status s = okto__rec_begin(&r, g, OKTO__OP_REDUCE_SUM, "okto_reduce");
+    if (s == OKTO_OK && (unsigned)op >= OKTO_REDUCE_COUNT)
+        s = okto__rec_fail(&r, OKTO_EINVAL, "op %d is not an okto_reduce_op", (int)op);
     if (s == OKTO_OK)
-        s = okto__check_tensor(g, out, fn, "out");
+        s = okto__rec_output(&r, out, "out", OKTO__DT_FLOATS);
     if (s == OKTO_OK)
-        s = okto__check_tensor(g, in, fn, "in");
+        s = okto__rec_tensor(&r, in, "in", OKTO__DT_FLOATS);
+    if (s == OKTO_OK && (axis < -in->rank || axis >= in->rank))
+        s = okto__rec_fail(&r, OKTO_EINVAL, "axis %d of %s (expected %d to %d)", axis,
+                           OKTO__DESC(in), -in->rank, in->rank - 1);
+    if (s == OKTO_OK && out->dtype != in->dtype)
+        s = okto__rec_fail(&r, OKTO_EINVAL, "in is %s but out is %s: dtypes differ", OKTO__DESC(in),
+                           OKTO__DESC(out));
     if (s != OKTO_OK)
-        return s;
-    if ((unsigned)op > (unsigned)OKTO_MEAN)
-        return okto__fail(g->ctx, OKTO_EINVAL, "okto_reduce: op %d is not an okto_reduce_op",
-                          (int)op);
-    if (axis < -1 || axis > 1)
-        return okto__fail(g->ctx, OKTO_EINVAL,
-                          "okto_reduce: axis %d (expected 0: over rows, 1: over columns, -1: "
-                          "all)",
-                          axis);
-    size_t er = axis == 1 ? in->rows : 1, ec = axis == 0 ? in->cols : 1;
-    if (out->rows != er || out->cols != ec)
-        return okto__fail(g->ctx, OKTO_EINVAL,
-                          "okto_reduce: in is %zux%zu but out is %zux%zu (expected %zux%zu for "
-                          "axis %d)",
-                          in->rows, in->cols, out->rows, out->cols, er, ec, axis);
-    /* out may be in itself (then the shapes say in is 1 x 1, rows x 1 or 1 x cols, and each
-     * work-group writes only what it read); any other overlap is a race between parts */
-    if (out->st == in->st && !same_rows(out, in) && out->row0 < in->row0 + in->rows &&
-        in->row0 < out->row0 + out->rows)
-        return okto__fail(g->ctx, OKTO_EINVAL,
-                          "okto_reduce: out (rows [%zu, %zu)) and in (rows [%zu, %zu)) are views "
-                          "of one tensor that overlap",
-                          out->row0, out->row0 + out->rows, in->row0, in->row0 + in->rows);
-    red_limits lim;
-    if ((s = query_limits(g, &lim)) != OKTO_OK)
-        return s;
-    int start = g->ntasks;
-    if (axis == -1 || (axis == 1 && in->rows == 1) || (axis == 0 && in->cols == 1))
-        s = reduce_flat(g, out, in, op, &lim);
-    else if (axis == 1)
-        s = reduce_axis1(g, out, in, op, &lim);
-    else
-        s = reduce_axis0(g, out, in, op, &lim);
-    if (s != OKTO_OK)
-        okto__graph_truncate(g, start);
-    return s;
+        return okto__rec_end(&r, s);
+    int ax = axis < 0 ? axis + in->rank : axis;
+    /* out: in's shape with the axis 1 (keepdim), or without it */
+    okto_tensor keep = *in, drop = *in;
+    keep.shape[ax] = 1;
+    drop.rank = in->rank - 1;
+    for (int i = ax; i < OKTO_MAX_RANK - 1; i++)
+        drop.shape[i] = in->shape[i + 1];
+    drop.shape[OKTO_MAX_RANK - 1] = 1;
+    if (!okto__same_shape(out, &keep) && !(drop.rank > 0 && okto__same_shape(out, &drop)) &&
+        !(drop.rank == 0 && okto__numel(out) == 1 && out->rank == 1))
+        s = okto__rec_fail(&r, OKTO_EINVAL,
+                           "in is %s, axis %d: out is %s but must be %s (or "
+                           "that without the dimension)",
+                           OKTO__DESC(in), axis, OKTO__DESC(out), OKTO__DESC(&keep));
+    if (s == OKTO_OK) {
+        size_t outer = 1, inner = 1;
+        for (int i = 0; i < ax; i++)
+            outer *= in->shape[i];
+        for (int i = ax + 1; i < in->rank; i++)
+            inner *= in->shape[i];
+        s = reduce(&r, out, in, op, outer, in->shape[ax], inner, ax);
+    }
+    return okto__rec_end(&r, s);
+}
+
+okto_status okto_reduce_all(okto_graph *g, okto_tensor *out, const okto_tensor *in,
+                            okto_reduce_op op)
+{
+    okto__rec r;
+    okto_status s = okto__rec_begin(&r, g, OKTO__OP_REDUCE_SUM, "okto_reduce_all");
+    if (s == OKTO_OK && (unsigned)op >= OKTO_REDUCE_COUNT)
+        s = okto__rec_fail(&r, OKTO_EINVAL, "op %d is not an okto_reduce_op", (int)op);
+    if (s == OKTO_OK)
+        s = okto__rec_output(&r, out, "out", OKTO__DT_FLOATS);
+    if (s == OKTO_OK)
+        s = okto__rec_tensor(&r, in, "in", OKTO__DT_FLOATS);
+    if (s == OKTO_OK && out->dtype != in->dtype)
+        s = okto__rec_fail(&r, OKTO_EINVAL, "in is %s but out is %s: dtypes differ", OKTO__DESC(in),
+                           OKTO__DESC(out));
+    if (s == OKTO_OK && okto__numel(out) != 1)
+        s = okto__rec_fail(&r, OKTO_EINVAL, "in is %s but out is %s: out must have one element",
+                           OKTO__DESC(in), OKTO__DESC(out));
+    if (s == OKTO_OK)
+        s = reduce(&r, out, in, op, 1, okto__numel(in), 1, -1);
+    return okto__rec_end(&r, s);
 }

@@ -1,41 +1,43 @@
-/* lib/ops/softmax.c: okto_softmax (row-wise) and okto_softmax_xent (fused softmax and
- * cross-entropy loss and gradient). Kernels in cl/softmax.cl, one work-group per row.
+/* lib/ops/softmax.c: okto_softmax (over the last dimension) and okto_softmax_xent (fused
+ * softmax and cross-entropy loss and gradient, int32 labels). Kernels in cl/softmax.cl, one
+ * work-group per row.
  *
- * Both split by rows, one part per compute lane (okto__parts); a part reads and writes only its
- * rows. The loss of softmax_xent is a mean over all rows: each part writes its rows' losses into
- * a rows x 1 scratch tensor, and okto_reduce (MEAN, all) averages them on the device with its
- * tree reduction, so the host never sees the per-row values. The scratch is released after
- * recording: the graph retains every storage it records an access to.
+ * Both see their input as rows (all leading dimensions) x the last one, and split by rows, one
+ * part per compute lane (okto__rec_parts); a part reads and writes only its rows. The loss of
+ * softmax_xent is a mean over all rows: each part writes its rows' losses into a rows-long
+ * float32 temporary, and okto_reduce_all (MEAN) averages them on the device with its tree
+ * reduction, so the host never sees the per-row values.
  *
- * Labels: a rows x 1 tensor; row r holds the class index of row r as a float (0.0f, 1.0f, ...,
- * cols - 1; exact for any index below 2^24). A value that is not an integer in [0, cols) makes
- * that row's loss NaN (and so the mean NaN) and leaves the row's gradient without the onehot
- * term: a bad label shows up in the loss instead of reading out of bounds. */
-#include "internal.h"
+ * Labels: an i32 tensor of one label per row ([rows] or [rows, 1]), each in [0, classes). A label
+ * out of range makes that row's loss NaN, leaves its gradient without the onehot term (never a
+ * read out of bounds) and sets a device flag the run reports as OKTO_EINVAL (okto__rec_check). */
+#include "op.h"
 
 #include <stdint.h>
 
-#define OKTO__SM_MAXL 256 /* OKTO_SM_MAXL in cl/softmax.cl: the local array's size */
+#define OKTO__SM_MAXL 256 /* cl/softmax.cl's local arrays: -DOKTO_SM_MAXL */
 
+const okto__op_desc okto__desc_SOFTMAX = {.name = "softmax",
+                                          .family = "softmax",
+                                          .dtypes = OKTO__DT_FLOATS,
+                                          .layouts =
+                                              "rows of the last dimension dense (else copied)",
+                                          .partitioned = 1};
+const okto__op_desc okto__desc_SOFTMAX_XENT = {
+    .name = "softmax_xent",
+    .family = "softmax",
+    .dtypes = OKTO__DT_FLOATS,
+    .layouts = "rows of the last dimension dense (else copied); labels i32",
+    .partitioned = 1};
 
-static okto_status alias_error(okto_graph *g, const char *op, const char *an, const okto_tensor *a,
-                               const char *bn, const okto_tensor *b)
-{
-    return okto__fail(g->ctx, OKTO_EINVAL,
-                      "%s: %s (rows [%zu, %zu)) and %s (rows [%zu, %zu)) are views of one tensor "
-                      "that overlap",
-                      op, an, a->row0, a->row0 + a->rows, bn, b->row0, b->row0 + b->rows);
-}
-
-/* Work-group size for rows of `cols` floats: a power of two up to the row length, the kernel's
- * limit and OKTO__SM_MAXL. */
-static okto_status pick_local(okto_graph *g, cl_kernel k, size_t cols, size_t *l)
+/* Work-group size for rows of `cols` elements: a power of two up to the row length, the
+ * kernel's limit and OKTO__SM_MAXL. */
+static okto_status pick_local(okto__rec *r, okto__kid kid, size_t cols, size_t *l)
 {
     size_t wg = OKTO__SM_MAXL;
-    cl_int err = clGetKernelWorkGroupInfo(k, g->ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg,
-                                          &wg, NULL);
-    if (err != CL_SUCCESS)
-        return okto__fail_cl(g->ctx, err, "clGetKernelWorkGroupInfo", "softmax kernel");
+    okto_status s = okto__kernel_wg_size(r->ctx, kid, &wg);
+    if (s != OKTO_OK)
+        return s;
     size_t lim = wg < OKTO__SM_MAXL ? wg : OKTO__SM_MAXL, p = 1;
     while (p * 2 <= lim && p < cols)
         p <<= 1;
@@ -43,173 +45,201 @@ static okto_status pick_local(okto_graph *g, cl_kernel k, size_t cols, size_t *l
     return OKTO_OK;
 }
 
-okto_status okto_softmax(okto_graph *g, okto_tensor *out, const okto_tensor *in)
+static okto_status kernel(okto__tb *t, okto_dtype dt, const char *name)
 {
-    static const char *fn = "okto_softmax";
-    okto_status s = okto__check_graph(g, fn);
-    if (s == OKTO_OK)
-        s = okto__check_tensor(g, out, fn, "out");
-    if (s == OKTO_OK)
-        s = okto__check_tensor(g, in, fn, "in");
-    if (s != OKTO_OK)
-        return s;
-    if (out->rows != in->rows || out->cols != in->cols)
-        return okto__fail(g->ctx, OKTO_EINVAL, "okto_softmax: in is %zux%zu but out is %zux%zu",
-                          in->rows, in->cols, out->rows, out->cols);
-    if (okto__rows_overlap(out, in) && !okto__same_rows(out, in))
-        return alias_error(g, fn, "out", out, "in", in);
+    char extra[32];
+    snprintf(extra, sizeof extra, "-DOKTO_SM_MAXL=%d", OKTO__SM_MAXL);
+    okto__tb_kernel(t, "softmax", dt, extra, name);
+    return t->status;
+}
 
-    size_t rows = in->rows, cols = in->cols;
-    int nparts = okto__parts(g, rows, (double)rows * (double)cols), start = g->ntasks;
-    for (int p = 0; p < nparts && s == OKTO_OK; p++) {
-        size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
-        cl_int nr = (cl_int)(r1 - r0), nc = (cl_int)cols;
-        size_t l;
-        const okto__karg args[] = {OKTO__KT(in, r0), OKTO__KT(out, r0), OKTO__KV(nr),
-                                   OKTO__KV(nc)};
-        cl_kernel k;
-        if ((s = okto__kernel_args(g->ctx, "okto_softmax_rows", fn, 4, args, &k)) != OKTO_OK)
-            break;
-        if ((s = pick_local(g, k, cols, &l)) != OKTO_OK) {
-            clReleaseKernel(k);
-            break;
-        }
-        okto__access acc[2];
-        int nacc = 0;
-        okto__add_access(acc, &nacc, okto__acc(out, r0, r1, OKTO__W));
-        okto__add_access(acc, &nacc, okto__acc(in, r0, r1, OKTO__R));
-        double n = (double)nr * (double)nc;
-        okto__task t = {.op = "softmax",
-                        .shape_key = ((uint64_t)nr << 32) ^ (uint64_t)nc,
-                        .part = p,
-                        .nparts = nparts,
-                        .cls = OKTO__COMPUTE,
-                        .flops = 5 * n,
-                        .bytes = 3 * n * sizeof(float),
-                        .acc = acc,
-                        .nacc = nacc,
-                        .kernel = k,
-                        .work_dim = 2,
-                        .global = {l, okto__grid_groups(g->ctx), 1},
-                        .local = {l, 1, 1},
-                        .has_local = 1};
-        int ti = okto__graph_add(g, &t);
-        if (ti < 0)
-            s = (okto_status)ti;
-    }
-    if (s != OKTO_OK)
-        okto__graph_truncate(g, start);
+/* in as a dense-rows 2-D view (a copy when it is not one). */
+static okto_status rows_of(okto__rec *r, const okto_tensor *in, okto_tensor *m)
+{
+    okto_tensor v;
+    okto_status s = okto__rec_layout(r, in, 1, &v);
+    if (s == OKTO_OK && !okto__view_2d(&v, m))
+        s = okto__rec_fail(r, OKTO_EINVAL, "internal: %s has no 2-D view", OKTO__DESC(&v));
     return s;
 }
 
-static okto_status xent_check(okto_graph *g, okto_tensor *loss, okto_tensor *grad,
-                              const okto_tensor *logits, const okto_tensor *labels)
+okto_status okto_softmax(okto_graph *g, okto_tensor *out, const okto_tensor *in)
 {
-    static const char *fn = "okto_softmax_xent";
-    okto_status s = okto__check_graph(g, fn);
+    okto__rec r;
+    okto_status s = okto__rec_begin(&r, g, OKTO__OP_SOFTMAX, "okto_softmax");
     if (s == OKTO_OK)
-        s = okto__check_tensor(g, logits, fn, "logits");
+        s = okto__rec_output(&r, out, "out", OKTO__DT_FLOATS);
     if (s == OKTO_OK)
-        s = okto__check_tensor(g, labels, fn, "labels");
-    if (s == OKTO_OK && loss)
-        s = okto__check_tensor(g, loss, fn, "loss");
-    if (s == OKTO_OK && grad)
-        s = okto__check_tensor(g, grad, fn, "grad");
-    if (s != OKTO_OK)
-        return s;
-    if (!loss && !grad)
-        return okto__fail(g->ctx, OKTO_EINVAL, "okto_softmax_xent: loss and grad are both NULL");
-    if (labels->rows != logits->rows || labels->cols != 1)
-        return okto__fail(g->ctx, OKTO_EINVAL,
-                          "okto_softmax_xent: logits is %zux%zu but labels is %zux%zu (expected "
-                          "%zux1)",
-                          logits->rows, logits->cols, labels->rows, labels->cols, logits->rows);
-    if (loss && (loss->rows != 1 || loss->cols != 1))
-        return okto__fail(g->ctx, OKTO_EINVAL,
-                          "okto_softmax_xent: logits is %zux%zu but loss is %zux%zu (expected 1x1)",
-                          logits->rows, logits->cols, loss->rows, loss->cols);
-    if (grad && (grad->rows != logits->rows || grad->cols != logits->cols))
-        return okto__fail(g->ctx, OKTO_EINVAL,
-                          "okto_softmax_xent: logits is %zux%zu but grad is %zux%zu", logits->rows,
-                          logits->cols, grad->rows, grad->cols);
-    /* grad may be logits itself; nothing written may overlap anything else */
-    if (okto__rows_overlap(grad, logits) && !okto__same_rows(grad, logits))
-        return alias_error(g, fn, "grad", grad, "logits", logits);
-    if (okto__rows_overlap(grad, labels))
-        return alias_error(g, fn, "grad", grad, "labels", labels);
-    if (okto__rows_overlap(loss, logits))
-        return alias_error(g, fn, "loss", loss, "logits", logits);
-    if (okto__rows_overlap(loss, labels))
-        return alias_error(g, fn, "loss", loss, "labels", labels);
-    if (okto__rows_overlap(loss, grad))
-        return alias_error(g, fn, "loss", loss, "grad", grad);
-    return OKTO_OK;
+        s = okto__rec_tensor(&r, in, "in", OKTO__DT_FLOATS);
+    if (s == OKTO_OK && (!okto__same_shape(out, in) || out->dtype != in->dtype))
+        s = okto__rec_fail(&r, OKTO_EINVAL, "in is %s but out is %s", OKTO__DESC(in),
+                           OKTO__DESC(out));
+    if (s == OKTO_OK)
+        s = okto__rec_no_alias(&r, out, "out", in, "in", 1);
+    okto_tensor x, y, o;
+    if (s == OKTO_OK)
+        s = rows_of(&r, in, &x);
+    /* out: written as dense rows, or through a temporary */
+    int direct = s == OKTO_OK && okto__rows_dense(out) && okto__view_2d(out, &y);
+    if (s == OKTO_OK && !direct &&
+        (s = okto__rec_temp(&r, out->dtype, out->rank, out->shape, &o)) == OKTO_OK)
+        okto__view_2d(&o, &y);
+    size_t rows = s == OKTO_OK ? x.shape[0] : 0, cols = s == OKTO_OK ? x.shape[1] : 0;
+    int nparts = okto__rec_parts(&r, rows, (double)rows * (double)cols);
+    for (int p = 0; p < nparts && s == OKTO_OK; p++) {
+        size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts), l;
+        okto_tensor xi, yi;
+        okto__view_slice(&x, 0, r0, r1 - r0, &xi);
+        okto__view_slice(&y, 0, r0, r1 - r0, &yi);
+        okto__tb t;
+        okto__tb_init(&t, &r, OKTO__OP_SOFTMAX);
+        if ((s = kernel(&t, in->dtype, "okto_softmax_rows")) != OKTO_OK ||
+            (s = pick_local(&r, t.kid, cols, &l)) != OKTO_OK)
+            break;
+        if (xi.stride[0] != (int64_t)cols || yi.stride[0] != (int64_t)cols) {
+            /* rows with gaps between them: the kernel takes a dense block */
+            s = okto__rec_fail(&r, OKTO_EINVAL, "internal: rows with gaps");
+            break;
+        }
+        okto__tb_arg_tensor(&t, &xi);
+        okto__tb_arg_tensor(&t, &yi);
+        okto__tb_arg_long(&t, (int64_t)(r1 - r0));
+        okto__tb_arg_long(&t, (int64_t)cols);
+        size_t global[2] = {l, okto__rec_device(&r)->grid_groups}, local[2] = {l, 1};
+        okto__tb_range(&t, 2, global, local);
+        okto__tb_access(&t, &xi, OKTO__R);
+        okto__tb_access(&t, &yi, OKTO__W);
+        double n = (double)(r1 - r0) * (double)cols;
+        okto__tb_cost(&t, 5 * n, 3 * n * (double)okto_dtype_size(in->dtype),
+                      ((uint64_t)(r1 - r0) << 32) ^ (uint64_t)cols);
+        okto__tb_part(&t, p, nparts);
+        s = okto__tb_commit(&t);
+    }
+    if (s == OKTO_OK && !direct)
+        s = okto_copy(g, out, &o);
+    return okto__rec_end(&r, s);
 }
 
 okto_status okto_softmax_xent(okto_graph *g, okto_tensor *loss, okto_tensor *grad,
                               const okto_tensor *logits, const okto_tensor *labels)
 {
-    static const char *fn = "okto_softmax_xent";
-    okto_status s = xent_check(g, loss, grad, logits, labels);
+    okto__rec r;
+    okto_status s = okto__rec_begin(&r, g, OKTO__OP_SOFTMAX_XENT, "okto_softmax_xent");
+    if (s == OKTO_OK)
+        s = okto__rec_tensor(&r, logits, "logits", OKTO__DT_FLOATS);
+    if (s == OKTO_OK)
+        s = okto__rec_tensor(&r, labels, "labels", OKTO__DT_BIT(OKTO_I32));
+    if (s == OKTO_OK && loss)
+        s = okto__rec_output(&r, loss, "loss", OKTO__DT_FLOATS);
+    if (s == OKTO_OK && grad)
+        s = okto__rec_output(&r, grad, "grad", OKTO__DT_FLOATS);
+    if (s == OKTO_OK && !loss && !grad)
+        s = okto__rec_fail(&r, OKTO_EINVAL, "loss and grad are both NULL");
     if (s != OKTO_OK)
-        return s;
-    size_t rows = logits->rows, cols = logits->cols;
-    okto_tensor *rowloss = NULL;
-    if (loss && (s = okto_tensor_create(g->ctx, rows, 1, &rowloss)) != OKTO_OK)
-        return s;
-    int nparts = okto__parts(g, rows, (double)rows * (double)cols), start = g->ntasks;
-    cl_int has_grad = grad != NULL, has_loss = loss != NULL;
-    float total = (float)rows;
+        return okto__rec_end(&r, s);
+    size_t cols = logits->shape[logits->rank - 1], rows = okto__numel(logits) / cols;
+    if (okto__numel(labels) != rows || (labels->rank > 1 && labels->shape[labels->rank - 1] != 1))
+        s = okto__rec_fail(&r, OKTO_EINVAL,
+                           "logits is %s (%zu rows) but labels is %s (expected "
+                           "i32[%zu] or i32[%zu,1])",
+                           OKTO__DESC(logits), rows, OKTO__DESC(labels), rows, rows);
+    if (s == OKTO_OK && loss && (okto__numel(loss) != 1 || loss->dtype != logits->dtype))
+        s = okto__rec_fail(&r, OKTO_EINVAL,
+                           "logits is %s but loss is %s (expected one element "
+                           "of %s)",
+                           OKTO__DESC(logits), OKTO__DESC(loss), okto_dtype_name(logits->dtype));
+    if (s == OKTO_OK && grad && (!okto__same_shape(grad, logits) || grad->dtype != logits->dtype))
+        s = okto__rec_fail(&r, OKTO_EINVAL, "logits is %s but grad is %s", OKTO__DESC(logits),
+                           OKTO__DESC(grad));
+    /* grad may be logits itself; nothing written may overlap anything else */
+    if (s == OKTO_OK)
+        s = okto__rec_no_alias(&r, grad, "grad", logits, "logits", 1);
+    if (s == OKTO_OK)
+        s = okto__rec_no_alias(&r, grad, "grad", labels, "labels", 0);
+    if (s == OKTO_OK)
+        s = okto__rec_no_alias(&r, loss, "loss", logits, "logits", 0);
+    if (s == OKTO_OK)
+        s = okto__rec_no_alias(&r, loss, "loss", labels, "labels", 0);
+    if (s == OKTO_OK)
+        s = okto__rec_no_alias(&r, loss, "loss", grad, "grad", 0);
+    okto_tensor x, lab, gy, gtmp, rowloss, flag;
+    if (s == OKTO_OK)
+        s = rows_of(&r, logits, &x);
+    if (s == OKTO_OK)
+        s = okto__rec_layout(&r, labels, 0, &lab);
+    int gdirect = !grad || (okto__rows_dense(grad) && okto__view_2d(grad, &gy));
+    if (s == OKTO_OK && !gdirect &&
+        (s = okto__rec_temp(&r, grad->dtype, grad->rank, grad->shape, &gtmp)) == OKTO_OK)
+        okto__view_2d(&gtmp, &gy);
+    if (s == OKTO_OK && loss)
+        s = okto__rec_temp(&r, OKTO_F32, 1, (size_t[]){rows}, &rowloss);
+    /* a check flag per part, so the parts touch disjoint regions; zeroed now, and by the engine
+     * after a run that set one */
+    int nparts = okto__rec_parts(&r, rows, (double)rows * (double)cols);
+    if (s == OKTO_OK)
+        s = okto__rec_temp(&r, OKTO_I32, 1, (size_t[]){4 * (size_t)nparts}, &flag);
+    if (s == OKTO_OK) {
+        int zero[4 * OKTO_MAX_COMPUTE_LANES] = {0};
+        s = okto_tensor_write(&flag, zero);
+    }
     for (int p = 0; p < nparts && s == OKTO_OK; p++) {
-        size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts);
-        cl_int nr = (cl_int)(r1 - r0), nc = (cl_int)cols;
-        size_t l;
-        /* a missing output's slot gets logits as a placeholder: the kernel never writes it */
-        const okto__karg args[] = {OKTO__KT(logits, r0), OKTO__KT(labels, r0),
-                                   OKTO__KT(grad ? grad : logits, r0),
-                                   OKTO__KT(rowloss ? rowloss : logits, r0), OKTO__KV(nr),
-                                   OKTO__KV(nc), OKTO__KV(has_grad), OKTO__KV(has_loss),
-                                   OKTO__KV(total)};
-        cl_kernel k;
-        if ((s = okto__kernel_args(g->ctx, "okto_softmax_xent_rows", fn, 9, args, &k)) !=
-            OKTO_OK)
+        size_t r0 = okto__part_row(rows, p, nparts), r1 = okto__part_row(rows, p + 1, nparts), l;
+        okto_tensor xi, li, gi, ri, fi;
+        okto__view_flat(&flag, 4 * (size_t)p, 4 * (size_t)p + 4, &fi);
+        if ((s = okto__rec_check(&r, &fi, "the label of row %d is %d, outside [0, %d)")) != OKTO_OK)
             break;
-        if ((s = pick_local(g, k, cols, &l)) != OKTO_OK) {
-            clReleaseKernel(k);
-            break;
-        }
-        okto__access acc[4];
-        int nacc = 0;
+        okto__view_slice(&x, 0, r0, r1 - r0, &xi);
+        okto__view_flat(&lab, r0, r1, &li);
         if (grad)
-            okto__add_access(acc, &nacc, okto__acc(grad, r0, r1, OKTO__W));
-        if (rowloss)
-            okto__add_access(acc, &nacc, okto__acc(rowloss, r0, r1, OKTO__W));
-        okto__add_access(acc, &nacc, okto__acc(logits, r0, r1, OKTO__R));
-        okto__add_access(acc, &nacc, okto__acc(labels, r0, r1, OKTO__R));
-        double n = (double)nr * (double)nc;
-        okto__task t = {.op = "softmax_xent",
-                        .shape_key = ((uint64_t)nr << 32) ^ (uint64_t)nc ^ (uint64_t)has_grad,
-                        .part = p,
-                        .nparts = nparts,
-                        .cls = OKTO__COMPUTE,
-                        .flops = 5 * n,
-                        .bytes = (has_grad ? 3 : 2) * n * sizeof(float),
-                        .acc = acc,
-                        .nacc = nacc,
-                        .kernel = k,
-                        .work_dim = 2,
-                        .global = {l, okto__grid_groups(g->ctx), 1},
-                        .local = {l, 1, 1},
-                        .has_local = 1};
-        int ti = okto__graph_add(g, &t);
-        if (ti < 0)
-            s = (okto_status)ti;
+            okto__view_slice(&gy, 0, r0, r1 - r0, &gi);
+        if (loss)
+            okto__view_flat(&rowloss, r0, r1, &ri);
+        okto__tb t;
+        okto__tb_init(&t, &r, OKTO__OP_SOFTMAX_XENT);
+        if ((s = kernel(&t, logits->dtype, "okto_softmax_xent_rows")) != OKTO_OK ||
+            (s = pick_local(&r, t.kid, cols, &l)) != OKTO_OK)
+            break;
+        /* a missing output's slot gets logits as a placeholder: the kernel never writes it */
+        okto__tb_arg_tensor(&t, &xi);
+        okto__tb_arg_tensor(&t, &li);
+        okto__tb_arg_tensor(&t, grad ? &gi : &xi);
+        okto__tb_arg_tensor(&t, loss ? &ri : &fi);
+        okto__tb_arg_tensor(&t, &fi);
+        okto__tb_arg_long(&t, (int64_t)(r1 - r0));
+        okto__tb_arg_long(&t, (int64_t)cols);
+        okto__tb_arg_long(&t, (int64_t)r0);
+        okto__tb_arg_int(&t, grad != NULL);
+        okto__tb_arg_int(&t, loss != NULL);
+        okto__tb_arg_float(&t, (float)rows);
+        size_t global[2] = {l, okto__rec_device(&r)->grid_groups}, local[2] = {l, 1};
+        okto__tb_range(&t, 2, global, local);
+        okto__tb_access(&t, &xi, OKTO__R);
+        okto__tb_access(&t, &li, OKTO__R);
+        if (grad)
+            okto__tb_access(&t, &gi, OKTO__W);
+        if (loss)
+            okto__tb_access(&t, &ri, OKTO__W);
+        okto__tb_access(&t, &fi, OKTO__RW);
+        double n = (double)(r1 - r0) * (double)cols;
+        okto__tb_cost(&t, 5 * n, (grad ? 3 : 2) * n * (double)okto_dtype_size(logits->dtype),
+                      ((uint64_t)(r1 - r0) << 32) ^ (uint64_t)cols ^ (uint64_t)(grad != NULL));
+        okto__tb_part(&t, p, nparts);
+        s = okto__tb_commit(&t);
     }
     /* the mean over rows, on the device (a tree reduction; partitioned when rows is large) */
-    if (s == OKTO_OK && loss)
-        s = okto_reduce(g, loss, rowloss, OKTO_MEAN, -1);
-    if (s != OKTO_OK)
-        okto__graph_truncate(g, start);
-    okto_tensor_destroy(rowloss); /* the graph holds the storage now */
-    return s;
+    if (s == OKTO_OK && loss) {
+        if (loss->dtype == OKTO_F32) {
+            s = okto_reduce_all(g, loss, &rowloss, OKTO_REDUCE_MEAN);
+        } else {
+            okto_tensor l32;
+            s = okto__rec_temp(&r, OKTO_F32, 1, (size_t[]){1}, &l32);
+            if (s == OKTO_OK)
+                s = okto_reduce_all(g, &l32, &rowloss, OKTO_REDUCE_MEAN);
+            if (s == OKTO_OK)
+                s = okto_cast(g, loss, &l32);
+        }
+    }
+    if (s == OKTO_OK && !gdirect)
+        s = okto_copy(g, grad, &gtmp);
+    return okto__rec_end(&r, s);
 }
