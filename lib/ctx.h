@@ -67,7 +67,7 @@ void okto__programs_free(okto_context *ctx);
 
 /* sched/registry.c: the policies' names (the registry table drives OKTO_SCHED's parsing) */
 int okto__sched_parse(const char *name, okto_sched *out);
-const char *okto__sched_names(void); /* "sequential, round-robin or heft" */
+const char *okto__sched_names(void); /* "sequential, round-robin, heft or ..." */
 
 /* engine/perf.c */
 okto__perf_model *okto__perf_create(void);

@@ -59,6 +59,37 @@ static void test_round_robin_deals_compute_and_copy(void **state)
         okto_tensor_destroy(t[i]);
 }
 
+/* reverse: of the tasks whose dependencies are placed, the latest recorded first (a chain keeps
+ * its order, independent tasks come out backwards), dealt to the lanes in turn. */
+static void test_reverse_order(void **state)
+{
+    (void)state;
+    okto_tensor *t[4], *x = tu_tensor(ctx, 4, 4, NULL);
+    for (int i = 0; i < 4; i++)
+        t[i] = tu_tensor(ctx, 4, 4, NULL);
+    okto_graph *g = graph(OKTO_SCHED_REVERSE);
+    for (int i = 0; i < 4; i++)
+        TU_OK(okto_fill(g, t[i], (float)i)); /* 0..3: independent */
+    TU_OK(okto_fill(g, x, 1.0f));            /* 4: independent */
+    TU_OK(okto_scale(g, x, 2.0f));           /* 5: after 4 */
+    TU_OK(okto_graph_run(g));
+    /* the global order: 4, 5, 3, 2, 1, 0 (5 becomes ready once 4 is placed, and is latest) */
+    static const int want[] = {4, 5, 3, 2, 1, 0};
+    int nc = okto_context_compute_lanes(ctx), seen[2] = {0, 0};
+    for (int k = 0; k < 6; k++) {
+        int lane = k % nc;
+        assert_int_equal(g->plan.lane[want[k]], lane);
+        assert_int_equal(g->plan.order[lane][seen[lane]++], want[k]);
+    }
+    float *h = tu_read(x);
+    assert_true(h[0] == 2.0f);
+    free(h);
+    okto_graph_destroy(g);
+    okto_tensor_destroy(x);
+    for (int i = 0; i < 4; i++)
+        okto_tensor_destroy(t[i]);
+}
+
 /* Independent equal tasks spread over the compute lanes; work that shares an input spreads
  * only while a hand-off costs less than the work. */
 static void test_heft_spreads_and_chains(void **state)
@@ -271,6 +302,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sequential_is_recorded_order),
         cmocka_unit_test(test_round_robin_deals_compute_and_copy),
+        cmocka_unit_test(test_reverse_order),
         cmocka_unit_test(test_heft_spreads_and_chains),
         cmocka_unit_test(test_heft_copy_lane_choice),
         cmocka_unit_test(test_perf_model_learns),

@@ -1,8 +1,8 @@
 /* tests/test_random_dags.c: a property test of the whole engine. Seeded random DAGs of ops on
  * random row ranges (views) of a few tensors -- fill, scale, axpy, copy (also between disjoint
  * ranges of one tensor), two order-sensitive user kernels, uploads and downloads on the copy
- * lane -- are run under the sequential, round-robin and heft policies (heft twice: the second
- * run may be re-planned from measured costs) from the same initial data. Every run must give
+ * lane -- are run under every registered policy (heft twice: the second run may be re-planned
+ * from measured costs) from the same initial data. Every run must give
  * bit-identical tensors and downloaded snapshots, and match a host simulation of the ops in
  * recorded order.
  *
@@ -389,15 +389,20 @@ static int check_dag(uint64_t seed, int *ntasks_out)
     okto_graph *g = record(&d, e, ts);
     *ntasks_out = okto_graph_task_count(g);
 
-    result want, got[4];
+    /* every registered policy, sequential first; heft twice (its second run may be re-planned
+     * from measured costs) */
+    enum { NRUNS = OKTO_SCHED_COUNT };
+    result want, got[NRUNS];
     result_alloc(&d, &want);
     double m = simulate(&d, &want);
     double tol = 1e-5 * fmax(1.0, m);
-    const okto_sched runs[4] = {OKTO_SCHED_SEQUENTIAL, OKTO_SCHED_ROUND_ROBIN, OKTO_SCHED_HEFT,
-                                OKTO_SCHED_HEFT};
+    okto_sched runs[NRUNS];
+    for (int s = 1; s < OKTO_SCHED_COUNT; s++)
+        runs[s - 1] = (okto_sched)s;
+    runs[NRUNS - 1] = OKTO_SCHED_HEFT;
     char why[256] = "";
     int made = 0;
-    for (int r = 0; r < 4 && !why[0]; r++) {
+    for (int r = 0; r < NRUNS && !why[0]; r++) {
         result_alloc(&d, &got[r]);
         made = r + 1;
         run_once(&d, g, ts, runs[r], &got[r]);

@@ -26,7 +26,8 @@ typedef struct okto_context okto_context;
 #define OKTO_SCHED_MAP(X)                                                                      \
     X(SEQUENTIAL, "sequential", sequential) /* one in-order queue, recorded order: baseline */ \
     X(ROUND_ROBIN, "round-robin", round_robin) /* tasks dealt to the compute lanes in turn */  \
-    X(HEFT, "heft", heft) /* longest path first, lane of earliest estimated finish (default) */
+    X(HEFT, "heft", heft) /* longest path first, lane of earliest estimated finish (default) */ \
+    X(REVERSE, "reverse", reverse) /* a topological order far from the recorded one: a test */
 
 typedef enum okto_sched {
     OKTO_SCHED_AUTO = 0, /* a context's graphs: heft; a graph: whatever its context uses */
