@@ -1,5 +1,6 @@
 /* cl/softmax.cl: row-wise softmax and fused softmax + cross-entropy, of any float dtype
- * (OKTO_T, computed in float). One work-group per row (global = (L, groups), local = (L, 1), L a
+ * (OKTO_T, computed in float), rows of any stride (xrs, yrs: elements from one row to the next).
+ * One work-group per row (global = (L, groups), local = (L, 1), L a
  * power of two chosen by the host, at most OKTO_SM_MAXL; the group count is fixed per device
  * and the groups loop over the rows): the L work items stride over the row's columns
  * (coalesced), and trees in local memory give the row's max and then its sum of exp(x - max).
@@ -30,16 +31,16 @@ inline void okto_sm_row_stats(__global const OKTO_T *row, long cols, __local flo
 
 /* y = softmax(x) by rows; y may be x (each element is read, then written, by one item, after
  * the stats have been read by everyone). */
-__kernel void okto_softmax_rows(__global const OKTO_T *x, ulong xo, __global OKTO_T *y, ulong yo,
-                                long rows, long cols)
+__kernel void okto_softmax_rows(__global const OKTO_T *x, ulong xo, long xrs,
+                                __global OKTO_T *y, ulong yo, long yrs, long rows, long cols)
 {
     __local float v[OKTO_SM_MAXL];
     int lid = get_local_id(0), l = (int)get_local_size(0);
     /* a work-group per row, striding over the rows (the grid is fixed); r is the same for the
      * whole group, so every item reaches the barriers */
     for (long r = get_group_id(1); r < rows; r += get_num_groups(1)) {
-        __global const OKTO_T *row = x + xo + (size_t)r * (size_t)cols;
-        __global OKTO_T *out = y + yo + (size_t)r * (size_t)cols;
+        __global const OKTO_T *row = x + xo + r * xrs;
+        __global OKTO_T *out = y + yo + r * yrs;
         float m, sum;
         okto_sm_row_stats(row, cols, v, &m, &sum);
         for (long c = lid; c < cols; c += l)
@@ -54,8 +55,9 @@ __kernel void okto_softmax_rows(__global const OKTO_T *x, ulong xo, __global OKT
  * check flag {1, row, label, cols} (the first such row wins: atomic_cmpxchg) that the run
  * reports. grad may be x: x[label] is read before any item writes. has_loss / has_grad off: that
  * buffer is a placeholder and never written. */
-__kernel void okto_softmax_xent_rows(__global const OKTO_T *x, ulong xo, __global const int *lab,
-                                     ulong lo, __global OKTO_T *grad, ulong go,
+__kernel void okto_softmax_xent_rows(__global const OKTO_T *x, ulong xo, long xrs,
+                                     __global const int *lab, ulong lo, __global OKTO_T *grad,
+                                     ulong go, long grs,
                                      __global float *loss, ulong losso, __global int *flag,
                                      ulong fo, long rows, long cols, long row0, int has_grad,
                                      int has_loss, float total_rows)
@@ -63,7 +65,7 @@ __kernel void okto_softmax_xent_rows(__global const OKTO_T *x, ulong xo, __globa
     __local float v[OKTO_SM_MAXL];
     int lid = get_local_id(0), l = (int)get_local_size(0);
     for (long r = get_group_id(1); r < rows; r += get_num_groups(1)) { /* as okto_softmax_rows */
-        __global const OKTO_T *row = x + xo + (size_t)r * (size_t)cols;
+        __global const OKTO_T *row = x + xo + r * xrs;
         float m, sum;
         okto_sm_row_stats(row, cols, v, &m, &sum);
         int label = lab[lo + r];
@@ -77,7 +79,7 @@ __kernel void okto_softmax_xent_rows(__global const OKTO_T *x, ulong xo, __globa
         }
         barrier(CLK_GLOBAL_MEM_FENCE); /* x[label] was read before grad (maybe x) is written */
         if (has_grad) {
-            __global OKTO_T *gr = grad + go + (size_t)r * (size_t)cols;
+            __global OKTO_T *gr = grad + go + r * grs;
             for (long c = lid; c < cols; c += l)
                 OKTO_ST(gr, c, (exp(OKTO_LD(row, c) - m) / sum - (c == label ? 1.0f : 0.0f)) /
                                    total_rows);

@@ -96,13 +96,10 @@ okto_status okto_softmax(okto_graph *g, okto_tensor *out, const okto_tensor *in)
         if ((s = kernel(&t, in->dtype, "okto_softmax_rows")) != OKTO_OK ||
             (s = pick_local(&r, t.kid, cols, &l)) != OKTO_OK)
             break;
-        if (xi.stride[0] != (int64_t)cols || yi.stride[0] != (int64_t)cols) {
-            /* rows with gaps between them: the kernel takes a dense block */
-            s = okto__rec_fail(&r, OKTO_EINVAL, "internal: rows with gaps");
-            break;
-        }
         okto__tb_arg_tensor(&t, &xi);
+        okto__tb_arg_long(&t, xi.shape[0] > 1 ? xi.stride[0] : (int64_t)cols);
         okto__tb_arg_tensor(&t, &yi);
+        okto__tb_arg_long(&t, yi.shape[0] > 1 ? yi.stride[0] : (int64_t)cols);
         okto__tb_arg_long(&t, (int64_t)(r1 - r0));
         okto__tb_arg_long(&t, (int64_t)cols);
         size_t global[2] = {l, okto__rec_device(&r)->grid_groups}, local[2] = {l, 1};
@@ -201,8 +198,10 @@ okto_status okto_softmax_xent(okto_graph *g, okto_tensor *loss, okto_tensor *gra
             break;
         /* a missing output's slot gets logits as a placeholder: the kernel never writes it */
         okto__tb_arg_tensor(&t, &xi);
+        okto__tb_arg_long(&t, xi.shape[0] > 1 ? xi.stride[0] : (int64_t)cols);
         okto__tb_arg_tensor(&t, &li);
         okto__tb_arg_tensor(&t, grad ? &gi : &xi);
+        okto__tb_arg_long(&t, grad && gi.shape[0] > 1 ? gi.stride[0] : (int64_t)cols);
         okto__tb_arg_tensor(&t, loss ? &ri : &fi);
         okto__tb_arg_tensor(&t, &fi);
         okto__tb_arg_long(&t, (int64_t)(r1 - r0));

@@ -1,0 +1,965 @@
+/* tests/test_ops.c: the op table, tested as a table (in the manner of ggml's test-backend-ops).
+ * Each op is a row: how to record it, a double-precision reference, the dtypes it takes, the
+ * tolerance it is held to. The harness runs every row over odd shapes (1, 7, 13, 257 ...) and
+ * layouts (contiguous, a transposed view, a column slice of a wider tensor, broadcasts), in
+ * every dtype the row takes, partitioned (a context of 3 compute lanes, on a shape big enough
+ * to split) and not, under every registered policy, and requires:
+ *   - |got - reference| <= tol[dtype] * max(1, |reference|) for every element, the reference
+ *     computed in double from the inputs as the device holds them (already rounded to dtype),
+ *     so the tolerance measures the op and the rounding of its result, not of its inputs;
+ *   - every policy giving the same bits as the sequential one.
+ * Every op of lib/ops/ops.def has a row here (checked), except the internal ones.
+ *
+ * `test_ops --write-docs PATH` writes the op-support table (docs/ops.md); run without arguments
+ * the test also renders it and fails when the committed docs/ops.md differs, so the table is
+ * generated, never hand-edited: tools/gen-ops-md.sh rewrites it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "engine.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static okto_context *ctx1, *ctx3; /* one compute lane (never split); three (parts) */
+
+/* ---- tensors in a layout ------------------------------------------------------------------ */
+
+typedef enum layout { L_CONTIG, L_TRANSPOSED, L_SLICED, L_COUNT } layout;
+static const char *const layout_name[] = {"contiguous", "transposed view", "column slice"};
+
+typedef struct tview {
+    okto_tensor *t;    /* the view handed to the op */
+    okto_tensor *base; /* the storage's own tensor */
+} tview;
+
+static void tview_free(tview *v)
+{
+    okto_tensor_destroy(v->t);
+    okto_tensor_destroy(v->base);
+}
+
+/* A tensor of the logical shape in the layout: contiguous; the transpose of a contiguous tensor
+ * with its last two dimensions swapped (rank >= 2); or columns [1, 1 + n) of one 3 wider. */
+static tview make(okto_context *c, okto_dtype dt, int rank, const size_t *shape, layout l)
+{
+    tview v = {0};
+    size_t s[OKTO_MAX_RANK];
+    memcpy(s, shape, (size_t)rank * sizeof *s);
+    if (l == L_TRANSPOSED && rank >= 2) {
+        s[rank - 1] = shape[rank - 2], s[rank - 2] = shape[rank - 1];
+        TU_OK(okto_tensor_create(c, dt, rank, s, &v.base));
+        TU_OK(okto_tensor_transpose(v.base, rank - 2, rank - 1, &v.t));
+    } else if (l == L_SLICED) {
+        s[rank - 1] += 3;
+        TU_OK(okto_tensor_create(c, dt, rank, s, &v.base));
+        TU_OK(okto_tensor_slice(v.base, rank - 1, 1, shape[rank - 1], &v.t));
+    } else {
+        TU_OK(okto_tensor_create(c, dt, rank, shape, &v.base));
+        TU_OK(okto_tensor_slice(v.base, 0, 0, shape[0], &v.t));
+    }
+    return v;
+}
+
+static size_t numel(int rank, const size_t *shape)
+{
+    size_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= shape[i];
+    return n;
+}
+
+/* Random values in [lo, hi] written through the view (the base is first zeroed, so a wrong
+ * stride shows); *host gets them back as the device holds them (rounded to the dtype). */
+static double *fill(tview *v, uint64_t seed, double lo, double hi)
+{
+    size_t bn = okto_tensor_numel(v->base), n = okto_tensor_numel(v->t);
+    float *z = calloc(bn, sizeof *z), *x = malloc(n * sizeof *x);
+    TU_OK(okto_tensor_write_f32(v->base, z));
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = tu_uniform(&s, (float)lo, (float)hi);
+        if (okto_tensor_dtype(v->t) == OKTO_I32)
+            x[i] = floorf(x[i]);
+    }
+    TU_OK(okto_tensor_write_f32(v->t, x));
+    TU_OK(okto_tensor_read_f32(v->t, x));
+    double *h = malloc(n * sizeof *h);
+    for (size_t i = 0; i < n; i++)
+        h[i] = x[i];
+    free(z), free(x);
+    return h;
+}
+
+static float *read_all(const okto_tensor *t)
+{
+    float *h = malloc(okto_tensor_numel(t) * sizeof *h);
+    TU_OK(okto_tensor_read_f32(t, h));
+    return h;
+}
+
+/* Largest |got - want| / max(1, |want|); NaN where want is not NaN counts as infinite. */
+static double rel_err(const float *got, const double *want, size_t n)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(want[i]) && isnan(got[i]))
+            continue;
+        if (isinf(want[i]) && (double)got[i] == want[i])
+            continue;
+        double d = fabs((double)got[i] - want[i]) / fmax(1.0, fabs(want[i]));
+        if (!(d <= worst))
+            worst = isnan(d) ? INFINITY : d;
+    }
+    return worst;
+}
+
+/* ---- the coverage table: what was tested, for docs/ops.md --------------------------------- */
+
+typedef struct coverage {
+    unsigned dtypes;
+    int layouts;     /* bit per layout */
+    int partitioned; /* a run split into parts agreed */
+    /* the tolerance's base per dtype, the largest error seen in the same units, and what the
+     * base is scaled by when the bound grows with the size ("sqrt(k)") */
+    double tol[OKTO_DTYPE_COUNT], worst[OKTO_DTYPE_COUNT];
+    const char *scale;
+    int cases;
+} coverage;
+static coverage cov[OKTO__OP_COUNT];
+
+/* A case of op passed with error err against tolerance tol; with scale > 0 both are divided by
+ * it (what the op's bound grows with), so the table shows the base and the worst seen alike. */
+static void note_scaled(okto__op op, okto_dtype dt, layout l, double tol, double err, double scale,
+                        const char *what)
+{
+    coverage *c = &cov[op];
+    c->dtypes |= 1u << dt;
+    c->layouts |= 1 << l;
+    c->tol[dt] = fmax(c->tol[dt], tol / scale);
+    c->worst[dt] = fmax(c->worst[dt], err / scale);
+    c->scale = what;
+    c->cases++;
+}
+
+static void note(okto__op op, okto_dtype dt, layout l, double tol, double err)
+{
+    note_scaled(op, dt, l, tol, err, 1.0, NULL);
+}
+
+/* ---- running a recorded case under every policy --------------------------------------------- */
+
+/* A case records into a fresh graph, runs under each policy and leaves its outputs readable. */
+typedef void (*record_fn)(okto_graph *g, void *cs);
+
+/* Runs rec under every registered policy (inputs rewritten before each run by refill when the op
+ * updates them in place); returns the sequential run's output `out`, and checks the others give
+ * the same bits. */
+static float *run_all(okto_context *c, record_fn rec, void *cs, const okto_tensor *out,
+                      void (*refill)(void *cs), const char *what)
+{
+    float *first = NULL;
+    size_t n = okto_tensor_numel(out);
+    for (int s = 1; s < OKTO_SCHED_COUNT; s++) {
+        okto_graph *g;
+        TU_OK(okto_graph_create(c, &g));
+        TU_OK(okto_graph_set_sched(g, (okto_sched)s));
+        rec(g, cs);
+        if (okto_graph_status(g, NULL) != OKTO_OK)
+            fail_msg("%s: recording failed: %s", what, okto_last_error(c));
+        if (refill)
+            refill(cs);
+        okto_status st = okto_graph_run(g);
+        if (st != OKTO_OK)
+            fail_msg("%s under %s: %s", what, okto_sched_name((okto_sched)s), okto_last_error(c));
+        float *got = read_all(out);
+        if (!first) {
+            first = got;
+        } else {
+            if (memcmp(first, got, n * sizeof *got) != 0)
+                fail_msg("%s: %s differs from sequential", what, okto_sched_name((okto_sched)s));
+            free(got);
+        }
+        TU_OK(okto_graph_destroy(g));
+    }
+    return first;
+}
+
+static const okto_dtype float_dtypes[] = {OKTO_F32, OKTO_F16, OKTO_BF16};
+/* the result's rounding (half an ulp of the dtype) plus float arithmetic */
+static const double tol_ew[OKTO_DTYPE_COUNT] = {
+    [OKTO_F32] = 2e-6, [OKTO_F16] = 1e-3, [OKTO_BF16] = 8e-3, [OKTO_I32] = 0};
+
+/* shapes: odd sizes, ranks 1 to 4 */
+typedef struct shape {
+    int rank;
+    size_t d[OKTO_MAX_RANK];
+} shape;
+static const shape shapes[] = {
+    {1, {1}},      {1, {7}},       {2, {13, 5}},      {2, {1, 257}},
+    {2, {257, 1}}, {3, {3, 7, 5}}, {4, {2, 3, 4, 5}},
+};
+static const shape big = {2, {1024, 257}}; /* enough work to split into parts */
+
+/* ---- unary maps ------------------------------------------------------------------------------ */
+
+typedef struct map_row {
+    okto_map_op op;
+    double (*ref)(double);
+    double lo, hi; /* input domain */
+    double tol32;  /* f32 tolerance (transcendentals take a few ulps) */
+} map_row;
+
+static double r_relu(double x) { return x > 0 ? x : 0; }
+static double r_gelu_tanh(double x)
+{
+    return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
+static double r_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double r_neg(double x) { return -x; }
+static double r_square(double x) { return x * x; }
+
+static const map_row map_rows[] = {
+    {OKTO_MAP_RELU, r_relu, -2, 2, 0},
+    {OKTO_MAP_GELU_TANH, r_gelu_tanh, -4, 4, 4e-6},
+    {OKTO_MAP_SIGMOID, r_sigmoid, -8, 8, 2e-6},
+    {OKTO_MAP_TANH, tanh, -4, 4, 2e-6},
+    {OKTO_MAP_EXP, exp, -4, 4, 2e-6},
+    {OKTO_MAP_LOG, log, 0.01, 10, 2e-6},
+    {OKTO_MAP_NEG, r_neg, -2, 2, 0},
+    {OKTO_MAP_SQRT, sqrt, 0, 10, 2e-6},
+    {OKTO_MAP_ABS, fabs, -2, 2, 0},
+    {OKTO_MAP_SQUARE, r_square, -3, 3, 2e-6},
+};
+
+typedef struct map_case {
+    okto_map_op op;
+    const okto_tensor *in;
+    okto_tensor *out;
+} map_case;
+
+static void rec_map(okto_graph *g, void *p)
+{
+    map_case *c = p;
+    okto_map(g, c->out, c->in, c->op);
+}
+
+static void check_map_row(const map_row *row, okto_context *c, okto_dtype dt, const shape *sh,
+                          layout l, int parts)
+{
+    tview in = make(c, dt, sh->rank, sh->d, l), out = make(c, dt, sh->rank, sh->d, L_CONTIG);
+    size_t n = numel(sh->rank, sh->d);
+    double *x = fill(&in, (uint64_t)row->op * 31 + (uint64_t)n, row->lo, row->hi);
+    double *want = malloc(n * sizeof *want);
+    for (size_t i = 0; i < n; i++)
+        want[i] = row->ref(x[i]);
+    map_case cs = {row->op, in.t, out.t};
+    char what[128];
+    snprintf(what, sizeof what, "map %d %s %s", (int)row->op, okto_dtype_name(dt), layout_name[l]);
+    float *got = run_all(c, rec_map, &cs, out.t, NULL, what);
+    double tol = dt == OKTO_F32 ? fmax(row->tol32, 1e-7) : tol_ew[dt];
+    double err = rel_err(got, want, n);
+    if (!(err <= tol))
+        fail_msg("%s, shape of %zu: error %g > %g", what, n, err, tol);
+    note((okto__op)(OKTO__OP_MAP_RELU + row->op), dt, l, tol, err);
+    if (parts)
+        cov[OKTO__OP_MAP_RELU + row->op].partitioned = 1;
+    free(x), free(want), free(got);
+    tview_free(&in), tview_free(&out);
+}
+
+static void map_ops(void **state)
+{
+    (void)state;
+    for (size_t r = 0; r < sizeof map_rows / sizeof *map_rows; r++)
+        for (size_t d = 0; d < 3; d++) {
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+                for (int l = 0; l < L_COUNT; l++)
+                    if (l != L_TRANSPOSED || shapes[s].rank >= 2)
+                        check_map_row(&map_rows[r], ctx1, float_dtypes[d], &shapes[s], (layout)l,
+                                      0);
+            check_map_row(&map_rows[r], ctx3, float_dtypes[d], &big, L_CONTIG, 1);
+        }
+}
+
+/* ---- binary zips, with broadcasting and the scalar form --------------------------------------- */
+
+typedef struct zip_row {
+    okto_zip_op op;
+    double (*ref)(double, double);
+    double alo, ahi, blo, bhi;
+} zip_row;
+
+static double z_add(double a, double b) { return a + b; }
+static double z_sub(double a, double b) { return a - b; }
+static double z_mul(double a, double b) { return a * b; }
+static double z_div(double a, double b) { return a / b; }
+static double z_max(double a, double b) { return a > b ? a : b; }
+static double z_min(double a, double b) { return a < b ? a : b; }
+static double z_relu_grad(double a, double b) { return b > 0 ? a : 0; }
+
+static const zip_row zip_rows[] = {
+    {OKTO_ZIP_ADD, z_add, -2, 2, -2, 2},
+    {OKTO_ZIP_SUB, z_sub, -2, 2, -2, 2},
+    {OKTO_ZIP_MUL, z_mul, -2, 2, -2, 2},
+    {OKTO_ZIP_DIV, z_div, -2, 2, 0.5, 3},
+    {OKTO_ZIP_MAX, z_max, -2, 2, -2, 2},
+    {OKTO_ZIP_MIN, z_min, -2, 2, -2, 2},
+    {OKTO_ZIP_RELU_GRAD, z_relu_grad, -2, 2, -2, 2},
+};
+
+typedef struct zip_case {
+    okto_zip_op op;
+    const okto_tensor *a, *b;
+    okto_tensor *out;
+    float s;
+    int scalar;
+} zip_case;
+
+static void rec_zip(okto_graph *g, void *p)
+{
+    zip_case *c = p;
+    if (c->scalar)
+        okto_zip_scalar(g, c->out, c->a, c->s, c->op);
+    else
+        okto_zip(g, c->out, c->a, c->b, c->op);
+}
+
+/* b broadcasts as `bshape` (aligned at the end, 1 where it broadcasts); NULL: b is a's shape. */
+static void check_zip(const zip_row *row, okto_context *c, okto_dtype dt, const shape *sh,
+                      const shape *bsh, layout l, int scalar, int parts)
+{
+    const shape *bs = bsh ? bsh : sh;
+    tview a = make(c, dt, sh->rank, sh->d, l), out = make(c, dt, sh->rank, sh->d, L_CONTIG);
+    tview b = {0};
+    size_t n = numel(sh->rank, sh->d);
+    double *x = fill(&a, (uint64_t)row->op * 17 + n, row->alo, row->ahi), *y = NULL;
+    double sv = 0;
+    if (scalar) {
+        sv = 0.5 * (row->blo + row->bhi) + 0.25;
+        if (dt != OKTO_F32) /* the scalar is a float: the reference uses it as given */
+            sv = (float)sv;
+    } else {
+        b = make(c, dt, bs->rank, bs->d, bsh ? L_CONTIG : l);
+        y = fill(&b, (uint64_t)row->op * 19 + n, row->blo, row->bhi);
+    }
+    double *want = malloc(n * sizeof *want);
+    /* index b by broadcasting: out index -> coordinates -> b's (aligned at the end) */
+    for (size_t i = 0; i < n; i++) {
+        size_t rest = i, bi = 0, bstride = 1;
+        size_t coord[OKTO_MAX_RANK];
+        for (int d = sh->rank - 1; d >= 0; d--) {
+            coord[d] = rest % sh->d[d];
+            rest /= sh->d[d];
+        }
+        for (int d = bs->rank - 1; d >= 0; d--) {
+            int od = d + (sh->rank - bs->rank);
+            size_t cd = bs->d[d] == 1 ? 0 : coord[od];
+            bi += cd * bstride;
+            bstride *= bs->d[d];
+        }
+        want[i] = row->ref(x[i], scalar ? sv : y[bi]);
+    }
+    zip_case cs = {row->op, a.t, b.t, out.t, (float)sv, scalar};
+    char what[160];
+    snprintf(what, sizeof what, "zip %d %s %s%s%s", (int)row->op, okto_dtype_name(dt),
+             layout_name[l], bsh ? ", b broadcast" : "", scalar ? ", scalar b" : "");
+    float *got = run_all(c, rec_zip, &cs, out.t, NULL, what);
+    double tol = dt == OKTO_F32 ? 1e-6 : tol_ew[dt];
+    double err = rel_err(got, want, n);
+    if (!(err <= tol))
+        fail_msg("%s, shape of %zu: error %g > %g", what, n, err, tol);
+    note((okto__op)(OKTO__OP_ZIP_ADD + row->op), dt, l, tol, err);
+    if (parts)
+        cov[OKTO__OP_ZIP_ADD + row->op].partitioned = 1;
+    free(x), free(y), free(want), free(got);
+    tview_free(&a), tview_free(&out);
+    if (!scalar)
+        tview_free(&b);
+}
+
+static void zip_ops(void **state)
+{
+    (void)state;
+    /* broadcasts: a row over rows (bias), a column over columns, a leading batch, a scalar */
+    static const struct {
+        shape a, b;
+    } bc[] = {
+        {{2, {13, 5}}, {1, {5}}},      {{2, {13, 5}}, {2, {13, 1}}},
+        {{3, {3, 7, 5}}, {2, {7, 5}}}, {{3, {3, 7, 5}}, {3, {3, 1, 5}}},
+        {{4, {2, 3, 4, 5}}, {1, {1}}}, {{2, {257, 129}}, {2, {1, 129}}},
+    };
+    for (size_t r = 0; r < sizeof zip_rows / sizeof *zip_rows; r++)
+        for (size_t d = 0; d < 3; d++) {
+            okto_dtype dt = float_dtypes[d];
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+                for (int l = 0; l < L_COUNT; l++)
+                    if (l != L_TRANSPOSED || shapes[s].rank >= 2)
+                        check_zip(&zip_rows[r], ctx1, dt, &shapes[s], NULL, (layout)l, 0, 0);
+            for (size_t k = 0; k < sizeof bc / sizeof *bc; k++)
+                check_zip(&zip_rows[r], ctx1, dt, &bc[k].a, &bc[k].b, L_CONTIG, 0, 0);
+            check_zip(&zip_rows[r], ctx1, dt, &shapes[2], NULL, L_SLICED, 1, 0);
+            check_zip(&zip_rows[r], ctx3, dt, &big, NULL, L_CONTIG, 0, 1);
+            check_zip(&zip_rows[r], ctx3, dt, &big, &(shape){1, {257}}, L_CONTIG, 0, 1);
+        }
+}
+
+/* ---- fill, copy, cast, scale, axpy ----------------------------------------------------------- */
+
+typedef struct blas_case {
+    okto__op op;
+    okto_tensor *y;
+    const okto_tensor *x;
+    float alpha;
+} blas_case;
+
+static void rec_blas(okto_graph *g, void *p)
+{
+    blas_case *c = p;
+    switch (c->op) {
+    case OKTO__OP_FILL: okto_fill(g, c->y, c->alpha); break;
+    case OKTO__OP_COPY: okto_copy(g, c->y, c->x); break;
+    case OKTO__OP_CAST: okto_cast(g, c->y, c->x); break;
+    case OKTO__OP_SCALE: okto_scale(g, c->y, c->alpha); break;
+    case OKTO__OP_AXPY: okto_axpy(g, c->y, c->alpha, c->x); break;
+    default: fail_msg("not a blas op");
+    }
+}
+
+static double *refill_vals;
+static okto_tensor *refill_t;
+static void refill(void *p)
+{
+    (void)p;
+    size_t n = okto_tensor_numel(refill_t);
+    float *f = malloc(n * sizeof *f);
+    for (size_t i = 0; i < n; i++)
+        f[i] = (float)refill_vals[i];
+    TU_OK(okto_tensor_write_f32(refill_t, f));
+    free(f);
+}
+
+static void check_blas(okto__op op, okto_context *c, okto_dtype ydt, okto_dtype xdt,
+                       const shape *sh, layout l, int parts)
+{
+    tview y = make(c, ydt, sh->rank, sh->d, l), x = {0};
+    size_t n = numel(sh->rank, sh->d);
+    int has_x = op == OKTO__OP_COPY || op == OKTO__OP_CAST || op == OKTO__OP_AXPY;
+    double *yv = fill(&y, (uint64_t)op * 7 + n, -3, 3), *xv = NULL;
+    if (has_x) {
+        x = make(c, xdt, sh->rank, sh->d, l == L_TRANSPOSED ? L_SLICED : L_TRANSPOSED);
+        xv = fill(&x, (uint64_t)op * 11 + n, -3, 3);
+    }
+    float alpha = op == OKTO__OP_FILL ? 1.25f : -0.75f;
+    double *want = malloc(n * sizeof *want);
+    for (size_t i = 0; i < n; i++) {
+        switch (op) {
+        case OKTO__OP_FILL: want[i] = alpha; break;
+        case OKTO__OP_COPY: want[i] = xv[i]; break;
+        case OKTO__OP_CAST: want[i] = ydt == OKTO_I32 ? trunc(xv[i]) : xv[i]; break;
+        case OKTO__OP_SCALE: want[i] = yv[i] * alpha; break;
+        default: want[i] = yv[i] + (double)alpha * xv[i]; break;
+        }
+    }
+    blas_case cs = {op, y.t, x.t, alpha};
+    char what[160];
+    snprintf(what, sizeof what, "%s %s<-%s %s", okto__ops[op]->name, okto_dtype_name(ydt),
+             okto_dtype_name(xdt), layout_name[l]);
+    int in_place = op == OKTO__OP_SCALE || op == OKTO__OP_AXPY;
+    refill_vals = yv, refill_t = y.t;
+    float *got = run_all(c, rec_blas, &cs, y.t, in_place ? refill : NULL, what);
+    /* copy is exact; a cast to a narrower dtype rounds once (to nearest), so it is within half
+     * an ulp of the target; the arithmetic ones take tol_ew */
+    double tol = op == OKTO__OP_COPY || op == OKTO__OP_FILL ? 0
+                 : op == OKTO__OP_CAST                      ? tol_ew[ydt]
+                 : ydt == OKTO_F32                          ? 1e-6
+                                                            : tol_ew[ydt];
+    if (op == OKTO__OP_FILL && ydt != OKTO_F32)
+        tol = 0; /* 1.25 is exact in every dtype (and 1 in i32: truncated) */
+    if (op == OKTO__OP_FILL && ydt == OKTO_I32)
+        for (size_t i = 0; i < n; i++)
+            want[i] = 1;
+    double err = rel_err(got, want, n);
+    if (!(err <= tol))
+        fail_msg("%s, shape of %zu: error %g > %g", what, n, err, tol);
+    note(op, ydt, l, tol, err);
+    if (parts)
+        cov[op].partitioned = 1;
+    free(yv), free(xv), free(want), free(got);
+    tview_free(&y);
+    if (has_x)
+        tview_free(&x);
+}
+
+static void blas_ops(void **state)
+{
+    (void)state;
+    static const okto__op ops[] = {OKTO__OP_FILL, OKTO__OP_COPY, OKTO__OP_SCALE, OKTO__OP_AXPY};
+    for (size_t o = 0; o < sizeof ops / sizeof *ops; o++) {
+        int all = ops[o] == OKTO__OP_FILL || ops[o] == OKTO__OP_COPY;
+        for (int d = 0; d < (all ? OKTO_DTYPE_COUNT : 3); d++) {
+            okto_dtype dt = (okto_dtype)d;
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+                for (int l = 0; l < L_COUNT; l++)
+                    if (l != L_TRANSPOSED || shapes[s].rank >= 2)
+                        check_blas(ops[o], ctx1, dt, dt, &shapes[s], (layout)l, 0);
+            check_blas(ops[o], ctx3, dt, dt, &big, L_CONTIG, 1);
+        }
+    }
+    /* casts between every pair of dtypes */
+    for (int a = 0; a < OKTO_DTYPE_COUNT; a++)
+        for (int b = 0; b < OKTO_DTYPE_COUNT; b++) {
+            check_blas(OKTO__OP_CAST, ctx1, (okto_dtype)a, (okto_dtype)b, &shapes[5], L_SLICED, 0);
+            check_blas(OKTO__OP_CAST, ctx3, (okto_dtype)a, (okto_dtype)b, &big, L_CONTIG, 1);
+        }
+}
+
+/* ---- transfers -------------------------------------------------------------------------------- */
+
+typedef struct xfer_case {
+    okto_tensor *t, *u;
+    void *host;
+} xfer_case;
+
+static void rec_xfer(okto_graph *g, void *p)
+{
+    xfer_case *c = p;
+    okto_download(g, c->host, c->t);
+    okto_upload(g, c->u, c->host);
+}
+
+static void transfers(void **state)
+{
+    (void)state;
+    for (int d = 0; d < OKTO_DTYPE_COUNT; d++) {
+        okto_dtype dt = (okto_dtype)d;
+        const shape *sh = &shapes[5];
+        size_t n = numel(sh->rank, sh->d);
+        tview t = make(ctx1, dt, sh->rank, sh->d, L_CONTIG),
+              u = make(ctx1, dt, sh->rank, sh->d, L_CONTIG);
+        double *want = fill(&t, 99, -100, 100);
+        void *host = malloc(n * okto_dtype_size(dt));
+        xfer_case cs = {t.t, u.t, host};
+        float *got = run_all(ctx1, rec_xfer, &cs, u.t, NULL, "download then upload");
+        double err = rel_err(got, want, n);
+        assert_true(err == 0);
+        note(OKTO__OP_UPLOAD, dt, L_CONTIG, 0, err);
+        note(OKTO__OP_DOWNLOAD, dt, L_CONTIG, 0, err);
+        free(want), free(got), free(host);
+        tview_free(&t), tview_free(&u);
+    }
+}
+
+/* ---- matmul ----------------------------------------------------------------------------------- */
+
+typedef struct mm_case {
+    okto_tensor *c;
+    const okto_tensor *a, *b;
+    float alpha, beta;
+    unsigned flags;
+    int gemm;
+} mm_case;
+
+static void rec_mm(okto_graph *g, void *p)
+{
+    mm_case *c = p;
+    if (c->gemm)
+        okto_gemm(g, c->c, c->alpha, c->a, c->b, c->beta, c->flags);
+    else
+        okto_matmul(g, c->c, c->a, c->b, c->flags);
+}
+
+static double *mm_c0;
+static okto_tensor *mm_ct;
+static void mm_refill(void *p)
+{
+    (void)p;
+    refill_vals = mm_c0, refill_t = mm_ct;
+    refill(NULL);
+}
+
+static void check_mm(okto_context *c, okto_dtype dt, size_t m, size_t n, size_t k, unsigned flags,
+                     int gemm, layout la, layout lb, int parts)
+{
+    int ta = (flags & OKTO_TRANS_A) != 0, tb = (flags & OKTO_TRANS_B) != 0;
+    size_t as[2] = {ta ? k : m, ta ? m : k}, bs[2] = {tb ? n : k, tb ? k : n}, cs[2] = {m, n};
+    tview A = make(c, dt, 2, as, la), B = make(c, dt, 2, bs, lb), C = make(c, dt, 2, cs, L_CONTIG);
+    double *a = fill(&A, m * 7 + k, -1, 1), *b = fill(&B, n * 5 + k, -1, 1);
+    double *c0 = fill(&C, m + n, -1, 1);
+    float alpha = gemm ? 0.5f : 1.0f, beta = gemm ? -1.5f : (flags & OKTO_ACCUMULATE) ? 1.0f : 0;
+    double *want = malloc(m * n * sizeof *want);
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double s = 0;
+            for (size_t p = 0; p < k; p++)
+                s += (ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+            want[i * n + j] = alpha * s + (beta != 0 ? beta * c0[i * n + j] : 0);
+        }
+    mm_case mc = {C.t, A.t, B.t, alpha, beta, flags & ~(gemm ? OKTO_ACCUMULATE : 0u), gemm};
+    char what[160];
+    snprintf(what, sizeof what, "%s %s %zux%zux%zu flags %u, a %s, b %s", gemm ? "gemm" : "matmul",
+             okto_dtype_name(dt), m, n, k, flags, layout_name[la], layout_name[lb]);
+    mm_c0 = c0, mm_ct = C.t;
+    float *got = run_all(c, rec_mm, &mc, C.t, mm_refill, what);
+    /* a float dot product's error grows with k; half types round the result once more */
+    double tol = (4e-6 * sqrt((double)k) + 1e-6) + (dt == OKTO_F32 ? 0 : tol_ew[dt]);
+    double err = rel_err(got, want, m * n);
+    if (!(err <= tol))
+        fail_msg("%s: error %g > %g", what, err, tol);
+    /* scaled by (sqrt(k) + 0.25): the base is 4e-6 plus the dtype's rounding */
+    double sc = sqrt((double)k) + 0.25;
+    note_scaled(OKTO__OP_MATMUL, dt, la, tol, err, sc, "sqrt(k)");
+    note_scaled(OKTO__OP_MATMUL, dt, lb, tol, err, sc, "sqrt(k)");
+    if (parts)
+        cov[OKTO__OP_MATMUL].partitioned = 1;
+    free(a), free(b), free(c0), free(want), free(got);
+    tview_free(&A), tview_free(&B), tview_free(&C);
+}
+
+static void matmul_ops(void **state)
+{
+    (void)state;
+    static const size_t sz[][3] = {{1, 1, 1}, {7, 13, 5}, {33, 17, 65}, {64, 1, 257}};
+    for (size_t d = 0; d < 3; d++)
+        for (size_t s = 0; s < sizeof sz / sizeof *sz; s++)
+            for (unsigned f = 0; f < 4; f++)
+                for (int l = 0; l < L_COUNT; l++)
+                    check_mm(ctx1, float_dtypes[d], sz[s][0], sz[s][1], sz[s][2], f, f == 3,
+                             (layout)l, (layout)((l + 1) % L_COUNT), 0);
+    /* parts: row panels (m large) and split-K (m small, k large), f32 */
+    check_mm(ctx3, OKTO_F32, 768, 300, 400, 0, 0, L_CONTIG, L_TRANSPOSED, 1);
+    check_mm(ctx3, OKTO_F32, 40, 300, 6000, OKTO_TRANS_B, 1, L_SLICED, L_CONTIG, 1);
+    check_mm(ctx3, OKTO_F16, 768, 300, 400, OKTO_ACCUMULATE, 0, L_CONTIG, L_CONTIG, 1);
+}
+
+/* ---- reductions ------------------------------------------------------------------------------- */
+
+typedef struct red_case {
+    okto_reduce_op op;
+    int axis; /* OKTO_MAX_RANK: all */
+    okto_tensor *out;
+    const okto_tensor *in;
+} red_case;
+
+static void rec_red(okto_graph *g, void *p)
+{
+    red_case *c = p;
+    if (c->axis == OKTO_MAX_RANK)
+        okto_reduce_all(g, c->out, c->in, c->op);
+    else
+        okto_reduce(g, c->out, c->in, c->op, c->axis);
+}
+
+static void check_red(okto_context *c, okto_dtype dt, okto_reduce_op op, const shape *sh, int axis,
+                      layout l, int parts)
+{
+    tview in = make(c, dt, sh->rank, sh->d, l);
+    size_t n = numel(sh->rank, sh->d);
+    double *x = fill(&in, (uint64_t)op * 3 + n + (uint64_t)axis, -2, 2);
+    shape os = *sh;
+    int all = axis == OKTO_MAX_RANK, ax = all ? 0 : (axis < 0 ? axis + sh->rank : axis);
+    if (all) {
+        os.rank = 1, os.d[0] = 1;
+    } else {
+        os.d[ax] = 1;
+    }
+    tview out = make(c, dt, os.rank, os.d, L_CONTIG);
+    size_t on = numel(os.rank, os.d);
+    double *want = malloc(on * sizeof *want);
+    for (size_t o = 0; o < on; o++)
+        want[o] = op == OKTO_REDUCE_MAX ? -INFINITY : op == OKTO_REDUCE_MIN ? INFINITY : 0;
+    size_t outer = 1, inner = 1, R = all ? n : sh->d[ax];
+    for (int i = 0; !all && i < ax; i++)
+        outer *= sh->d[i];
+    for (int i = ax + 1; !all && i < sh->rank; i++)
+        inner *= sh->d[i];
+    if (all)
+        outer = 1, inner = 1;
+    for (size_t o = 0; o < outer; o++)
+        for (size_t r = 0; r < R; r++)
+            for (size_t i = 0; i < inner; i++) {
+                double v = x[(o * R + r) * inner + i];
+                double *w = &want[o * inner + i];
+                *w = op == OKTO_REDUCE_MAX   ? fmax(*w, v)
+                     : op == OKTO_REDUCE_MIN ? fmin(*w, v)
+                                             : *w + v;
+            }
+    if (op == OKTO_REDUCE_MEAN)
+        for (size_t o = 0; o < on; o++)
+            want[o] /= (double)R;
+    red_case rc = {op, axis, out.t, in.t};
+    char what[160];
+    snprintf(what, sizeof what, "reduce %d axis %d %s %s", (int)op, axis, okto_dtype_name(dt),
+             layout_name[l]);
+    float *got = run_all(c, rec_red, &rc, out.t, NULL, what);
+    /* a sum's error relative to the sum of |x| (about R * 1 here): scale the tolerance */
+    int sum = op == OKTO_REDUCE_SUM;
+    double sc = sum ? fmax(1.0, sqrt((double)R)) : 1.0;
+    double tol = (op == OKTO_REDUCE_MAX || op == OKTO_REDUCE_MIN)
+                     ? (dt == OKTO_F32 ? 0 : tol_ew[dt])
+                     : (dt == OKTO_F32 ? 1e-6 : tol_ew[dt]) * sc;
+    double err = rel_err(got, want, on);
+    if (!(err <= tol))
+        fail_msg("%s on %zu: error %g > %g", what, n, err, tol);
+    note_scaled((okto__op)(OKTO__OP_REDUCE_SUM + op), dt, l, tol, err, sc, sum ? "sqrt(n)" : NULL);
+    if (parts)
+        cov[OKTO__OP_REDUCE_SUM + op].partitioned = 1;
+    free(x), free(want), free(got);
+    tview_free(&in), tview_free(&out);
+}
+
+static void reduce_ops(void **state)
+{
+    (void)state;
+    for (int op = 0; op < OKTO_REDUCE_COUNT; op++)
+        for (size_t d = 0; d < 3; d++) {
+            okto_dtype dt = float_dtypes[d];
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+                const shape *sh = &shapes[s];
+                for (int axis = -1; axis < sh->rank; axis++)
+                    for (int l = 0; l < L_COUNT; l++)
+                        if (l != L_TRANSPOSED || sh->rank >= 2)
+                            check_red(ctx1, dt, (okto_reduce_op)op, sh,
+                                      axis == -1 ? OKTO_MAX_RANK : axis, (layout)l, 0);
+            }
+            check_red(ctx3, dt, (okto_reduce_op)op, &big, 0, L_CONTIG, 1);
+            check_red(ctx3, dt, (okto_reduce_op)op, &big, 1, L_TRANSPOSED, 1);
+            check_red(ctx3, dt, (okto_reduce_op)op, &big, OKTO_MAX_RANK, L_CONTIG, 1);
+        }
+}
+
+/* ---- softmax and softmax_xent ----------------------------------------------------------------- */
+
+typedef struct sm_case {
+    okto_tensor *out, *loss, *grad;
+    const okto_tensor *in, *labels;
+} sm_case;
+
+static void rec_sm(okto_graph *g, void *p)
+{
+    sm_case *c = p;
+    okto_softmax(g, c->out, c->in);
+}
+
+static void rec_xent(okto_graph *g, void *p)
+{
+    sm_case *c = p;
+    okto_softmax_xent(g, c->loss, c->grad, c->in, c->labels);
+}
+
+static void check_softmax(okto_context *c, okto_dtype dt, const shape *sh, layout l, int parts)
+{
+    tview in = make(c, dt, sh->rank, sh->d, l), out = make(c, dt, sh->rank, sh->d, L_SLICED);
+    size_t n = numel(sh->rank, sh->d), cols = sh->d[sh->rank - 1], rows = n / cols;
+    double *x = fill(&in, n + 5, -6, 6), *want = malloc(n * sizeof *want);
+    for (size_t r = 0; r < rows; r++) {
+        double m = -INFINITY, s = 0;
+        for (size_t j = 0; j < cols; j++)
+            m = fmax(m, x[r * cols + j]);
+        for (size_t j = 0; j < cols; j++)
+            s += exp(x[r * cols + j] - m);
+        for (size_t j = 0; j < cols; j++)
+            want[r * cols + j] = exp(x[r * cols + j] - m) / s;
+    }
+    sm_case cs = {.out = out.t, .in = in.t};
+    char what[128];
+    snprintf(what, sizeof what, "softmax %s %s", okto_dtype_name(dt), layout_name[l]);
+    float *got = run_all(c, rec_sm, &cs, out.t, NULL, what);
+    double tol = dt == OKTO_F32 ? 2e-6 : tol_ew[dt];
+    double err = rel_err(got, want, n);
+    if (!(err <= tol))
+        fail_msg("%s on %zu: error %g > %g", what, n, err, tol);
+    note(OKTO__OP_SOFTMAX, dt, l, tol, err);
+    if (parts)
+        cov[OKTO__OP_SOFTMAX].partitioned = 1;
+    free(x), free(want), free(got);
+    tview_free(&in), tview_free(&out);
+}
+
+static void check_xent(okto_context *c, okto_dtype dt, const shape *sh, layout l, int parts)
+{
+    tview in = make(c, dt, sh->rank, sh->d, l), grad = make(c, dt, sh->rank, sh->d, L_CONTIG);
+    size_t n = numel(sh->rank, sh->d), cols = sh->d[sh->rank - 1], rows = n / cols;
+    tview lab = make(c, OKTO_I32, 1, (size_t[]){rows}, L_CONTIG);
+    tview loss = make(c, dt, 1, (size_t[]){1}, L_CONTIG);
+    double *x = fill(&in, n + 9, -6, 6), *y = fill(&lab, rows, 0, (double)cols - 0.01);
+    double *gw = malloc(n * sizeof *gw), lw = 0;
+    for (size_t r = 0; r < rows; r++) {
+        double m = -INFINITY, s = 0;
+        for (size_t j = 0; j < cols; j++)
+            m = fmax(m, x[r * cols + j]);
+        for (size_t j = 0; j < cols; j++)
+            s += exp(x[r * cols + j] - m);
+        size_t label = (size_t)y[r];
+        lw += (m + log(s) - x[r * cols + label]) / (double)rows;
+        for (size_t j = 0; j < cols; j++)
+            gw[r * cols + j] =
+                (exp(x[r * cols + j] - m) / s - (j == label ? 1.0 : 0.0)) / (double)rows;
+    }
+    sm_case cs = {.loss = loss.t, .grad = grad.t, .in = in.t, .labels = lab.t};
+    char what[128];
+    snprintf(what, sizeof what, "softmax_xent %s %s", okto_dtype_name(dt), layout_name[l]);
+    float *g0 = run_all(c, rec_xent, &cs, grad.t, NULL, what);
+    float *l0 = read_all(loss.t);
+    /* the gradient is O(1/rows): its error is judged against that scale */
+    double tol = dt == OKTO_F32 ? 2e-6 : tol_ew[dt], err = 0;
+    for (size_t i = 0; i < n; i++)
+        err = fmax(err, fabs((double)g0[i] - gw[i]) * (double)rows);
+    double lerr = fabs((double)l0[0] - lw) / fmax(1.0, fabs(lw));
+    if (!(err <= tol) || !(lerr <= tol))
+        fail_msg("%s on %zu: gradient error %g, loss error %g > %g", what, n, err, lerr, tol);
+    note(OKTO__OP_SOFTMAX_XENT, dt, l, tol, fmax(err, lerr));
+    if (parts)
+        cov[OKTO__OP_SOFTMAX_XENT].partitioned = 1;
+    free(x), free(y), free(gw), free(g0), free(l0);
+    tview_free(&in), tview_free(&grad), tview_free(&lab), tview_free(&loss);
+}
+
+static void softmax_ops(void **state)
+{
+    (void)state;
+    for (size_t d = 0; d < 3; d++) {
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int l = 0; l < L_COUNT; l++)
+                if (l != L_TRANSPOSED || shapes[s].rank >= 2) {
+                    check_softmax(ctx1, float_dtypes[d], &shapes[s], (layout)l, 0);
+                    check_xent(ctx1, float_dtypes[d], &shapes[s], (layout)l, 0);
+                }
+        check_softmax(ctx3, float_dtypes[d], &big, L_CONTIG, 1);
+        check_xent(ctx3, float_dtypes[d], &big, L_CONTIG, 1);
+    }
+}
+
+/* ---- the op-support table ----------------------------------------------------------------------- */
+
+static int internal(okto__op op)
+{
+    return op == OKTO__OP_MATMUL_SUM || op == OKTO__OP_REDUCE_AGGREGATE || op == OKTO__OP_KERNEL;
+}
+
+static void render(FILE *f)
+{
+    fprintf(f,
+            "# okto ops\n\n"
+            "Generated by `tests/test_ops --write-docs` (tools/gen-ops-md.sh) from the op table "
+            "(lib/ops/ops.def) and what tests/test_ops.c checked: do not edit by hand.\n\n"
+            "Every op runs in every dtype listed, on odd shapes of ranks 1 to 4, in the layouts "
+            "listed, under every scheduling policy (the same bits as sequential), and where "
+            "\"split\" says yes also split into parts across lanes. The tolerance is the largest "
+            "|got - reference| / max(1, |reference|) allowed against a double-precision "
+            "reference computed from the inputs as the device holds them (for sums it grows "
+            "with the square root of the terms; for softmax_xent it is relative to 1/rows).\n\n"
+            "The tolerance column gives, per dtype, the bound and in brackets the largest error "
+            "seen, in the same units.\n\n"
+            "| op | family | dtypes | layouts | split | backward | tolerance (worst) f32 / f16 / "
+            "bf16 | notes |\n|---|---|---|---|---|---|---|---|\n");
+    for (int op = 0; op < OKTO__OP_COUNT; op++) {
+        if (internal((okto__op)op))
+            continue;
+        const okto__op_desc *d = okto__ops[op];
+        const coverage *c = &cov[op];
+        char dts[64] = "", tols[96] = "";
+        for (int t = 0; t < OKTO_DTYPE_COUNT; t++)
+            if (c->dtypes & (1u << t))
+                snprintf(dts + strlen(dts), sizeof dts - strlen(dts), "%s%s", dts[0] ? ", " : "",
+                         okto_dtype_name((okto_dtype)t));
+        for (int t = 0; t < 3; t++) {
+            char one[32];
+            if (!(c->dtypes & (1u << t)))
+                snprintf(one, sizeof one, "-");
+            else if (c->tol[t] == 0)
+                snprintf(one, sizeof one, "exact");
+            else
+                snprintf(one, sizeof one, "%.0e (%.0e)", c->tol[t], c->worst[t]);
+            snprintf(tols + strlen(tols), sizeof tols - strlen(tols), "%s%s", t ? " / " : "", one);
+        }
+        char note_s[256];
+        snprintf(note_s, sizeof note_s, "%s%s%s%s", c->scale ? "tolerance x " : "",
+                 c->scale ? c->scale : "", c->scale && d->dtype_note ? "; " : "",
+                 d->dtype_note ? d->dtype_note : "");
+        fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", d->name, d->family, dts,
+                d->layouts, c->partitioned ? "yes" : "no", "-", tols, note_s);
+    }
+}
+
+static int check_docs = 1;
+
+static void coverage_complete(void **state)
+{
+    (void)state;
+    for (int op = 0; op < OKTO__OP_COUNT; op++) {
+        if (internal((okto__op)op))
+            continue;
+        if (!cov[op].cases)
+            fail_msg("op %s has no row in tests/test_ops.c", okto__ops[op]->name);
+        if ((cov[op].dtypes & okto__ops[op]->dtypes) != okto__ops[op]->dtypes)
+            fail_msg("op %s takes dtypes the test never ran", okto__ops[op]->name);
+    }
+    if (!check_docs)
+        return;
+    /* the committed table is the one this run renders */
+    char path[512];
+    snprintf(path, sizeof path, "%s/../docs/ops.md", OKTO_TEST_DIR);
+    FILE *f = fopen(path, "r");
+    char *have = NULL, *want = NULL;
+    size_t hn = 0, wn = 0;
+    if (f) {
+        FILE *m = open_memstream(&have, &hn);
+        int ch;
+        while ((ch = fgetc(f)) != EOF)
+            fputc(ch, m);
+        fclose(m);
+        fclose(f);
+    }
+    FILE *m = open_memstream(&want, &wn);
+    render(m);
+    fclose(m);
+    if (!have || strcmp(have, want) != 0)
+        fail_msg("docs/ops.md is out of date: run tools/gen-ops-md.sh");
+    free(have), free(want);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    ctx1 = tu_context_with(1, OKTO_SCHED_AUTO);
+    ctx3 = tu_context_with(3, OKTO_SCHED_AUTO);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    okto_context_destroy(ctx1);
+    okto_context_destroy(ctx3);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(map_ops),     cmocka_unit_test(zip_ops),
+        cmocka_unit_test(blas_ops),    cmocka_unit_test(transfers),
+        cmocka_unit_test(matmul_ops),  cmocka_unit_test(reduce_ops),
+        cmocka_unit_test(softmax_ops), cmocka_unit_test(coverage_complete),
+    };
+    if (argc == 3 && strcmp(argv[1], "--write-docs") == 0) {
+        /* every row, then the table (written only when every row passed) */
+        check_docs = 0;
+        int rc = cmocka_run_group_tests(tests, setup, teardown);
+        if (rc)
+            return rc;
+        FILE *f = fopen(argv[2], "w");
+        if (!f)
+            return 2;
+        render(f);
+        return fclose(f) == 0 ? 0 : 2;
+    }
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
