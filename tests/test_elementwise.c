@@ -1,7 +1,8 @@
-/* tests/test_elementwise.c: okto_map and okto_zip against double-precision host references on
- * odd and partitioned shapes, broadcast rows, out aliasing an input, partitioned vs one part,
+/* tests/test_elementwise.c: what tests/test_ops.c's per-op table does not: okto_zip on 2-D
+ * shapes with partitioned broadcast rows, out aliasing an input, partitioned vs one part,
  * sequential vs heft, and every argument error (shapes named in the message, bad enums, NULLs,
- * another context's tensors, overlapping views), each leaving the graph as it was. */
+ * another context's tensors, overlapping views), each leaving the graph as it was. The maps'
+ * references are test_ops.c's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,25 +40,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static double ref_map(okto_map_op op, double x)
-{
-    switch (op) {
-    case OKTO_MAP_RELU: return x > 0 ? x : 0;
-    case OKTO_MAP_GELU_TANH: /* the tanh approximation, as in cl/elementwise.cl */
-        return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
-    case OKTO_MAP_SIGMOID: return 1.0 / (1.0 + exp(-x));
-    case OKTO_MAP_TANH: return tanh(x);
-    case OKTO_MAP_EXP: return exp(x);
-    case OKTO_MAP_LOG: return log(x);
-    case OKTO_MAP_NEG: return -x;
-    case OKTO_MAP_SQRT: return sqrt(x);
-    case OKTO_MAP_ABS: return fabs(x);
-    case OKTO_MAP_SQUARE: return x * x;
-    case OKTO_MAP_COUNT: break;
-    }
-    return NAN;
-}
-
 static double ref_zip(okto_zip_op op, double a, double b)
 {
     switch (op) {
@@ -77,62 +59,10 @@ static double ref_zip(okto_zip_op op, double a, double b)
  * one float rounding is 2^-24 = 6e-8 (square, +, -, *); the OpenCL spec allows 3 ulp for
  * sqrt, 2.5 ulp for divide, 3-5 ulp for exp, log, tanh, and GELU and SIGMOID compose two of
  * them; neg, abs, relu, max, min are exact. */
+/* one rounding of the result: half an ulp of float, relative */
 #define ONE_ROUNDING 6e-8
-static double map_tol(okto_map_op op)
-{
-    switch (op) {
-    case OKTO_MAP_RELU:
-    case OKTO_MAP_NEG:
-    case OKTO_MAP_ABS: return 0;
-    case OKTO_MAP_SQUARE: return ONE_ROUNDING;
-    case OKTO_MAP_SQRT: return 3.5e-7;
-    default: return 2e-6;
-    }
-}
-
-static void map_input(okto_map_op op, float *x, size_t n, uint64_t seed)
-{
-    if (op == OKTO_MAP_LOG || op == OKTO_MAP_SQRT)
-        tu_fill_random(x, n, seed, 0.01f, 5.0f);
-    else
-        tu_fill_random(x, n, seed, -4.0f, 4.0f);
-}
 
 static void run(okto_graph *g) { TU_OK(okto_graph_run(g)); }
-
-static void map_all_ops_all_shapes(void **state)
-{
-    (void)state;
-    for (size_t si = 0; si < NSHAPES; si++) {
-        size_t rows = shapes[si].rows, cols = shapes[si].cols, n = rows * cols;
-        float *x = malloc(n * sizeof *x);
-        double *want = malloc(n * sizeof *want);
-        for (int op = OKTO_MAP_RELU; op <= OKTO_MAP_SQUARE; op++) {
-            map_input((okto_map_op)op, x, n, 100 + (uint64_t)op);
-            for (size_t i = 0; i < n; i++)
-                want[i] = ref_map((okto_map_op)op, x[i]);
-            okto_tensor *in = tu_tensor(ctx, rows, cols, x),
-                        *out = tu_tensor(ctx, rows, cols, NULL);
-            okto_graph *g;
-            TU_OK(okto_graph_create(ctx, &g));
-            TU_OK(okto_map(g, out, in, (okto_map_op)op));
-            if (n >= 1024 * 1024 && okto_context_compute_lanes(ctx) > 1)
-                assert_true(okto_graph_task_count(g) > 1); /* partitioned */
-            run(g);
-            float *got = tu_read(out);
-            double err = tu_max_rel_err(got, want, n);
-            if (err > map_tol((okto_map_op)op))
-                fail_msg("map op %d on %zux%zu: error %g > %g", op, rows, cols, err,
-                         map_tol((okto_map_op)op));
-            free(got);
-            okto_graph_destroy(g);
-            okto_tensor_destroy(in);
-            okto_tensor_destroy(out);
-        }
-        free(x);
-        free(want);
-    }
-}
 
 static double zip_tol(okto_zip_op op)
 {
@@ -215,7 +145,7 @@ static void out_aliases_input(void **state)
     for (size_t i = 0; i < n; i++)
         want[i] = tanh((double)x[i]);
     float *got = tu_read(t);
-    assert_true(tu_max_rel_err(got, want, n) <= 2e-6); /* as map_tol(TANH) */
+    assert_true(tu_max_rel_err(got, want, n) <= 2e-6); /* tanh: as tests/test_ops.c holds it */
     free(got);
     okto_graph_destroy(g);
     okto_tensor_destroy(t);
@@ -380,7 +310,6 @@ static void argument_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(map_all_ops_all_shapes),
         cmocka_unit_test(zip_all_ops_all_shapes),
         cmocka_unit_test(zip_broadcast_row),
         cmocka_unit_test(out_aliases_input),
