@@ -224,6 +224,7 @@ static double r_gelu_tanh(double x)
 static double r_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 static double r_neg(double x) { return -x; }
 static double r_square(double x) { return x * x; }
+static double r_rsqrt(double x) { return 1.0 / sqrt(x); }
 
 static const map_row map_rows[] = {
     {OKTO_MAP_RELU, r_relu, -2, 2, 0},
@@ -236,6 +237,7 @@ static const map_row map_rows[] = {
     {OKTO_MAP_SQRT, sqrt, 0, 10, 2e-6},
     {OKTO_MAP_ABS, fabs, -2, 2, 0},
     {OKTO_MAP_SQUARE, r_square, -3, 3, 2e-6},
+    {OKTO_MAP_RSQRT, r_rsqrt, 0.01, 10, 4e-6},
 };
 
 typedef struct map_case {

@@ -73,7 +73,8 @@ OKTO_API okto_status okto_reduce_all(okto_graph *g, okto_tensor *out, const okto
 /* Unary maps. GELU_TANH is the tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
 #define OKTO_MAP_MAP(X)                                                                         \
     X(RELU, "relu") X(GELU_TANH, "gelu_tanh") X(SIGMOID, "sigmoid") X(TANH, "tanh")             \
-    X(EXP, "exp") X(LOG, "log") X(NEG, "neg") X(SQRT, "sqrt") X(ABS, "abs") X(SQUARE, "square")
+    X(EXP, "exp") X(LOG, "log") X(NEG, "neg") X(SQRT, "sqrt") X(ABS, "abs") X(SQUARE, "square") \
+    X(RSQRT, "rsqrt")
 typedef enum okto_map_op {
 #define OKTO__MAP_ENUM(name, str) OKTO_MAP_##name,
     OKTO_MAP_MAP(OKTO__MAP_ENUM)

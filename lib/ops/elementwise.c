@@ -37,7 +37,8 @@
     X(NEG, "neg", "-a", 1)                                                                         \
     X(SQRT, "sqrt", "sqrt(a)", 2)                                                                  \
     X(ABS, "abs", "fabs(a)", 1)                                                                    \
-    X(SQUARE, "square", "a * a", 1)
+    X(SQUARE, "square", "a * a", 1)                                                            \
+    X(RSQRT, "rsqrt", "rsqrt(a)", 2)
 
 /* X(ID, name, expression over float a and b, flops per element), in okto_zip_op's order */
 #define ZIP_ROWS(X)                                                                                \
