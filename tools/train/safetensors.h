@@ -121,7 +121,7 @@ int otu_st_meta_at(const otu_st_file *f, size_t i, const char **key, const char 
 const char *otu_st_meta(const otu_st_file *f, const char *key);
 
 /* Finds `name` and checks it is dtype dt with rank dims shape[0..rank). OTU_ENOTFOUND
- * ("m.st: no tensor "w2" (the file has 6 tensors)") or OTU_EMISMATCH naming both sides:
+ * ("m.st: no tensor "w2" (the file has 6)") or OTU_EMISMATCH naming both sides:
  * `m.st: tensor "w1": expected F32 [64, 32], the file has F16 [64, 32]`. */
 int otu_st_expect(const otu_st_file *f, const char *name, otu_dtype dt, int rank,
                   const int64_t *shape, const otu_st_tensor **out, char *err, size_t errlen);

@@ -9,9 +9,9 @@
  *
  *     run.cfg:12: key "lr": expected a number, got "fast"
  *
- * Messages are truncated to fit the buffer; 256 bytes hold every message these files write
- * with a path of up to ~120 characters. A few calls return counts (>= 0) on success; their
- * headers say so. All functions are reentrant: no globals, no hidden state. */
+ * Messages are cut to fit the buffer (always NUL-terminated); offending tokens are quoted and
+ * cut after 40 bytes, so 256 bytes hold the whole message for paths of ordinary length. A few
+ * calls return counts or found/absent (>= 0) on success; their headers say so. All functions are reentrant: no globals, no hidden state. */
 #ifndef OTU_STATUS_H
 #define OTU_STATUS_H
 
