@@ -16,6 +16,9 @@ packages=(
     clinfo                              # to see what OpenCL finds
     libopenblas-dev                     # okto-bench's CPU baseline
     valgrind                            # the leak check in tools/test.sh
+    zlib1g-dev                          # okto_trainutil reads gzip data (tools/train)
+    python3-sklearn                     # the 8x8 digits CSV okto-train learns (pulls numpy,
+                                        # which the safetensors interop test reads with)
 )
 
 missing=()
