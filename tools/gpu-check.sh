@@ -232,12 +232,18 @@ i=0
 : >"$WORK/tried.txt"
 while IFS=$'\t' read -r kind vendors lib extra; do
     i=$((i + 1))
-    [ "$(left)" -gt 60 ] || break
+    lim=$(left)
+    [ "$lim" -gt 60 ] && lim=60
+    if [ "$lim" -lt 10 ] && [ $i -gt 1 ]; then
+        printf '  %s and the rest: not tried, the budget is spent\n' "$kind" >>"$WORK/tried.txt"
+        break
+    fi
+    [ "$lim" -lt 10 ] && lim=10
     export OCL_ICD_VENDORS=$vendors
     if [ -n "$extra" ]; then
         export LD_LIBRARY_PATH=$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
     fi
-    bounded 60 "$BIN/okto-probe" --json >"$WORK/cand$i.json" 2>"$WORK/cand$i.err" </dev/null
+    bounded "$lim" "$BIN/okto-probe" --json >"$WORK/cand$i.json" 2>"$WORK/cand$i.err" </dev/null
     rc=$?
     if [ $rc = 0 ]; then
         chosen=$kind
