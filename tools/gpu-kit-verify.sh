@@ -4,9 +4,12 @@
 # that has python3 and PoCL but none of okto's build packages (no ocl-icd, no CLBlast, no
 # cmocka, no OpenBLAS), with the kit mounted read-only at another path than it was built at.
 # There it checks that ldd resolves the kit's binaries to the kit's own libOpenCL and libclblast,
-# then runs gpu-check.sh four times (results under _kit-verify/RUN/):
+# then runs gpu-check.sh five times (results under _kit-verify/RUN/):
 #   nodriver  the default driver (NVIDIA), absent here: must exit 3 saying where it looked
 #   pocl      OKTO_KIT_ICD=pocl, OKTO_CHECK_QUICK=1: every step and test must pass (torch skips)
+#   nvlayout  the default driver again, with PoCL standing in for NVIDIA's as
+#             /usr/local/nvidia/lib64/libnvidia-opencl.so.1 (where NVIDIA's container toolkit
+#             puts it, outside the linker's paths): the search must find it and all must pass
 #   glibc     the same on the kit's own glibc (OKTO_KIT_GLIBC=bundled): the fallback for a
 #             machine whose glibc is older than the kit needs
 #   bounds    the GPU sizes on this CPU under OKTO_CHECK_BUDGET=150: must end within the budget
@@ -31,8 +34,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 mounts=()
+fake_nv=$croot/usr/local/nvidia
 cleanup() {
     local i
+    rm -rf "$fake_nv"
     for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
         umount "${mounts[i]}" 2>/dev/null || umount -l "${mounts[i]}" 2>/dev/null || true
     done
@@ -45,6 +50,7 @@ leftovers() { awk -v r="$(readlink -f "$croot")/" 'index($2, r) == 1 { print $2 
 if [ -d "$croot" ]; then
     for m in $(leftovers); do umount "$m" 2>/dev/null || umount -l "$m"; done
 fi
+rm -rf "$fake_nv" # a stand-in NVIDIA driver left by an interrupted run
 
 # ---- the bare Debian -----------------------------------------------------------------------
 mirror_from_apt() { # the Debian mirror apt uses for bookworm here
@@ -175,6 +181,17 @@ else
 fi
 
 run pocl 0 OKTO_KIT_ICD=pocl OKTO_CHECK_QUICK=1
+
+mkdir -p "$fake_nv/lib64"
+ln -s /usr/lib/x86_64-linux-gnu/libpocl.so.2 "$fake_nv/lib64/libnvidia-opencl.so.1"
+run nvlayout 0 OKTO_CHECK_QUICK=1
+rm -rf "$fake_nv"
+if grep -q '"how": "found /usr/local/nvidia/lib64/libnvidia-opencl.so.1"' \
+    "$results/nvlayout/driver.json" 2>/dev/null; then
+    pass "nvlayout: found the driver in /usr/local/nvidia/lib64 and used it by absolute path"
+else
+    fail "nvlayout: did not find the driver in /usr/local/nvidia/lib64"
+fi
 run glibc 0 OKTO_KIT_ICD=pocl OKTO_CHECK_QUICK=1 OKTO_KIT_GLIBC=bundled
 if grep -q 'kit runs with glibc: bundled' "$results/glibc/console.log"; then
     pass "glibc: ran on the kit's own glibc"
