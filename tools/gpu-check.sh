@@ -192,6 +192,44 @@ search_driver() { # search_driver PATTERN...: absolute paths, deduplicated by th
         [ -f "$f" ] && printf '%s\t%s\n' "$(readlink -f "$f")" "$f"
     done | awk -F'\t' '!seen[$1]++ { print $2 }'
 }
+chosen=
+chosen_lib=
+i=0
+: >"$WORK/tried.txt"
+# try_cands: tries the candidates added since the last call, in order, until one finds a device
+try_cands() {
+    local kind vendors lib extra lim rc
+    while IFS=$'\t' read -r kind vendors lib extra; do
+        i=$((i + 1))
+        lim=$(left)
+        [ "$lim" -gt 60 ] && lim=60
+        if [ "$lim" -lt 10 ] && [ $i -gt 1 ]; then
+            printf '  %s and the rest: not tried, the budget is spent\n' "$kind" >>"$WORK/tried.txt"
+            return
+        fi
+        [ "$lim" -lt 10 ] && lim=10
+        export OCL_ICD_VENDORS=$vendors
+        if [ -n "$extra" ]; then
+            export LD_LIBRARY_PATH=$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+        fi
+        bounded "$lim" "$BIN/okto-probe" --json >"$WORK/cand$i.json" 2>"$WORK/cand$i.err" </dev/null
+        rc=$?
+        if [ $rc = 0 ]; then
+            chosen=$kind
+            chosen_lib=${lib:-as listed in $vendors}
+            cp "$WORK/cand$i.json" "$OUT/probe.json"
+            printf '  %s (%s): found a device\n' "$kind" "${lib:-as listed there}" >>"$WORK/tried.txt"
+            return
+        fi
+        printf '  %s (%s): okto-probe exit %s: %s\n' "$kind" "${lib:-as listed there}" "$rc" \
+            "$(tr '\n' ' ' <"$WORK/cand$i.err" | head -c 400)" >>"$WORK/tried.txt"
+        if [ -n "$extra" ]; then
+            LD_LIBRARY_PATH=${LD_LIBRARY_PATH#"$extra"}
+            LD_LIBRARY_PATH=${LD_LIBRARY_PATH#:}
+            [ -n "$LD_LIBRARY_PATH" ] || unset LD_LIBRARY_PATH
+        fi
+    done < <(tail -n +$((i + 1)) "$WORK/cands.tsv")
+}
 case $icd in
 env) add_cand "OCL_ICD_VENDORS from the environment" "$OCL_ICD_VENDORS" "" "" ;;
 system) add_cand "the machine's /etc/OpenCL/vendors" "/etc/OpenCL/vendors" "" "" ;;
@@ -208,58 +246,30 @@ system) add_cand "the machine's /etc/OpenCL/vendors" "/etc/OpenCL/vendors" "" ""
     fi
     ;;
 *)
+    # the search runs only when the kit's ICD file finds nothing
     if [ -f "$KIT/vendors/$icd.icd" ]; then
         add_cand "the kit's vendors/$icd.icd" "$KIT/vendors/$icd.icd" \
             "$(head -n 1 "$KIT/vendors/$icd.icd")" ""
+        try_cands
     fi
-    n=0
-    while read -r lib; do
-        n=$((n + 1))
-        mkdir -p "$WORK/vendors-$n"
-        readlink -f "$lib" >"$WORK/vendors-$n/$icd.icd"
-        add_cand "found $lib" "$WORK/vendors-$n/$icd.icd" "$(readlink -f "$lib")" \
-            "$(dirname "$lib")"
-    done < <(search_driver "lib$icd-opencl.so*" "lib$icd.so*")
-    if [ -f "/etc/OpenCL/vendors/$icd.icd" ]; then
+    if [ -z "$chosen" ]; then
+        n=0
+        while read -r lib; do
+            n=$((n + 1))
+            mkdir -p "$WORK/vendors-$n"
+            readlink -f "$lib" >"$WORK/vendors-$n/$icd.icd"
+            add_cand "found $lib" "$WORK/vendors-$n/$icd.icd" "$(readlink -f "$lib")" \
+                "$(dirname "$lib")"
+        done < <(search_driver "lib$icd-opencl.so*" "lib$icd.so*")
+        try_cands
+    fi
+    if [ -z "$chosen" ] && [ -f "/etc/OpenCL/vendors/$icd.icd" ]; then
         add_cand "/etc/OpenCL/vendors/$icd.icd" "/etc/OpenCL/vendors/$icd.icd" \
             "$(head -n 1 "/etc/OpenCL/vendors/$icd.icd")" ""
     fi
     ;;
 esac
-chosen=
-chosen_lib=
-i=0
-: >"$WORK/tried.txt"
-while IFS=$'\t' read -r kind vendors lib extra; do
-    i=$((i + 1))
-    lim=$(left)
-    [ "$lim" -gt 60 ] && lim=60
-    if [ "$lim" -lt 10 ] && [ $i -gt 1 ]; then
-        printf '  %s and the rest: not tried, the budget is spent\n' "$kind" >>"$WORK/tried.txt"
-        break
-    fi
-    [ "$lim" -lt 10 ] && lim=10
-    export OCL_ICD_VENDORS=$vendors
-    if [ -n "$extra" ]; then
-        export LD_LIBRARY_PATH=$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-    fi
-    bounded "$lim" "$BIN/okto-probe" --json >"$WORK/cand$i.json" 2>"$WORK/cand$i.err" </dev/null
-    rc=$?
-    if [ $rc = 0 ]; then
-        chosen=$kind
-        chosen_lib=${lib:-as listed in $vendors}
-        cp "$WORK/cand$i.json" "$OUT/probe.json"
-        printf '  %s (%s): found a device\n' "$kind" "${lib:-as listed there}" >>"$WORK/tried.txt"
-        break
-    fi
-    printf '  %s (%s): okto-probe exit %s: %s\n' "$kind" "${lib:-as listed there}" "$rc" \
-        "$(tr '\n' ' ' <"$WORK/cand$i.err" | head -c 400)" >>"$WORK/tried.txt"
-    if [ -n "$extra" ]; then
-        LD_LIBRARY_PATH=${LD_LIBRARY_PATH#"$extra"}
-        LD_LIBRARY_PATH=${LD_LIBRARY_PATH#:}
-        [ -n "$LD_LIBRARY_PATH" ] || unset LD_LIBRARY_PATH
-    fi
-done <"$WORK/cands.tsv"
+[ -n "$chosen" ] || try_cands
 cat "$WORK/tried.txt"
 json_lines() { # json_lines FILE: the file's lines as a JSON array of strings
     if [ $have_python = 1 ]; then
