@@ -27,6 +27,7 @@ static const char *policy_name[NPOL] = {"sequential", "heft", "round-robin"};
 
 typedef struct opts {
     int quick, json, reps, warmup;
+    size_t big_n; /* big-gemm's n; 0: 2048 (1024 with --quick) */
     const char *only, *trace_dir;
 } opts;
 
@@ -223,11 +224,11 @@ static okto_status record_copy(bench *b, okto_graph *g)
     return OKTO_OK;
 }
 
-/* big-gemm: one 2048-cubed matmul */
+/* big-gemm: one 2048-cubed matmul (--big-n sets another n, e.g. 8192 on a GPU) */
 static okto_status setup_big(bench *b)
 {
     if (!b->n) /* gemm-sweep sets its own size */
-        b->n = b->o->quick ? 1024 : 2048;
+        b->n = b->o->big_n ? b->o->big_n : b->o->quick ? 1024 : 2048;
     okto_tensor *t;
     TRY(tensor(b, b->n, b->n, -1, 1, &t));
     TRY(tensor(b, b->n, b->n, -1, 1, &t));
@@ -694,14 +695,15 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: okto-bench [--quick] [--json] [--only NAME] [--trace DIR] [--reps N]\n"
-            "                  [--overhead-tasks N]\n"
+            "                  [--overhead-tasks N] [--big-n N]\n"
             "Runs each workload under the sequential, heft (default) and round-robin policies,\n"
             "interleaved, and reports median and min-max times, speedup = sequential / default,\n"
             "utilization, agreement of the results, and external baselines.\n"
             "workloads: tiny-ops small-gemm dag-chains copy-overlap big-gemm reduce mlp-step\n"
             "           overhead (the coordinator's own host cost per task)\n"
             "           gemm-sweep (only with --only: matmul GFLOP/s at 256, 1024, 2048 against\n"
-            "           one CLBlast call and OpenBLAS)\n");
+            "           one CLBlast call and OpenBLAS)\n"
+            "--big-n N: big-gemm multiplies N x N matrices (0 or unset: 2048, 1024 with --quick)\n");
 }
 
 int main(int argc, char **argv)
@@ -714,7 +716,9 @@ int main(int argc, char **argv)
         {"quick", no_argument, 0, 'q'},      {"json", no_argument, 0, 'j'},
         {"only", required_argument, 0, 'o'}, {"trace", required_argument, 0, 't'},
         {"reps", required_argument, 0, 'r'}, {"overhead-tasks", required_argument, 0, 'n'},
-        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+        {"big-n", required_argument, 0, 'b'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    long big_n = 0;
     int c;
     while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
         switch (c) {
@@ -724,16 +728,18 @@ int main(int argc, char **argv)
         case 't': o.trace_dir = optarg; break;
         case 'r': o.reps = atoi(optarg); break;
         case 'n': overhead_tasks = atoi(optarg); break;
+        case 'b': big_n = atol(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (optind < argc || (o.reps < 0) || overhead_tasks < 1) {
+    if (optind < argc || (o.reps < 0) || overhead_tasks < 1 || big_n < 0 || big_n > 32768) {
         usage(stderr);
         return 2;
     }
     if (!o.reps)
         o.reps = o.quick ? 3 : 9;
+    o.big_n = (size_t)big_n;
     if (o.trace_dir)
         mkdir(o.trace_dir, 0755);
 
@@ -777,9 +783,9 @@ int main(int argc, char **argv)
     clGetDeviceInfo(okto_context_device(ctx), CL_DEVICE_NAME, sizeof devname - 1, devname, NULL);
     if (o.json)
         printf("{\n  \"device\": \"%s\", \"compute_lanes\": %d, \"copy_lanes\": %d, "
-               "\"quick\": %s, \"reps\": %d,\n  \"workloads\": [",
+               "\"quick\": %s, \"reps\": %d, \"big_gemm_n\": %zu,\n  \"workloads\": [",
                devname, okto_context_compute_lanes(ctx), okto_context_copy_lanes(ctx),
-               o.quick ? "true" : "false", o.reps);
+               o.quick ? "true" : "false", o.reps, o.big_n ? o.big_n : o.quick ? 1024 : 2048);
     else
         printf("okto-bench on %s: %d compute + %d copy lanes, %d interleaved reps after %d "
                "warm-up%s\n\n%-13s %20s %20s %20s %8s %6s %6s %5s %5s %6s  %s\n",
