@@ -26,25 +26,22 @@ void *kc_alloc(size_t bytes)
 const char *kc_cl_name(cl_int err)
 {
     switch (err) {
-#define C(x)                                                                                       \
-    case x: return #x;
-        C(CL_SUCCESS)
-        C(CL_DEVICE_NOT_FOUND) C(CL_DEVICE_NOT_AVAILABLE) C(CL_COMPILER_NOT_AVAILABLE)
-            C(CL_MEM_OBJECT_ALLOCATION_FAILURE) C(CL_OUT_OF_RESOURCES) C(CL_OUT_OF_HOST_MEMORY)
-                C(CL_BUILD_PROGRAM_FAILURE) C(CL_INVALID_VALUE) C(CL_INVALID_DEVICE)
-                    C(CL_INVALID_CONTEXT) C(CL_INVALID_COMMAND_QUEUE) C(CL_INVALID_MEM_OBJECT)
-                        C(CL_INVALID_BUILD_OPTIONS) C(CL_INVALID_PROGRAM)
-                            C(CL_INVALID_PROGRAM_EXECUTABLE) C(CL_INVALID_KERNEL_NAME)
-                                C(CL_INVALID_KERNEL) C(CL_INVALID_ARG_INDEX) C(CL_INVALID_ARG_VALUE)
-                                    C(CL_INVALID_ARG_SIZE) C(CL_INVALID_KERNEL_ARGS)
-                                        C(CL_INVALID_WORK_DIMENSION) C(CL_INVALID_WORK_GROUP_SIZE)
-                                            C(CL_INVALID_WORK_ITEM_SIZE) C(CL_INVALID_GLOBAL_OFFSET)
-                                                C(CL_INVALID_BUFFER_SIZE)
-                                                    C(CL_INVALID_GLOBAL_WORK_SIZE)
-                                                        C(CL_INVALID_OPERATION)
+    case -1001:
+        return "CL_PLATFORM_NOT_FOUND_KHR";
+        /* clang-format off */
+#define C(x) case x: return #x;
+        C(CL_SUCCESS) C(CL_DEVICE_NOT_FOUND) C(CL_DEVICE_NOT_AVAILABLE)
+        C(CL_COMPILER_NOT_AVAILABLE) C(CL_MEM_OBJECT_ALLOCATION_FAILURE) C(CL_OUT_OF_RESOURCES)
+        C(CL_OUT_OF_HOST_MEMORY) C(CL_BUILD_PROGRAM_FAILURE) C(CL_INVALID_VALUE)
+        C(CL_INVALID_DEVICE) C(CL_INVALID_CONTEXT) C(CL_INVALID_COMMAND_QUEUE)
+        C(CL_INVALID_MEM_OBJECT) C(CL_INVALID_BUILD_OPTIONS) C(CL_INVALID_PROGRAM)
+        C(CL_INVALID_PROGRAM_EXECUTABLE) C(CL_INVALID_KERNEL_NAME) C(CL_INVALID_KERNEL)
+        C(CL_INVALID_ARG_INDEX) C(CL_INVALID_ARG_VALUE) C(CL_INVALID_ARG_SIZE)
+        C(CL_INVALID_KERNEL_ARGS) C(CL_INVALID_WORK_DIMENSION) C(CL_INVALID_WORK_GROUP_SIZE)
+        C(CL_INVALID_WORK_ITEM_SIZE) C(CL_INVALID_GLOBAL_OFFSET) C(CL_INVALID_BUFFER_SIZE)
+        C(CL_INVALID_GLOBAL_WORK_SIZE) C(CL_INVALID_OPERATION)
 #undef C
-                                                            case -1001
-            : return "CL_PLATFORM_NOT_FOUND_KHR";
+        /* clang-format on */
     }
     return "CL_UNKNOWN_ERROR";
 }
@@ -481,15 +478,15 @@ int kc_track_exact(const char *what, int dt, int ok, const char *case_desc)
 
 int kc_status(void)
 {
-    printf("%-40s %-4s %6s %10s %9s  %s\n", "check", "type", "cases", "max err", "tol", "result");
+    printf("%-48s %-4s %6s %10s %9s  %s\n", "check", "type", "cases", "max err", "tol", "result");
     for (int i = 0; i < ntracks; i++) {
         track *t = &tracks[i];
         const char *dn = kc_dt_name(t->dt);
         if (t->exact)
-            printf("%-40s %-4s %6d %10s %9s  %s\n", t->what, dn, t->cases, "exact", "-",
+            printf("%-48s %-4s %6d %10s %9s  %s\n", t->what, dn, t->cases, "exact", "-",
                    t->fails ? "FAIL" : "ok");
         else
-            printf("%-40s %-4s %6d %10.3e %9.1e  %s\n", t->what, dn, t->cases, t->err, t->tol,
+            printf("%-48s %-4s %6d %10.3e %9.1e  %s\n", t->what, dn, t->cases, t->err, t->tol,
                    t->fails ? "FAIL" : "ok");
     }
     if (failures)
