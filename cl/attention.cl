@@ -20,8 +20,10 @@
  * gradients. Non-causal: any Tq, Tk >= 1.
  *
  * Preconditions (the host's to refuse): 1 <= D <= OKTO_ATT_DMAX (128), B, H, Tq, Tk >= 1, the
- * views in bounds, dq/dk/dv not aliasing the inputs. Kernels given D out of range return at
- * once and write nothing.
+ * views in bounds; the output views (o; dq, dk, dv) overlap neither each other nor an input
+ * (input views may overlap: they are only read). One H for q and k/v: sharing k/v across
+ * heads (MQA/GQA) would need dk/dv summed over the heads sharing them, which these kernels do
+ * not do. Kernels given D out of range return at once and write nothing.
  *
  * Launch, 1-D. attn_fwd, attn_bwd_dq, attn_bwd_dkdv are work-group-per-tile kernels: a tile
  * is L consecutive query rows (fwd, dq) or key rows (dkdv), one per work item, L = the local
