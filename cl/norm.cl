@@ -1,0 +1,265 @@
+/* cl/norm.cl: layer normalisation and RMS normalisation over the last dimension of a
+ * [rows, cols] row-major block (contiguous from its offset), forward and backward.
+ *
+ * Data tensors (x, y, weight, bias, dy, dx, dweight, dbias) are OKTO_T; the saved statistics
+ * (mean, rstd) and the dweight/dbias partials are float32. weight and bias are [cols].
+ *
+ * Two launch shapes:
+ *   row kernels (okto_layernorm_fwd, okto_layernorm_bwd_dx, okto_rmsnorm_fwd,
+ *   okto_rmsnorm_bwd_dx): a work-group per row, looping over rows by group
+ *   (r = group, group + ngroups, ...), the row's columns striped over the group's L items
+ *   (c = lid, lid + L, ...: neighbours read neighbours). global = L * ngroups, local = L, any
+ *   L <= OKTO_NORM_MAXL (256; need not be a power of two), any ngroups >= 1. Each item keeps a
+ *   compensated (Kahan) sum of its columns, then a tree in local memory combines the L sums, so
+ *   a row of 100k columns costs a few ulps of its sum. The result depends on L (the tree's
+ *   shape), never on ngroups or on timing: fixed L, fixed bits.
+ *   column kernels (okto_layernorm_bwd_wb, okto_rmsnorm_bwd_w, okto_norm_reduce_partials): a
+ *   grid-stride loop over items (any global and local size), each item one column of one row
+ *   block, walking that block's rows in order. Their result depends on block_rows only.
+ *
+ * dweight and dbias are sums over all rows; they are deterministic by construction: the rows
+ * are cut into nblocks = ceil(rows / block_rows) blocks, okto_*_bwd_w(b) writes each block's
+ * sums (rows in order, compensated) to a float32 scratch part[nblocks, cols], and
+ * okto_norm_reduce_partials adds the nblocks partials of each column in block order into the
+ * final [cols] gradient (overwrite or accumulate). block_rows is the host's choice: it trades
+ * parallelism (nblocks * cols items in the partial kernel) against scratch (nblocks * cols
+ * floats) and the length of the reduce's walk (nblocks); e.g. nblocks ~ max(1, 4 * device
+ * items / cols) capped at 1024, block_rows = ceil(rows / nblocks).
+ *
+ * Flags: has_w / has_b = 0 means the tensor is absent (weight 1, bias 0); the buffer argument
+ * is then never read and may be any buffer (or NULL). accumulate = 0 writes the gradient,
+ * 1 adds it to what the output holds. Aliasing: y may be x in the forward passes, dx may be dy
+ * when accumulate = 0 (each element is read, then written, by one item, after the row's sums).
+ * Sizes: rows, cols, block_rows ulong (block_rows >= 1); eps float (> 0 or the statistics of a
+ * constant row divide by zero). */
+
+#define OKTO_NORM_MAXL 256
+
+/* Kahan step: *s + *k is the running sum's value, *k its lost low part (negated, as in
+ * cl/reduce.cl: sum = s - k); reset where the sum stops being finite (inf - inf is NaN). */
+inline void okto_norm_kadd(float *s, float *k, float v)
+{
+    float y = v - *k, t = *s + y;
+    *k = isfinite(t) ? (t - *s) - y : 0.0f;
+    *s = t;
+}
+
+/* The group's sum of its items' values v (each item passes its own); every item gets it. */
+inline float okto_norm_group_sum(__local float *tmp, float v)
+{
+    int lid = (int)get_local_id(0), l = (int)get_local_size(0);
+    tmp[lid] = v;
+    return okto_tree_sum(tmp, lid, l);
+}
+
+/* Mean and 1/sqrt(var + eps) of row xr (element offset) over cols columns: two passes (mean,
+ * then mean of squared deviations), so a row far from 0 loses nothing to cancellation. */
+inline float2 okto_norm_row_moments(__global const OKTO_T *x, ulong xr, ulong cols, float eps,
+                                    __local float *tmp)
+{
+    ulong lid = get_local_id(0), l = get_local_size(0);
+    float s = 0.0f, k = 0.0f;
+    for (ulong c = lid; c < cols; c += l)
+        okto_norm_kadd(&s, &k, OKTO_LD(x, xr + c));
+    float mu = okto_norm_group_sum(tmp, s - k) / (float)cols;
+    s = 0.0f;
+    k = 0.0f;
+    for (ulong c = lid; c < cols; c += l) {
+        float d = OKTO_LD(x, xr + c) - mu;
+        okto_norm_kadd(&s, &k, d * d);
+    }
+    float var = okto_norm_group_sum(tmp, s - k) / (float)cols;
+    return (float2)(mu, 1.0f / sqrt(var + eps));
+}
+
+/* y = (x - mean) * rstd * weight + bias by rows; saves mean[r] and rstd[r] = 1/sqrt(var + eps)
+ * (biased variance, over cols) as float32 for the backward pass.
+ * Row kernel: global = L * ngroups, local = L <= 256. */
+__kernel void okto_layernorm_fwd(__global const OKTO_T *x, ulong x_off, __global const OKTO_T *w,
+                                 ulong w_off, __global const OKTO_T *b, ulong b_off,
+                                 __global OKTO_T *y, ulong y_off, __global float *mean,
+                                 ulong mean_off, __global float *rstd, ulong rstd_off, ulong rows,
+                                 ulong cols, float eps, int has_w, int has_b)
+{
+    __local float tmp[OKTO_NORM_MAXL];
+    ulong lid = get_local_id(0), l = get_local_size(0);
+    for (ulong r = get_group_id(0); r < rows; r += get_num_groups(0)) {
+        ulong xr = x_off + r * cols, yr = y_off + r * cols;
+        float2 st = okto_norm_row_moments(x, xr, cols, eps, tmp);
+        for (ulong c = lid; c < cols; c += l) {
+            float h = (OKTO_LD(x, xr + c) - st.x) * st.y;
+            if (has_w)
+                h *= OKTO_LD(w, w_off + c);
+            if (has_b)
+                h += OKTO_LD(b, b_off + c);
+            OKTO_ST(y, yr + c, h);
+        }
+        if (lid == 0) {
+            mean[mean_off + r] = st.x;
+            rstd[rstd_off + r] = st.y;
+        }
+    }
+}
+
+/* dx of layernorm from dy, x and the saved mean, rstd: with xhat = (x - mean) * rstd and
+ * g = dy * weight, dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)).
+ * Row kernel: global = L * ngroups, local = L <= 256. */
+__kernel void okto_layernorm_bwd_dx(__global const OKTO_T *dy, ulong dy_off,
+                                    __global const OKTO_T *x, ulong x_off, __global const OKTO_T *w,
+                                    ulong w_off, __global const float *mean, ulong mean_off,
+                                    __global const float *rstd, ulong rstd_off, __global OKTO_T *dx,
+                                    ulong dx_off, ulong rows, ulong cols, int has_w, int accumulate)
+{
+    __local float tmp[OKTO_NORM_MAXL];
+    ulong lid = get_local_id(0), l = get_local_size(0);
+    for (ulong r = get_group_id(0); r < rows; r += get_num_groups(0)) {
+        ulong xr = x_off + r * cols, dyr = dy_off + r * cols, dxr = dx_off + r * cols;
+        float mu = mean[mean_off + r], rs = rstd[rstd_off + r];
+        float sg = 0.0f, kg = 0.0f, sgx = 0.0f, kgx = 0.0f;
+        for (ulong c = lid; c < cols; c += l) {
+            float g = OKTO_LD(dy, dyr + c), xh = (OKTO_LD(x, xr + c) - mu) * rs;
+            if (has_w)
+                g *= OKTO_LD(w, w_off + c);
+            okto_norm_kadd(&sg, &kg, g);
+            okto_norm_kadd(&sgx, &kgx, g * xh);
+        }
+        float mg = okto_norm_group_sum(tmp, sg - kg) / (float)cols;
+        float mgx = okto_norm_group_sum(tmp, sgx - kgx) / (float)cols;
+        for (ulong c = lid; c < cols; c += l) {
+            float g = OKTO_LD(dy, dyr + c), xh = (OKTO_LD(x, xr + c) - mu) * rs;
+            if (has_w)
+                g *= OKTO_LD(w, w_off + c);
+            float d = rs * (g - mg - xh * mgx);
+            if (accumulate)
+                d += OKTO_LD(dx, dxr + c);
+            OKTO_ST(dx, dxr + c, d);
+        }
+    }
+}
+
+/* Per-row-block partials of layernorm's dweight = sum_r dy * xhat and dbias = sum_r dy:
+ * pw[kb * cols + c] and pb[kb * cols + c] for block kb = rows [kb * block_rows, ...).
+ * has_dw / has_db = 0: that scratch is not written (any buffer). Column kernel: any launch. */
+__kernel void okto_layernorm_bwd_wb(__global const OKTO_T *dy, ulong dy_off,
+                                    __global const OKTO_T *x, ulong x_off,
+                                    __global const float *mean, ulong mean_off,
+                                    __global const float *rstd, ulong rstd_off, __global float *pw,
+                                    ulong pw_off, __global float *pb, ulong pb_off, ulong rows,
+                                    ulong cols, ulong block_rows, int has_dw, int has_db)
+{
+    ulong nblocks = (rows + block_rows - 1) / block_rows;
+    OKTO_FOR(i, nblocks * cols)
+    {
+        ulong kb = i / cols, c = i - kb * cols;
+        ulong r0 = kb * block_rows, r1 = min(r0 + block_rows, rows);
+        float sw = 0.0f, kw = 0.0f, sb = 0.0f, kbs = 0.0f;
+        for (ulong r = r0; r < r1; r++) {
+            float d = OKTO_LD(dy, dy_off + r * cols + c);
+            float xh = (OKTO_LD(x, x_off + r * cols + c) - mean[mean_off + r]) * rstd[rstd_off + r];
+            okto_norm_kadd(&sw, &kw, d * xh);
+            okto_norm_kadd(&sb, &kbs, d);
+        }
+        if (has_dw)
+            pw[pw_off + i] = sw - kw;
+        if (has_db)
+            pb[pb_off + i] = sb - kbs;
+    }
+}
+
+/* out[c] (+)= sum over kb = 0 .. nblocks-1, in that order, of part[kb * cols + c]: the final
+ * dweight or dbias from the partials above. Column kernel: any launch. */
+__kernel void okto_norm_reduce_partials(__global const float *part, ulong part_off,
+                                        __global OKTO_T *out, ulong out_off, ulong nblocks,
+                                        ulong cols, int accumulate)
+{
+    OKTO_FOR(c, cols)
+    {
+        float s = 0.0f, k = 0.0f;
+        for (ulong kb = 0; kb < nblocks; kb++)
+            okto_norm_kadd(&s, &k, part[part_off + kb * cols + c]);
+        float v = s - k;
+        if (accumulate)
+            v += OKTO_LD(out, out_off + c);
+        OKTO_ST(out, out_off + c, v);
+    }
+}
+
+/* y = x * rstd * weight by rows with rstd = 1/sqrt(mean_c(x^2) + eps), saved as float32.
+ * Row kernel: global = L * ngroups, local = L <= 256. */
+__kernel void okto_rmsnorm_fwd(__global const OKTO_T *x, ulong x_off, __global const OKTO_T *w,
+                               ulong w_off, __global OKTO_T *y, ulong y_off, __global float *rstd,
+                               ulong rstd_off, ulong rows, ulong cols, float eps, int has_w)
+{
+    __local float tmp[OKTO_NORM_MAXL];
+    ulong lid = get_local_id(0), l = get_local_size(0);
+    for (ulong r = get_group_id(0); r < rows; r += get_num_groups(0)) {
+        ulong xr = x_off + r * cols, yr = y_off + r * cols;
+        float s = 0.0f, k = 0.0f;
+        for (ulong c = lid; c < cols; c += l) {
+            float v = OKTO_LD(x, xr + c);
+            okto_norm_kadd(&s, &k, v * v);
+        }
+        float rs = 1.0f / sqrt(okto_norm_group_sum(tmp, s - k) / (float)cols + eps);
+        for (ulong c = lid; c < cols; c += l) {
+            float h = OKTO_LD(x, xr + c) * rs;
+            if (has_w)
+                h *= OKTO_LD(w, w_off + c);
+            OKTO_ST(y, yr + c, h);
+        }
+        if (lid == 0)
+            rstd[rstd_off + r] = rs;
+    }
+}
+
+/* dx of rmsnorm from dy, x and the saved rstd: with xhat = x * rstd and g = dy * weight,
+ * dx = rstd * (g - xhat * mean_c(g * xhat)). Row kernel: global = L * ngroups, local = L. */
+__kernel void okto_rmsnorm_bwd_dx(__global const OKTO_T *dy, ulong dy_off, __global const OKTO_T *x,
+                                  ulong x_off, __global const OKTO_T *w, ulong w_off,
+                                  __global const float *rstd, ulong rstd_off, __global OKTO_T *dx,
+                                  ulong dx_off, ulong rows, ulong cols, int has_w, int accumulate)
+{
+    __local float tmp[OKTO_NORM_MAXL];
+    ulong lid = get_local_id(0), l = get_local_size(0);
+    for (ulong r = get_group_id(0); r < rows; r += get_num_groups(0)) {
+        ulong xr = x_off + r * cols, dyr = dy_off + r * cols, dxr = dx_off + r * cols;
+        float rs = rstd[rstd_off + r];
+        float s = 0.0f, k = 0.0f;
+        for (ulong c = lid; c < cols; c += l) {
+            float g = OKTO_LD(dy, dyr + c);
+            if (has_w)
+                g *= OKTO_LD(w, w_off + c);
+            okto_norm_kadd(&s, &k, g * OKTO_LD(x, xr + c) * rs);
+        }
+        float mgx = okto_norm_group_sum(tmp, s - k) / (float)cols;
+        for (ulong c = lid; c < cols; c += l) {
+            float g = OKTO_LD(dy, dyr + c);
+            if (has_w)
+                g *= OKTO_LD(w, w_off + c);
+            float d = rs * (g - OKTO_LD(x, xr + c) * rs * mgx);
+            if (accumulate)
+                d += OKTO_LD(dx, dxr + c);
+            OKTO_ST(dx, dxr + c, d);
+        }
+    }
+}
+
+/* Per-row-block partials of rmsnorm's dweight = sum_r dy * x * rstd, as okto_layernorm_bwd_wb
+ * (pw[kb * cols + c]); then okto_norm_reduce_partials. Column kernel: any launch. */
+__kernel void okto_rmsnorm_bwd_w(__global const OKTO_T *dy, ulong dy_off, __global const OKTO_T *x,
+                                 ulong x_off, __global const float *rstd, ulong rstd_off,
+                                 __global float *pw, ulong pw_off, ulong rows, ulong cols,
+                                 ulong block_rows)
+{
+    ulong nblocks = (rows + block_rows - 1) / block_rows;
+    OKTO_FOR(i, nblocks * cols)
+    {
+        ulong kb = i / cols, c = i - kb * cols;
+        ulong r0 = kb * block_rows, r1 = min(r0 + block_rows, rows);
+        float s = 0.0f, k = 0.0f;
+        for (ulong r = r0; r < r1; r++)
+            okto_norm_kadd(&s, &k,
+                           OKTO_LD(dy, dy_off + r * cols + c) * OKTO_LD(x, x_off + r * cols + c) *
+                               rstd[rstd_off + r]);
+        pw[pw_off + i] = s - k;
+    }
+}
