@@ -4,18 +4,22 @@
  * Data tensors (x, y, weight, bias, dy, dx, dweight, dbias) are OKTO_T; the saved statistics
  * (mean, rstd) and the dweight/dbias partials are float32. weight and bias are [cols].
  *
- * Two launch shapes:
+ * Two launch shapes (the host pads every grid: global sizes are at least what is said here, any
+ * excess items return at once):
  *   row kernels (okto_layernorm_fwd, okto_layernorm_bwd_dx, okto_rmsnorm_fwd,
- *   okto_rmsnorm_bwd_dx): a work-group per row, looping over rows by group
+ *   okto_rmsnorm_bwd_dx): 1-D, a work-group per row, looping over rows by group
  *   (r = group, group + ngroups, ...), the row's columns striped over the group's L items
- *   (c = lid, lid + L, ...: neighbours read neighbours). global = L * ngroups, local = L, any
- *   L <= OKTO_NORM_MAXL (256; need not be a power of two), any ngroups >= 1. Each item keeps a
- *   compensated (Kahan) sum of its columns, then a tree in local memory combines the L sums, so
- *   a row of 100k columns costs a few ulps of its sum. The result depends on L (the tree's
- *   shape), never on ngroups or on timing: fixed L, fixed bits.
- *   column kernels (okto_layernorm_bwd_wb, okto_rmsnorm_bwd_w, okto_norm_reduce_partials): a
- *   grid-stride loop over items (any global and local size), each item one column of one row
- *   block, walking that block's rows in order. Their result depends on block_rows only.
+ *   (c = lid, lid + L, ...). global = L * ngroups, local = L, any L from 1 to OKTO_NORM_MAXL
+ *   (256; power of two or not), any ngroups >= 1. On a CPU, L = 1 (each item walks whole rows,
+ *   contiguously) is the fast choice; on a GPU 64-256. Each item keeps a compensated (Kahan) sum
+ *   of its columns, then a tree in local memory combines the L sums, so a row of 100k columns
+ *   costs a few ulps of its sum. The result depends on L (the tree's shape), never on ngroups
+ *   or on timing: fixed L, fixed bits.
+ *   column kernels: one item per output element, no grid-stride loop. okto_layernorm_bwd_wb
+ *   and okto_rmsnorm_bwd_w are 2-D: dimension 0 the column c (global0 >= cols), dimension 1 the
+ *   row block kb (global1 >= nblocks); the item walks its block's rows in order.
+ *   okto_norm_reduce_partials is 1-D, an item per column (global >= cols). Any local size.
+ *   Their results depend on block_rows only, not on the launch.
  *
  * dweight and dbias are sums over all rows; they are deterministic by construction: the rows
  * are cut into nblocks = ceil(rows / block_rows) blocks, okto_*_bwd_w(b) writes each block's
@@ -23,8 +27,8 @@
  * okto_norm_reduce_partials adds the nblocks partials of each column in block order into the
  * final [cols] gradient (overwrite or accumulate). block_rows is the host's choice: it trades
  * parallelism (nblocks * cols items in the partial kernel) against scratch (nblocks * cols
- * floats) and the length of the reduce's walk (nblocks); e.g. nblocks ~ max(1, 4 * device
- * items / cols) capped at 1024, block_rows = ceil(rows / nblocks).
+ * floats) and the length of the reduce's walk (nblocks); e.g. nblocks ~ clamp(4 * device
+ * items / cols, 1, min(rows, 1024)), block_rows = ceil(rows / nblocks).
  *
  * Flags: has_w / has_b = 0 means the tensor is absent (weight 1, bias 0); the buffer argument
  * is then never read and may be any buffer (or NULL). accumulate = 0 writes the gradient,
@@ -139,7 +143,8 @@ __kernel void okto_layernorm_bwd_dx(__global const OKTO_T *dy, ulong dy_off,
 
 /* Per-row-block partials of layernorm's dweight = sum_r dy * xhat and dbias = sum_r dy:
  * pw[kb * cols + c] and pb[kb * cols + c] for block kb = rows [kb * block_rows, ...).
- * has_dw / has_db = 0: that scratch is not written (any buffer). Column kernel: any launch. */
+ * has_dw / has_db = 0: that scratch is not written (any buffer). 2-D column kernel:
+ * global >= (cols, nblocks). */
 __kernel void okto_layernorm_bwd_wb(__global const OKTO_T *dy, ulong dy_off,
                                     __global const OKTO_T *x, ulong x_off,
                                     __global const float *mean, ulong mean_off,
@@ -147,41 +152,39 @@ __kernel void okto_layernorm_bwd_wb(__global const OKTO_T *dy, ulong dy_off,
                                     ulong pw_off, __global float *pb, ulong pb_off, ulong rows,
                                     ulong cols, ulong block_rows, int has_dw, int has_db)
 {
-    ulong nblocks = (rows + block_rows - 1) / block_rows;
-    OKTO_FOR(i, nblocks * cols)
-    {
-        ulong kb = i / cols, c = i - kb * cols;
-        ulong r0 = kb * block_rows, r1 = min(r0 + block_rows, rows);
-        float sw = 0.0f, kw = 0.0f, sb = 0.0f, kbs = 0.0f;
-        for (ulong r = r0; r < r1; r++) {
-            float d = OKTO_LD(dy, dy_off + r * cols + c);
-            float xh = (OKTO_LD(x, x_off + r * cols + c) - mean[mean_off + r]) * rstd[rstd_off + r];
-            okto_norm_kadd(&sw, &kw, d * xh);
-            okto_norm_kadd(&sb, &kbs, d);
-        }
-        if (has_dw)
-            pw[pw_off + i] = sw - kw;
-        if (has_db)
-            pb[pb_off + i] = sb - kbs;
+    ulong c = get_global_id(0), kb = get_global_id(1);
+    if (c >= cols || kb * block_rows >= rows)
+        return;
+    ulong r0 = kb * block_rows, r1 = min(r0 + block_rows, rows), i = kb * cols + c;
+    float sw = 0.0f, kw = 0.0f, sb = 0.0f, kbs = 0.0f;
+    for (ulong r = r0; r < r1; r++) {
+        float d = OKTO_LD(dy, dy_off + r * cols + c);
+        float xh = (OKTO_LD(x, x_off + r * cols + c) - mean[mean_off + r]) * rstd[rstd_off + r];
+        okto_norm_kadd(&sw, &kw, d * xh);
+        okto_norm_kadd(&sb, &kbs, d);
     }
+    if (has_dw)
+        pw[pw_off + i] = sw - kw;
+    if (has_db)
+        pb[pb_off + i] = sb - kbs;
 }
 
 /* out[c] (+)= sum over kb = 0 .. nblocks-1, in that order, of part[kb * cols + c]: the final
- * dweight or dbias from the partials above. Column kernel: any launch. */
+ * dweight or dbias from the partials above. 1-D column kernel: global >= cols. */
 __kernel void okto_norm_reduce_partials(__global const float *part, ulong part_off,
                                         __global OKTO_T *out, ulong out_off, ulong nblocks,
                                         ulong cols, int accumulate)
 {
-    OKTO_FOR(c, cols)
-    {
-        float s = 0.0f, k = 0.0f;
-        for (ulong kb = 0; kb < nblocks; kb++)
-            okto_norm_kadd(&s, &k, part[part_off + kb * cols + c]);
-        float v = s - k;
-        if (accumulate)
-            v += OKTO_LD(out, out_off + c);
-        OKTO_ST(out, out_off + c, v);
-    }
+    ulong c = get_global_id(0);
+    if (c >= cols)
+        return;
+    float s = 0.0f, k = 0.0f;
+    for (ulong kb = 0; kb < nblocks; kb++)
+        okto_norm_kadd(&s, &k, part[part_off + kb * cols + c]);
+    float v = s - k;
+    if (accumulate)
+        v += OKTO_LD(out, out_off + c);
+    OKTO_ST(out, out_off + c, v);
 }
 
 /* y = x * rstd * weight by rows with rstd = 1/sqrt(mean_c(x^2) + eps), saved as float32.
@@ -244,22 +247,21 @@ __kernel void okto_rmsnorm_bwd_dx(__global const OKTO_T *dy, ulong dy_off, __glo
 }
 
 /* Per-row-block partials of rmsnorm's dweight = sum_r dy * x * rstd, as okto_layernorm_bwd_wb
- * (pw[kb * cols + c]); then okto_norm_reduce_partials. Column kernel: any launch. */
+ * (pw[kb * cols + c]); then okto_norm_reduce_partials. 2-D column kernel:
+ * global >= (cols, nblocks). */
 __kernel void okto_rmsnorm_bwd_w(__global const OKTO_T *dy, ulong dy_off, __global const OKTO_T *x,
                                  ulong x_off, __global const float *rstd, ulong rstd_off,
                                  __global float *pw, ulong pw_off, ulong rows, ulong cols,
                                  ulong block_rows)
 {
-    ulong nblocks = (rows + block_rows - 1) / block_rows;
-    OKTO_FOR(i, nblocks * cols)
-    {
-        ulong kb = i / cols, c = i - kb * cols;
-        ulong r0 = kb * block_rows, r1 = min(r0 + block_rows, rows);
-        float s = 0.0f, k = 0.0f;
-        for (ulong r = r0; r < r1; r++)
-            okto_norm_kadd(&s, &k,
-                           OKTO_LD(dy, dy_off + r * cols + c) * OKTO_LD(x, x_off + r * cols + c) *
-                               rstd[rstd_off + r]);
-        pw[pw_off + i] = s - k;
-    }
+    ulong c = get_global_id(0), kb = get_global_id(1);
+    if (c >= cols || kb * block_rows >= rows)
+        return;
+    ulong r0 = kb * block_rows, r1 = min(r0 + block_rows, rows);
+    float s = 0.0f, k = 0.0f;
+    for (ulong r = r0; r < r1; r++)
+        okto_norm_kadd(&s, &k,
+                       OKTO_LD(dy, dy_off + r * cols + c) * OKTO_LD(x, x_off + r * cols + c) *
+                           rstd[rstd_off + r]);
+    pw[pw_off + kb * cols + c] = s - k;
 }

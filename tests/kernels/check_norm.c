@@ -21,6 +21,7 @@ static double tol_out(int dt) { return dt == KC_F32 ? 2e-5 : dt == KC_F16 ? 1.5e
 static const double tol_stat = 2e-5; /* mean, rstd: float32 whatever the dtype */
 
 typedef struct {
+    int dt;
     cl_kernel ln_fwd, ln_dx, ln_wb, red, rms_fwd, rms_dx, rms_w;
 } kernels;
 
@@ -199,6 +200,8 @@ static void run_layernorm(const kernels *k, shape *s, errs *e, int *det_ok, int 
     for (int gi = 0; gi < ngeoms; gi++) {
         for (int rep = 0; rep < (gi == 0 ? 2 : 1); rep++) {
             size_t L = geoms[gi].local;
+            int nlo;
+            kc_local lo = kc_locals(k->dt, &nlo)[gi % nlo];
             kc_args(k->ln_fwd, "bubububububuuufii", U(s->tx), U(s->tw), U(s->tb), U(s->ty),
                     U(s->tmean), U(s->trstd), rows, cols, eps, s->has_w, s->has_b);
             kc_launch(k->ln_fwd, geoms[gi]);
@@ -220,13 +223,13 @@ static void run_layernorm(const kernels *k, shape *s, errs *e, int *det_ok, int 
             kc_launch(k->ln_dx, geoms[gi]);
             kc_args(k->ln_wb, "bubububububuuuuii", U(s->tdy), U(s->tx), U(s->tmean), U(s->trstd),
                     U(s->tpw), U(s->tpb), rows, cols, (unsigned long long)s->block_rows, 1, 1);
-            kc_launch(k->ln_wb, geoms[gi]);
+            kc_launch2(k->ln_wb, s->cols, s->nblocks, lo.lx, lo.ly);
             kc_args(k->red, "bubuuui", U(s->tpw), U(s->tdw), (unsigned long long)s->nblocks, cols,
                     s->acc);
-            kc_launch(k->red, geoms[gi]);
+            kc_launch1(k->red, s->cols, lo.lx * lo.ly);
             kc_args(k->red, "bubuuui", U(s->tpb), U(s->tdb), (unsigned long long)s->nblocks, cols,
                     s->acc);
-            kc_launch(k->red, geoms[gi]);
+            kc_launch1(k->red, s->cols, lo.lx * lo.ly);
             compare(&s->tdx, s->dx, &e->dx, s, L, 0);
             compare(&s->tdw, s->dw, &e->dw, s, L, 0);
             compare(&s->tdb, s->db, &e->db, s, L, 0);
@@ -253,6 +256,8 @@ static void run_rmsnorm(const kernels *k, shape *s, errs *e, int *det_ok, int *g
     for (int gi = 0; gi < ngeoms; gi++) {
         for (int rep = 0; rep < (gi == 0 ? 2 : 1); rep++) {
             size_t L = geoms[gi].local;
+            int nlo;
+            kc_local lo = kc_locals(k->dt, &nlo)[gi % nlo];
             kc_args(k->rms_fwd, "bubububuuufi", U(s->tx), U(s->tw), U(s->ty), U(s->trstd), rows,
                     cols, eps, s->has_w);
             kc_launch(k->rms_fwd, geoms[gi]);
@@ -269,10 +274,10 @@ static void run_rmsnorm(const kernels *k, shape *s, errs *e, int *det_ok, int *g
             kc_launch(k->rms_dx, geoms[gi]);
             kc_args(k->rms_w, "bubububuuuu", U(s->tdy), U(s->tx), U(s->trstd), U(s->tpw), rows,
                     cols, (unsigned long long)s->block_rows);
-            kc_launch(k->rms_w, geoms[gi]);
+            kc_launch2(k->rms_w, s->cols, s->nblocks, lo.lx, lo.ly);
             kc_args(k->red, "bubuuui", U(s->tpw), U(s->tdw), (unsigned long long)s->nblocks, cols,
                     s->acc);
-            kc_launch(k->red, geoms[gi]);
+            kc_launch1(k->red, s->cols, lo.lx * lo.ly);
             compare(&s->tdx, s->dx, &e->dx, s, L, 0);
             compare(&s->tdw, s->dw, &e->dw, s, L, 0);
             if (gi == 0)
@@ -323,11 +328,14 @@ int main(void)
     check_fd();
     for (int dt = KC_F32; dt <= KC_BF16; dt++) {
         cl_program p = kc_build("norm.cl", dt);
-        kernels k = {
-            kc_kernel(p, "okto_layernorm_fwd"),    kc_kernel(p, "okto_layernorm_bwd_dx"),
-            kc_kernel(p, "okto_layernorm_bwd_wb"), kc_kernel(p, "okto_norm_reduce_partials"),
-            kc_kernel(p, "okto_rmsnorm_fwd"),      kc_kernel(p, "okto_rmsnorm_bwd_dx"),
-            kc_kernel(p, "okto_rmsnorm_bwd_w")};
+        kernels k = {dt,
+                     kc_kernel(p, "okto_layernorm_fwd"),
+                     kc_kernel(p, "okto_layernorm_bwd_dx"),
+                     kc_kernel(p, "okto_layernorm_bwd_wb"),
+                     kc_kernel(p, "okto_norm_reduce_partials"),
+                     kc_kernel(p, "okto_rmsnorm_fwd"),
+                     kc_kernel(p, "okto_rmsnorm_bwd_dx"),
+                     kc_kernel(p, "okto_rmsnorm_bwd_w")};
         check_dtype(dt, &k);
     }
     return kc_finish();

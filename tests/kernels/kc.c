@@ -306,6 +306,37 @@ void kc_launch(cl_kernel k, kc_geom g)
     kc_launch_s += kc_now() - t0;
 }
 
+static void launch_nd(cl_kernel k, cl_uint dims, const size_t *n, const size_t *l)
+{
+    size_t global[2], local[2];
+    for (cl_uint d = 0; d < dims; d++) {
+        local[d] = l[d];
+        global[d] = (n[d] + l[d] - 1) / l[d] * l[d] + l[d];
+    }
+    char name[128] = "";
+    clGetKernelInfo(k, CL_KERNEL_FUNCTION_NAME, sizeof name - 1, name, NULL);
+    double t0 = kc_now();
+    cl_ok(clEnqueueNDRangeKernel(kc_q, k, dims, NULL, global, local, 0, NULL, NULL),
+          "clEnqueueNDRangeKernel", name);
+    cl_ok(clFinish(kc_q), "clFinish", name);
+    kc_launch_s += kc_now() - t0;
+}
+
+void kc_launch1(cl_kernel k, size_t nx, size_t lx) { launch_nd(k, 1, &nx, &lx); }
+
+void kc_launch2(cl_kernel k, size_t nx, size_t ny, size_t lx, size_t ly)
+{
+    size_t n[2] = {nx, ny}, l[2] = {lx, ly};
+    launch_nd(k, 2, n, l);
+}
+
+const kc_local *kc_locals(int dt, int *n)
+{
+    static const kc_local f32[] = {{16, 4}, {1, 1}}, f16[] = {{32, 2}}, bf16[] = {{8, 8}};
+    *n = dt == KC_F32 ? 2 : 1;
+    return dt == KC_F32 ? f32 : dt == KC_F16 ? f16 : bf16;
+}
+
 size_t kc_dt_size(int dt) { return dt == KC_F16 || dt == KC_BF16 ? 2 : 4; }
 
 const char *kc_dt_name(int dt)

@@ -51,8 +51,19 @@ void kc_free(cl_mem m);
 /* Sets a kernel's arguments in order from a format: b cl_mem, u cl_ulong, i cl_int,
  * U cl_uint, f float (passed as double through the varargs). */
 void kc_args(cl_kernel k, const char *fmt, ...);
-/* Runs k on global = g.local * g.groups, local = g.local, and waits. */
+/* Runs k on global = g.local * g.groups, local = g.local, and waits (row kernels). */
 void kc_launch(cl_kernel k, kc_geom g);
+/* One item per element kernels: a grid of at least nx (x ny) items in groups of lx (x ly),
+ * padded by one extra group in each dimension, as the host pads grids, so the kernels' bounds
+ * checks are exercised; waits. */
+void kc_launch1(cl_kernel k, size_t nx, size_t lx);
+void kc_launch2(cl_kernel k, size_t nx, size_t ny, size_t lx, size_t ly);
+/* The local sizes a check runs dtype dt's per-element kernels under (1-D: lx; 2-D: lx, ly):
+ * f32 two of them (one of them 1), f16 and bf16 one each, all different. */
+typedef struct {
+    size_t lx, ly;
+} kc_local;
+const kc_local *kc_locals(int dt, int *n);
 
 /* Storage dtypes on the host. */
 size_t kc_dt_size(int dt);
