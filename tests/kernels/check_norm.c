@@ -15,10 +15,12 @@ static const size_t shapes[][2] = {{1, 1},   {7, 13},  {13, 7},    {1, 257},
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 static const double eps = 1e-5;
 
-/* Output tolerances (the kernel's error, inputs already in the dtype): f32 a few float ulps of
- * the row's terms; f16/bf16 one rounding of the output (2^-11, 2^-8) plus that. */
-static double tol_out(int dt) { return dt == KC_F32 ? 2e-5 : dt == KC_F16 ? 1.5e-3 : 1e-2; }
-static const double tol_stat = 2e-5; /* mean, rstd: float32 whatever the dtype */
+/* Output tolerances (the kernel's error, inputs already in the dtype): f16/bf16 one rounding of
+ * the output (2^-11, 2^-8 relative) and a little; f32 ~1e-6 except rmsnorm's dx at cols = 1,
+ * where dx = rstd * g * (1 - xhat^2) cancels (xhat^2 -> 1 as x^2 >> eps) and the float32 rstd's
+ * last bit is amplified: ~6e-6 measured, hence 2e-5. */
+static double tol_out(int dt) { return dt == KC_F32 ? 2e-5 : dt == KC_F16 ? 1e-3 : 8e-3; }
+static const double tol_stat = 1e-6; /* mean, rstd: float32 whatever the dtype */
 
 typedef struct {
     int dt;
