@@ -165,7 +165,10 @@ cl_program kc_build(const char *file, int dt)
     size_t l0, l1;
     snprintf(path, sizeof path, "%s/cl/common.h", OKTO_SRC_DIR);
     char *common = read_file(path, &l0);
-    snprintf(path, sizeof path, "%s/cl/%s", OKTO_SRC_DIR, file);
+    if (strchr(file, '/')) /* a path from the source root, e.g. a test-only kernel */
+        snprintf(path, sizeof path, "%s/%s", OKTO_SRC_DIR, file);
+    else
+        snprintf(path, sizeof path, "%s/cl/%s", OKTO_SRC_DIR, file);
     char *src = read_file(path, &l1);
     const char *lines[2] = {common, src};
     cl_int e;
@@ -522,6 +525,14 @@ void kc_t_write(const kc_t *t, const double *src)
         cl_ok(clEnqueueWriteBuffer(kc_q, t->m, CL_TRUE, t->off * ds, t->n * ds, p, 0, NULL, NULL),
               "clEnqueueWriteBuffer", NULL);
     free(p);
+}
+
+void kc_t_write_raw(const kc_t *t, const void *src)
+{
+    size_t ds = kc_dt_size(t->dt);
+    if (t->n)
+        cl_ok(clEnqueueWriteBuffer(kc_q, t->m, CL_TRUE, t->off * ds, t->n * ds, src, 0, NULL, NULL),
+              "clEnqueueWriteBuffer", NULL);
 }
 
 int kc_t_pads_ok(const kc_t *t)

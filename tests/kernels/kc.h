@@ -38,7 +38,8 @@ void kc_init(const char *name);
  * status (0 pass, 1 any failure). */
 int kc_finish(void);
 
-/* Builds cl/<file> with cl/common.h prepended for data dtype dt. */
+/* Builds cl/<file> with cl/common.h prepended for data dtype dt (a file holding a '/' is a path
+ * from the source root instead: tests/kernels/philox_kat.cl). */
 cl_program kc_build(const char *file, int dt);
 cl_kernel kc_kernel(cl_program prog, const char *name);
 
@@ -99,6 +100,8 @@ typedef struct {
 kc_t kc_t_new(int dt, const double *src, size_t n, size_t off);
 void kc_t_read(const kc_t *t, double *dst);
 void kc_t_write(const kc_t *t, const double *src);
+/* Writes n elements' bytes as they are (e.g. uint32 words into an i32 tensor). */
+void kc_t_write_raw(const kc_t *t, const void *src);
 int kc_t_pads_ok(const kc_t *t);
 void kc_t_free(kc_t *t);
 /* The whole buffer's bytes (pads included), for bitwise comparisons. */
