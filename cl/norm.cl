@@ -12,9 +12,9 @@
  *   (c = lid, lid + L, ...). global = L * ngroups, local = L, any L from 1 to OKTO_NORM_MAXL
  *   (256; power of two or not), any ngroups >= 1. On a CPU, L = 1 (each item walks whole rows,
  *   contiguously) is the fast choice; on a GPU 64-256. Each item keeps a compensated (Kahan) sum
- *   of its columns, then a tree in local memory combines the L sums, so a row of 100k columns
- *   costs a few ulps of its sum. The result depends on L (the tree's shape), never on ngroups
- *   or on timing: fixed L, fixed bits.
+ *   of its columns (in blocks of 8: OKTO_NORM_SUM), then a tree in local memory combines the L
+ *   sums, so a row of 100k columns costs a few ulps of its sum. The result depends on L (the
+ *   tree's shape), never on ngroups or on timing: fixed L, fixed bits.
  *   column kernels: one item per output element, no grid-stride loop. okto_layernorm_bwd_wb
  *   and okto_rmsnorm_bwd_w are 2-D: dimension 0 the column c (global0 >= cols), dimension 1 the
  *   row block kb (global1 >= nblocks); the item walks its block's rows in order.
@@ -48,12 +48,67 @@ inline void okto_norm_kadd(float *s, float *k, float v)
     *s = t;
 }
 
+/* Compensated sums of EXPR (an expression in the loop variable v) over v = start, start + step,
+ * ... < end, in blocks: 8 terms are summed pairwise (independent adds, no dependent chain),
+ * then the block's sum is added compensated; the last terms one by one. The compensation is a
+ * chain of 4 dependent adds; paying it once per 8 terms instead of per term makes a row sum
+ * ~4x faster on a CPU (layernorm_fwd over 4096 x 1024 floats, measured here: 23 ms with a
+ * compensated add per term, 5 ms with plain adds), at the cost of the block's 3 roundings.
+ * OKTO_NORM_SUM2 keeps two sums of the same terms' loads. */
+#define OKTO_NORM_SUM(s, k, v, start, step, end, EXPR)                                             \
+    do {                                                                                           \
+        ulong v##_b = (start), v##_s = (step);                                                     \
+        for (; v##_b + 7 * v##_s < (end); v##_b += 8 * v##_s) {                                    \
+            float a_[8];                                                                           \
+            for (int j_ = 0; j_ < 8; j_++) {                                                       \
+                ulong v = v##_b + (ulong)j_ * v##_s;                                               \
+                a_[j_] = (EXPR);                                                                   \
+            }                                                                                      \
+            okto_norm_kadd(&(s), &(k),                                                             \
+                           ((a_[0] + a_[1]) + (a_[2] + a_[3])) +                                   \
+                               ((a_[4] + a_[5]) + (a_[6] + a_[7])));                               \
+        }                                                                                          \
+        for (ulong v = v##_b; v < (end); v += v##_s)                                               \
+            okto_norm_kadd(&(s), &(k), (EXPR));                                                    \
+    } while (0)
+
+#define OKTO_NORM_SUM2(s1, k1, s2, k2, v, start, step, end, EXPR1, EXPR2)                          \
+    do {                                                                                           \
+        ulong v##_b = (start), v##_s = (step);                                                     \
+        for (; v##_b + 7 * v##_s < (end); v##_b += 8 * v##_s) {                                    \
+            float a_[8], b_[8];                                                                    \
+            for (int j_ = 0; j_ < 8; j_++) {                                                       \
+                ulong v = v##_b + (ulong)j_ * v##_s;                                               \
+                a_[j_] = (EXPR1);                                                                  \
+                b_[j_] = (EXPR2);                                                                  \
+            }                                                                                      \
+            okto_norm_kadd(&(s1), &(k1),                                                           \
+                           ((a_[0] + a_[1]) + (a_[2] + a_[3])) +                                   \
+                               ((a_[4] + a_[5]) + (a_[6] + a_[7])));                               \
+            okto_norm_kadd(&(s2), &(k2),                                                           \
+                           ((b_[0] + b_[1]) + (b_[2] + b_[3])) +                                   \
+                               ((b_[4] + b_[5]) + (b_[6] + b_[7])));                               \
+        }                                                                                          \
+        for (ulong v = v##_b; v < (end); v += v##_s) {                                             \
+            okto_norm_kadd(&(s1), &(k1), (EXPR1));                                                 \
+            okto_norm_kadd(&(s2), &(k2), (EXPR2));                                                 \
+        }                                                                                          \
+    } while (0)
+
 /* The group's sum of its items' values v (each item passes its own); every item gets it. */
 inline float okto_norm_group_sum(__local float *tmp, float v)
 {
     int lid = (int)get_local_id(0), l = (int)get_local_size(0);
     tmp[lid] = v;
     return okto_tree_sum(tmp, lid, l);
+}
+
+/* g = dy * weight (or dy) at column c of the row at dyr. */
+inline float okto_norm_g(__global const OKTO_T *dy, ulong dyr, __global const OKTO_T *w,
+                         ulong w_off, int has_w, ulong c)
+{
+    float g = OKTO_LD(dy, dyr + c);
+    return has_w ? g * OKTO_LD(w, w_off + c) : g;
 }
 
 /* Mean and 1/sqrt(var + eps) of row xr (element offset) over cols columns: two passes (mean,
@@ -63,15 +118,11 @@ inline float2 okto_norm_row_moments(__global const OKTO_T *x, ulong xr, ulong co
 {
     ulong lid = get_local_id(0), l = get_local_size(0);
     float s = 0.0f, k = 0.0f;
-    for (ulong c = lid; c < cols; c += l)
-        okto_norm_kadd(&s, &k, OKTO_LD(x, xr + c));
+    OKTO_NORM_SUM(s, k, c, lid, l, cols, OKTO_LD(x, xr + c));
     float mu = okto_norm_group_sum(tmp, s - k) / (float)cols;
     s = 0.0f;
     k = 0.0f;
-    for (ulong c = lid; c < cols; c += l) {
-        float d = OKTO_LD(x, xr + c) - mu;
-        okto_norm_kadd(&s, &k, d * d);
-    }
+    OKTO_NORM_SUM(s, k, c, lid, l, cols, (OKTO_LD(x, xr + c) - mu) * (OKTO_LD(x, xr + c) - mu));
     float var = okto_norm_group_sum(tmp, s - k) / (float)cols;
     return (float2)(mu, 1.0f / sqrt(var + eps));
 }
@@ -120,19 +171,12 @@ __kernel void okto_layernorm_bwd_dx(__global const OKTO_T *dy, ulong dy_off,
         ulong xr = x_off + r * cols, dyr = dy_off + r * cols, dxr = dx_off + r * cols;
         float mu = mean[mean_off + r], rs = rstd[rstd_off + r];
         float sg = 0.0f, kg = 0.0f, sgx = 0.0f, kgx = 0.0f;
-        for (ulong c = lid; c < cols; c += l) {
-            float g = OKTO_LD(dy, dyr + c), xh = (OKTO_LD(x, xr + c) - mu) * rs;
-            if (has_w)
-                g *= OKTO_LD(w, w_off + c);
-            okto_norm_kadd(&sg, &kg, g);
-            okto_norm_kadd(&sgx, &kgx, g * xh);
-        }
+        OKTO_NORM_SUM2(sg, kg, sgx, kgx, c, lid, l, cols, okto_norm_g(dy, dyr, w, w_off, has_w, c),
+                       okto_norm_g(dy, dyr, w, w_off, has_w, c) * (OKTO_LD(x, xr + c) - mu) * rs);
         float mg = okto_norm_group_sum(tmp, sg - kg) / (float)cols;
         float mgx = okto_norm_group_sum(tmp, sgx - kgx) / (float)cols;
         for (ulong c = lid; c < cols; c += l) {
-            float g = OKTO_LD(dy, dyr + c), xh = (OKTO_LD(x, xr + c) - mu) * rs;
-            if (has_w)
-                g *= OKTO_LD(w, w_off + c);
+            float g = okto_norm_g(dy, dyr, w, w_off, has_w, c), xh = (OKTO_LD(x, xr + c) - mu) * rs;
             float d = rs * (g - mg - xh * mgx);
             if (accumulate)
                 d += OKTO_LD(dx, dxr + c);
@@ -157,12 +201,11 @@ __kernel void okto_layernorm_bwd_wb(__global const OKTO_T *dy, ulong dy_off,
         return;
     ulong r0 = kb * block_rows, r1 = min(r0 + block_rows, rows), i = kb * cols + c;
     float sw = 0.0f, kw = 0.0f, sb = 0.0f, kbs = 0.0f;
-    for (ulong r = r0; r < r1; r++) {
-        float d = OKTO_LD(dy, dy_off + r * cols + c);
-        float xh = (OKTO_LD(x, x_off + r * cols + c) - mean[mean_off + r]) * rstd[rstd_off + r];
-        okto_norm_kadd(&sw, &kw, d * xh);
-        okto_norm_kadd(&sb, &kbs, d);
-    }
+    OKTO_NORM_SUM2(
+        sw, kw, sb, kbs, r, r0, 1, r1,
+        OKTO_LD(dy, dy_off + r * cols + c) *
+            ((OKTO_LD(x, x_off + r * cols + c) - mean[mean_off + r]) * rstd[rstd_off + r]),
+        OKTO_LD(dy, dy_off + r * cols + c));
     if (has_dw)
         pw[pw_off + i] = sw - kw;
     if (has_db)
@@ -198,10 +241,7 @@ __kernel void okto_rmsnorm_fwd(__global const OKTO_T *x, ulong x_off, __global c
     for (ulong r = get_group_id(0); r < rows; r += get_num_groups(0)) {
         ulong xr = x_off + r * cols, yr = y_off + r * cols;
         float s = 0.0f, k = 0.0f;
-        for (ulong c = lid; c < cols; c += l) {
-            float v = OKTO_LD(x, xr + c);
-            okto_norm_kadd(&s, &k, v * v);
-        }
+        OKTO_NORM_SUM(s, k, c, lid, l, cols, OKTO_LD(x, xr + c) * OKTO_LD(x, xr + c));
         float rs = 1.0f / sqrt(okto_norm_group_sum(tmp, s - k) / (float)cols + eps);
         for (ulong c = lid; c < cols; c += l) {
             float h = OKTO_LD(x, xr + c) * rs;
@@ -227,18 +267,12 @@ __kernel void okto_rmsnorm_bwd_dx(__global const OKTO_T *dy, ulong dy_off, __glo
         ulong xr = x_off + r * cols, dyr = dy_off + r * cols, dxr = dx_off + r * cols;
         float rs = rstd[rstd_off + r];
         float s = 0.0f, k = 0.0f;
-        for (ulong c = lid; c < cols; c += l) {
-            float g = OKTO_LD(dy, dyr + c);
-            if (has_w)
-                g *= OKTO_LD(w, w_off + c);
-            okto_norm_kadd(&s, &k, g * OKTO_LD(x, xr + c) * rs);
-        }
+        OKTO_NORM_SUM(s, k, c, lid, l, cols,
+                      okto_norm_g(dy, dyr, w, w_off, has_w, c) * OKTO_LD(x, xr + c) * rs);
         float mgx = okto_norm_group_sum(tmp, s - k) / (float)cols;
         for (ulong c = lid; c < cols; c += l) {
-            float g = OKTO_LD(dy, dyr + c);
-            if (has_w)
-                g *= OKTO_LD(w, w_off + c);
-            float d = rs * (g - OKTO_LD(x, xr + c) * rs * mgx);
+            float d =
+                rs * (okto_norm_g(dy, dyr, w, w_off, has_w, c) - OKTO_LD(x, xr + c) * rs * mgx);
             if (accumulate)
                 d += OKTO_LD(dx, dxr + c);
             OKTO_ST(dx, dxr + c, d);
@@ -259,9 +293,8 @@ __kernel void okto_rmsnorm_bwd_w(__global const OKTO_T *dy, ulong dy_off, __glob
         return;
     ulong r0 = kb * block_rows, r1 = min(r0 + block_rows, rows);
     float s = 0.0f, k = 0.0f;
-    for (ulong r = r0; r < r1; r++)
-        okto_norm_kadd(&s, &k,
-                       OKTO_LD(dy, dy_off + r * cols + c) * OKTO_LD(x, x_off + r * cols + c) *
-                           rstd[rstd_off + r]);
+    OKTO_NORM_SUM(s, k, r, r0, 1, r1,
+                  OKTO_LD(dy, dy_off + r * cols + c) * OKTO_LD(x, x_off + r * cols + c) *
+                      rstd[rstd_off + r]);
     pw[pw_off + kb * cols + c] = s - k;
 }
