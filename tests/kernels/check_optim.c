@@ -8,6 +8,7 @@
  *     decay: SGD and AdamW against the reference and bit for bit against the single-range
  *     kernels; clipping (sum of squares, norm, scale, apply) with a norm above and below
  *     max_norm and a non-finite one; zero-fill; okto_sched_advance; the gaps untouched.
+ *   okto_adamw_prepare's bias corrections for t from 1 to 10^6.
  * Every output twice: same bits. */
 #include "kc.h"
 #include "../ref/ref_optim.h"
@@ -41,11 +42,11 @@ static double err_floor(const double *got, const double *want, size_t n, double 
 }
 
 typedef struct {
-    cl_kernel sgd, adamw, sgd_multi, adamw_multi, sumsq, norm, apply, zero, advance;
+    cl_kernel sgd, adamw, sgd_multi, adamw_multi, sumsq, norm, apply, zero, advance, prepare;
 } kernels;
 
 typedef struct {
-    kc_stat sgd_p, sgd_mom, adam_p, adam_m, adam_v, multi_p, multi_state, clip_norm, clip_g;
+    kc_stat prep, sgd_p, sgd_mom, adam_p, adam_m, adam_v, multi_p, multi_state, clip_norm, clip_g;
     int skip_ok, det_ok, same_as_single, clip_scale_ok, zero_ok, advance_ok, pads_ok;
 } errs;
 
@@ -57,7 +58,7 @@ static void run_single(int dt, const kernels *k, size_t si, errs *e)
     int nlo;
     const kc_local *locals = kc_locals(dt, &nlo);
     double *p = kc_dalloc(n), *g = kc_dalloc(n), *m = kc_dalloc(n), *v = kc_dalloc(n),
-           *got = kc_dalloc(n), sched[2], gs1 = 0.5, gsinf = INFINITY;
+           *got = kc_dalloc(n), sched[4] = {0}, gs1 = 0.5, gsinf = INFINITY;
     int momentum_on = si % 2 == 1, nesterov = si % 4 == 3, has_gs = si % 3 == 1;
     float momentum = momentum_on ? 0.9f : 0.0f, wd = si % 2 == 0 ? 0.01f : 0.0f;
     kc_fill(p, n, 10 + si, -1, 1, dt);
@@ -66,7 +67,7 @@ static void run_single(int dt, const kernels *k, size_t si, errs *e)
     kc_fill(v, n, 40 + si, 0, 0.01, KC_F32);
     kc_t tp = kc_t_new(dt, p, n, o), tg = kc_t_new(dt, g, n, o + 1),
          tm = kc_t_new(KC_F32, m, n, o + 2), tv = kc_t_new(KC_F32, v, n, o),
-         tsched = kc_t_new(KC_F32, NULL, 2, o + 1), tgs = kc_t_new(KC_F32, &gs1, 1, o + 2),
+         tsched = kc_t_new(KC_F32, NULL, 4, o + 1), tgs = kc_t_new(KC_F32, &gs1, 1, o + 2),
          tinf = kc_t_new(KC_F32, &gsinf, 1, o);
     for (int opt = 0; opt < 2; opt++) { /* 0 SGD, 1 AdamW */
         for (int li = 0; li < nlo; li++) {
@@ -77,6 +78,8 @@ static void run_single(int dt, const kernels *k, size_t si, errs *e)
                 kc_t_read(&tp, cp), kc_t_read(&tm, cm), kc_t_read(&tv, cv);
                 sched[0] = lrs[step - 1], sched[1] = step;
                 kc_t_write(&tsched, sched);
+                kc_args(k->prepare, "buff", U(tsched), (double)beta1, (double)beta2);
+                kc_launch1(k->prepare, 1, 1);
                 double gsv = has_gs ? gs1 : 1.0;
                 if (opt == 0) {
                     ref_sgd(cp, g, cm, n, (double)lrs[step - 1], (double)momentum, (double)wd,
@@ -227,12 +230,15 @@ static void run_multi(int dt, const kernels *k, errs *e)
     double *p = arena(&L, 0, 100, -1, 1, dt), *g = arena(&L, 1, 200, -1, 1, dt),
            *m = arena(&L, 2, 300, -0.1, 0.1, KC_F32), *v = arena(&L, 3, 400, 0, 0.01, KC_F32);
     double *w = kc_dalloc(L.total), *wm = kc_dalloc(L.total), *wv = kc_dalloc(L.total),
-           *got = kc_dalloc(L.total), sched[2] = {(double)0.05f, 2}, gs = 0.5;
+           *got = kc_dalloc(L.total), sched[4] = {(double)0.05f, 2, 0, 0}, gs = 0.5;
     kc_t tp = kc_t_new(dt, p, L.total, 1), tg = kc_t_new(dt, g, L.total, 2),
          tm = kc_t_new(KC_F32, m, L.total, 3), tv = kc_t_new(KC_F32, v, L.total, 1),
-         tsched = kc_t_new(KC_F32, sched, 2, 2), tdecay = kc_t_new(KC_F32, L.decay, NCH, 1),
+         tsched = kc_t_new(KC_F32, sched, 4, 2), tdecay = kc_t_new(KC_F32, L.decay, NCH, 1),
          tgs = kc_t_new(KC_F32, &gs, 1, 3), tpart = kc_t_new(KC_F32, NULL, NCH, 2),
          tclip = kc_t_new(KC_F32, NULL, 2, 1);
+    kc_args(k->prepare, "buff", U(tsched), (double)beta1, (double)beta2);
+    kc_launch1(k->prepare, 1, 1);
+    kc_t_read(&tsched, sched); /* sched[2], sched[3] as the kernels see them */
     /* the table: ulongs, written raw, offsets from the buffers' starts (past the pads) */
     cl_ulong tabpad[3 + NCH * 5];
     const size_t base[4] = {tp.off, tg.off, tm.off, tv.off};
@@ -409,7 +415,8 @@ static void run_multi(int dt, const kernels *k, errs *e)
     kc_args(k->advance, "bu", U(tsched));
     kc_launch1(k->advance, 1, 1);
     kc_t_read(&tsched, got);
-    e->advance_ok &= got[0] == sched[0] && got[1] == sched[1] + 1;
+    e->advance_ok &=
+        got[0] == sched[0] && got[1] == sched[1] + 1 && got[2] == sched[2] && got[3] == sched[3];
 
     kc_t *ts[] = {&tp, &tg, &tm, &tv, &tsched, &tdecay, &tgs, &tpart, &tclip, &sp, &sm, &sv};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
@@ -420,16 +427,35 @@ static void run_multi(int dt, const kernels *k, errs *e)
     free(p), free(g), free(m), free(v), free(w), free(wm), free(wv), free(got);
 }
 
+/* okto_adamw_prepare against the bias corrections in double, t from 1 to 10^6. */
+static void check_prepare(int dt, const kernels *k, kc_stat *st)
+{
+    static const double ts[] = {1, 2, 3, 10, 100, 1000, 1e4, 1e6};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        double sched[4] = {(double)0.01f, ts[i], 0, 0}, got[4];
+        kc_t t = kc_t_new(KC_F32, sched, 4, 1);
+        kc_args(k->prepare, "buff", U(t), (double)beta1, (double)beta2);
+        kc_launch1(k->prepare, 1, 1);
+        kc_t_read(&t, got);
+        double want2 = sched[0] / (1 - pow((double)beta1, ts[i])),
+               want3 = 1 / sqrt(1 - pow((double)beta2, ts[i]));
+        kc_stat_add(st, fabs(got[2] - want2) / want2, "step size, t %g", ts[i]);
+        kc_stat_add(st, fabs(got[3] - want3) / want3, "1/sqrt(bc2), t %g", ts[i]);
+        kc_t_free(&t);
+    }
+    (void)dt;
+}
+
 int main(void)
 {
     kc_init("check_optim");
     for (int dt = KC_F32; dt <= KC_BF16; dt++) {
         cl_program p = kc_build("optim.cl", dt);
-        kernels k = {kc_kernel(p, "okto_sgd"),          kc_kernel(p, "okto_adamw"),
-                     kc_kernel(p, "okto_sgd_multi"),    kc_kernel(p, "okto_adamw_multi"),
-                     kc_kernel(p, "okto_clip_sumsq"),   kc_kernel(p, "okto_clip_norm"),
-                     kc_kernel(p, "okto_clip_apply"),   kc_kernel(p, "okto_chunks_zero"),
-                     kc_kernel(p, "okto_sched_advance")};
+        kernels k = {kc_kernel(p, "okto_sgd"),           kc_kernel(p, "okto_adamw"),
+                     kc_kernel(p, "okto_sgd_multi"),     kc_kernel(p, "okto_adamw_multi"),
+                     kc_kernel(p, "okto_clip_sumsq"),    kc_kernel(p, "okto_clip_norm"),
+                     kc_kernel(p, "okto_clip_apply"),    kc_kernel(p, "okto_chunks_zero"),
+                     kc_kernel(p, "okto_sched_advance"), kc_kernel(p, "okto_adamw_prepare")};
         errs e = {.skip_ok = 1,
                   .det_ok = 1,
                   .same_as_single = 1,
@@ -440,6 +466,8 @@ int main(void)
         for (size_t si = 0; si < NSIZES; si++)
             run_single(dt, &k, si, &e);
         run_multi(dt, &k, &e);
+        check_prepare(dt, &k, &e.prep);
+        kc_stat_check("adamw_prepare bias corrections (relative)", dt, &e.prep, 1e-6);
         kc_stat_check("sgd param", dt, &e.sgd_p, tol_p(dt));
         kc_stat_check("sgd momentum (float32)", dt, &e.sgd_mom, tol_state);
         kc_stat_check("adamw param", dt, &e.adam_p, tol_p(dt));
