@@ -162,6 +162,10 @@ okto_status okto__kernel_id(okto_context *ctx, const okto__progkey *key, const c
 /* The same for a program the caller built (user kernels); the registry retains it. */
 okto_status okto__kernel_id_of(okto_context *ctx, cl_program prog, const char *name,
                                okto__kid *out);
+/* A memo of kernel ids by a caller's 64-bit key (a hash of what the kernel is made from), so an
+ * op that generates its source skips generating and hashing it on every call. 0 if absent. */
+int okto__kid_memo_get(okto_context *ctx, uint64_t key, okto__kid *out);
+void okto__kid_memo_put(okto_context *ctx, uint64_t key, okto__kid kid);
 /* The program and name behind an id (for the lanes). */
 void okto__kernel_lookup(okto_context *ctx, okto__kid kid, cl_program *prog, const char **name);
 /* CL_KERNEL_WORK_GROUP_SIZE of a kernel on the context's device. */

@@ -45,6 +45,11 @@ struct okto_context {
     okto__progentry *progs;      /* open addressing by hash */
     size_t nprogs, progcap;
     okto__kentry *kchunks[OKTO__KID_CHUNKS]; /* entries never move: lanes read them unlocked */
+    struct {
+        uint64_t key;
+        okto__kid kid;
+    } *memo;                     /* okto__kid_memo_*: open addressing, key 0 = empty */
+    size_t nmemo, memocap;
     atomic_uint nkids;
 };
 

@@ -444,6 +444,7 @@ void okto__programs_free(okto_context *ctx)
         clReleaseProgram(ctx->kchunks[i / OKTO__KID_CHUNK][i % OKTO__KID_CHUNK].prog);
     for (int c = 0; c < OKTO__KID_CHUNKS; c++)
         free(ctx->kchunks[c]);
+    free(ctx->memo);
 }
 
 /* ---- kernel ids ------------------------------------------------------------------------------ */
@@ -489,6 +490,56 @@ okto_status okto__kernel_id(okto_context *ctx, const okto__progkey *key, const c
     cl_program prog;
     okto_status s = program(ctx, key, &prog);
     return s != OKTO_OK ? s : okto__kernel_id_of(ctx, prog, name, out);
+}
+
+int okto__kid_memo_get(okto_context *ctx, uint64_t key, okto__kid *out)
+{
+    int found = 0;
+    key = key ? key : 1;
+    pthread_mutex_lock(&ctx->prog_lock);
+    if (ctx->memocap) {
+        size_t j = key & (ctx->memocap - 1);
+        while (ctx->memo[j].key && ctx->memo[j].key != key)
+            j = (j + 1) & (ctx->memocap - 1);
+        if (ctx->memo[j].key == key) {
+            *out = ctx->memo[j].kid;
+            found = 1;
+        }
+    }
+    pthread_mutex_unlock(&ctx->prog_lock);
+    return found;
+}
+
+void okto__kid_memo_put(okto_context *ctx, uint64_t key, okto__kid kid)
+{
+    key = key ? key : 1;
+    pthread_mutex_lock(&ctx->prog_lock);
+    if ((ctx->nmemo + 1) * 2 > ctx->memocap) {
+        size_t cap = ctx->memocap ? 2 * ctx->memocap : 64;
+        __typeof__(ctx->memo) m = calloc(cap, sizeof *m);
+        if (!m) { /* a memo that cannot grow just stays as it is */
+            pthread_mutex_unlock(&ctx->prog_lock);
+            return;
+        }
+        for (size_t i = 0; i < ctx->memocap; i++)
+            if (ctx->memo[i].key) {
+                size_t j = ctx->memo[i].key & (cap - 1);
+                while (m[j].key)
+                    j = (j + 1) & (cap - 1);
+                m[j] = ctx->memo[i];
+            }
+        free(ctx->memo);
+        ctx->memo = m;
+        ctx->memocap = cap;
+    }
+    size_t j = key & (ctx->memocap - 1);
+    while (ctx->memo[j].key && ctx->memo[j].key != key)
+        j = (j + 1) & (ctx->memocap - 1);
+    if (!ctx->memo[j].key)
+        ctx->nmemo++;
+    ctx->memo[j].key = key;
+    ctx->memo[j].kid = kid;
+    pthread_mutex_unlock(&ctx->prog_lock);
 }
 
 void okto__kernel_lookup(okto_context *ctx, okto__kid kid, cl_program *prog, const char **name)

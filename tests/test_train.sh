@@ -137,6 +137,9 @@ expect2 "bad3.csv:2: class label" --data "$TMP/bad3.csv"
 printf '0.5,1.0,0\n0.25,-1,3\n' >"$TMP/bad4.csv"
 expect2 "bad4.csv:2: class label 3 is out of range" --data "$TMP/bad4.csv" --classes 2
 expect2 "cannot open" --data "$TMP/missing.csv"
+# a value beyond what a float holds would train to inf and NaN: refused with its line
+printf '0.5,1.0,0\n1e39,-1,1\n' >"$TMP/bad5.csv"
+expect2 "bad5.csv:2: field 1" --data "$TMP/bad5.csv"
 printf '0.5,1.0,0\n0.25,-1,1\n-0.5,0.5,1\n' >"$TMP/good.csv"
 "$TRAIN" --data "$TMP/good.csv" --batch 3 --micro 2 --steps 2 >"$TMP/out" 2>"$TMP/err"
 rc=$?

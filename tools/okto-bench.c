@@ -466,6 +466,118 @@ static int gemm_sweep(okto_context *ctx, const opts *o)
     return 0;
 }
 
+/* ---- graph scale: recording, planning, running and destroying graphs of many tasks ---------- */
+
+static double rss_mb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kb = atof(line + 6);
+    if (f)
+        fclose(f);
+    return kb / 1024.0;
+}
+
+/* n tasks of one pattern into g: a chain (each scales the one small tensor), a fan (each reads
+ * one tensor and writes its own row of another; a sum over all rows joins them), rows (each
+ * fills its own row view of one tensor). */
+static okto_status scale_record(okto_graph *g, const char *pattern, int n, okto_tensor *x,
+                                okto_tensor *y, okto_tensor *sum)
+{
+    for (int i = 0; i < n; i++) {
+        okto_status s;
+        if (strcmp(pattern, "chain") == 0) {
+            s = okto_scale(g, x, 1.0f);
+        } else {
+            okto_tensor *row;
+            TRY(okto_tensor_view(y, (size_t)i, 1, &row));
+            s = strcmp(pattern, "fan") == 0 ? okto_copy(g, row, x) : okto_fill(g, row, 1.0f);
+            okto_tensor_destroy(row);
+        }
+        TRY(s);
+    }
+    if (strcmp(pattern, "fan") == 0)
+        TRY(okto_reduce_all(g, sum, y, OKTO_REDUCE_SUM));
+    return OKTO_OK;
+}
+
+static int graph_scale(okto_context *ctx, const opts *o)
+{
+    static const char *const patterns[] = {"chain", "fan", "rows"};
+    static const int sizes[] = {1000, 10000, 100000, 1000000};
+    int nsizes = o->quick ? 3 : 4, bad = 0;
+    if (!o->json)
+        printf("graph scale: microseconds per task (record, first run with analysis and plan, "
+               "replay, destroy), sequential policy, and resident memory per task\n"
+               "%-6s %8s %9s %9s %9s %9s %10s\n", "graph", "tasks", "record", "first",
+               "replay", "destroy", "KB/task");
+    else
+        printf("{\n  \"graph_scale\": [");
+    int firstj = 1;
+    for (int pi = 0; pi < 3; pi++)
+        for (int si = 0; si < nsizes; si++) {
+            int n = sizes[si];
+            okto_tensor *x = NULL, *y = NULL, *sum = NULL;
+            okto_graph *g = NULL;
+            double t0, t1, t2, t3, t4, t5, m0, m1;
+            okto_status s = okto_tensor_create_2d(ctx, 1, 16, &x);
+            if (s == OKTO_OK)
+                s = okto_tensor_create_2d(ctx, (size_t)n, 16, &y);
+            if (s == OKTO_OK)
+                s = okto_tensor_create_2d(ctx, 1, 1, &sum);
+            if (s == OKTO_OK)
+                s = okto_graph_create(ctx, &g);
+            if (s == OKTO_OK)
+                s = okto_graph_set_sched(g, OKTO_SCHED_SEQUENTIAL);
+            m0 = rss_mb();
+            t0 = now_ms();
+            if (s == OKTO_OK)
+                s = scale_record(g, patterns[pi], n, x, y, sum);
+            t1 = now_ms();
+            if (s == OKTO_OK)
+                s = okto_graph_run(g);
+            t2 = now_ms();
+            m1 = rss_mb();
+            if (s == OKTO_OK)
+                s = okto_graph_run(g);
+            t3 = now_ms();
+            if (s == OKTO_OK)
+                s = okto_graph_run(g);
+            t4 = now_ms();
+            okto_status d = okto_graph_destroy(g);
+            t5 = now_ms();
+            okto_tensor_destroy(x), okto_tensor_destroy(y), okto_tensor_destroy(sum);
+            if (s != OKTO_OK || d != OKTO_OK) {
+                fprintf(stderr, "okto-bench: graph-scale %s %d: %s\n", patterns[pi], n,
+                        okto_last_error(ctx));
+                bad = 1;
+                continue;
+            }
+            int tasks = n + (pi == 1);
+            double us = 1e3 / tasks, replay = fmin(t3 - t2, t4 - t3);
+            if (o->json) {
+                printf("%s\n    {\"graph\": \"%s\", \"tasks\": %d, \"record_us\": %.3f, "
+                       "\"first_run_us\": %.3f, \"replay_us\": %.3f, \"destroy_us\": %.3f, "
+                       "\"kb_per_task\": %.3f, \"tasks_per_s_record\": %.0f}",
+                       firstj ? "" : ",", patterns[pi], tasks, (t1 - t0) * us, (t2 - t1) * us,
+                       replay * us, (t5 - t4) * us, (m1 - m0) * 1024.0 / tasks,
+                       tasks / ((t1 - t0) * 1e-3));
+                firstj = 0;
+            } else {
+                printf("%-6s %8d %9.2f %9.2f %9.2f %9.2f %10.2f\n", patterns[pi], tasks,
+                       (t1 - t0) * us, (t2 - t1) * us, replay * us, (t5 - t4) * us,
+                       (m1 - m0) * 1024.0 / tasks);
+            }
+            fflush(stdout);
+        }
+    if (o->json)
+        printf("\n  ]\n}\n");
+    return bad;
+}
+
 /* ---- the coordinator's own cost per task ---------------------------------------------- */
 
 static int overhead(okto_context *ctx, int tasks, int json)
@@ -703,6 +815,8 @@ static void usage(FILE *f)
             "           overhead (the coordinator's own host cost per task)\n"
             "           gemm-sweep (only with --only: matmul GFLOP/s at 256, 1024, 2048 against\n"
             "           one CLBlast call and OpenBLAS)\n"
+            "           graph-scale (only with --only: record, run, replay and destroy costs per\n"
+            "           task of graphs of 1k to 1M tasks: a chain, a fan, row views)\n"
             "--big-n N: big-gemm multiplies N x N matrices (0 or unset: 2048, 1024 with --quick)\n");
 }
 
@@ -760,7 +874,8 @@ int main(int argc, char **argv)
          .setup = setup_mlp, .record = record_mlp},
     };
     int nall = (int)(sizeof all / sizeof *all);
-    int known = o.only && (strcmp(o.only, "overhead") == 0 || strcmp(o.only, "gemm-sweep") == 0);
+    int known = o.only && (strcmp(o.only, "overhead") == 0 || strcmp(o.only, "gemm-sweep") == 0 ||
+                          strcmp(o.only, "graph-scale") == 0);
     for (int i = 0; i < nall; i++)
         known |= o.only && strcmp(o.only, all[i].name) == 0;
     if (o.only && !known) {
@@ -776,6 +891,11 @@ int main(int argc, char **argv)
     }
     if (o.only && strcmp(o.only, "gemm-sweep") == 0) {
         int bad = gemm_sweep(ctx, &o);
+        okto_context_destroy(ctx);
+        return bad;
+    }
+    if (o.only && strcmp(o.only, "graph-scale") == 0) {
+        int bad = graph_scale(ctx, &o);
         okto_context_destroy(ctx);
         return bad;
     }

@@ -266,8 +266,10 @@ static int load_data(opts *o, train_data *d)
             return 2;
         }
         classes = d->classes;
-        if (classes < 2)
+        if (classes < 2) {
+            train_data_free(d); /* main frees the data only after a successful load */
             return usage_error("%s: %d class; training needs at least 2", set, classes);
+        }
     }
     if (!o->layers_set) {
         o->nl = 4;
@@ -275,12 +277,17 @@ static int load_data(opts *o, train_data *d)
         o->w[1] = o->w[2] = 64;
         o->w[3] = classes;
     }
-    if ((size_t)o->w[0] != d->features)
+    if ((size_t)o->w[0] != d->features) {
+        size_t features = d->features;
+        train_data_free(d);
         return usage_error("--layers starts with %d but the data has %zu features", o->w[0],
-                           d->features);
-    if (o->w[o->nl - 1] != classes)
+                           features);
+    }
+    if (o->w[o->nl - 1] != classes) {
+        train_data_free(d);
         return usage_error("--layers ends with %d but there are %d classes", o->w[o->nl - 1],
                            classes);
+    }
     return 0;
 }
 

@@ -3,6 +3,7 @@
 #include "train_data.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -156,7 +157,8 @@ static int csv_number(const char *s, double *out)
     double v = strtod(s, &end);
     while (*end == ' ' || *end == '\t' || *end == '\r')
         end++;
-    if (end == s || *end || errno == ERANGE || !isfinite(v))
+    /* a value a float cannot hold would train as inf and then NaN: refused like garbage */
+    if (end == s || *end || errno == ERANGE || !isfinite(v) || fabs(v) > FLT_MAX)
         return -1;
     *out = v;
     return 0;

@@ -269,10 +269,6 @@ static okto_status ew_record(okto__rec *r, const ew_call *c)
     const okto_tensor *in[EW_OPS] = {out, c->a ? c->a : out, c->b ? c->b : out};
     int raw = c->a && !c->b && strcmp(c->expr, "a") == 0 && c->a->dtype == out->dtype;
     ew_spec sp = {c->expr, {out->dtype, in[1]->dtype, in[2]->dtype}, raw, c->scalar_b};
-    char src[8192];
-    if (gen(&sp, src, sizeof src) < 0)
-        return okto__rec_fail(r, OKTO_EINVAL, "internal: the generated kernel is too long");
-    okto__progkey key = {NULL, src, NULL};
     ew_iter it;
     coalesce(out, in, &it);
     int dense = it.rank == 1;
@@ -280,9 +276,24 @@ static okto_status ew_record(okto__rec *r, const ew_call *c)
         dense = it.stride[k][0] == 1;
     const char *kname = dense ? "ew_c" : it.rank <= 2 ? "ew_2" : "ew_4";
     okto__kid kid;
-    okto_status s = okto__kernel_id(r->ctx, &key, kname, &kid);
-    if (s != OKTO_OK)
-        return s;
+    okto_status s = OKTO_OK;
+    /* generating and hashing the source costs ~2 us; a recorded call of the same op, dtypes and
+     * kernel finds its id in the context's memo */
+    uint64_t memo = 1469598103934665603ull;
+    for (const char *e = sp.expr; *e; e++)
+        memo = (memo ^ (uint8_t)*e) * 1099511628211ull;
+    memo ^= ((uint64_t)sp.dt[0] | (uint64_t)sp.dt[1] << 4 | (uint64_t)sp.dt[2] << 8 |
+             (uint64_t)raw << 12 | (uint64_t)sp.scalar_b << 13 | (uint64_t)(kname[3]) << 16) *
+            0x9e3779b97f4a7c15ull;
+    if (!okto__kid_memo_get(r->ctx, memo, &kid)) {
+        char src[8192];
+        if (gen(&sp, src, sizeof src) < 0)
+            return okto__rec_fail(r, OKTO_EINVAL, "internal: the generated kernel is too long");
+        okto__progkey key = {NULL, src, NULL};
+        if ((s = okto__kernel_id(r->ctx, &key, kname, &kid)) != OKTO_OK)
+            return s;
+        okto__kid_memo_put(r->ctx, memo, kid);
+    }
     size_t n = okto__numel(out), rows = it.shape[0];
     int nparts = okto__rec_parts(r, rows, (double)n);
     size_t inner = n / rows, es[EW_OPS];
