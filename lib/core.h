@@ -112,11 +112,15 @@ typedef struct okto__region {
     uint32_t lo[3], hi[3]; /* [lo, hi) of dimensions 1..3 */
 } okto__region;
 
-void okto__region_of(const okto_tensor *t, okto__region *out);
+/* Returns 1 when the box is exact (holds only elements t addresses, but for the gaps of a
+ * strided view inside it), 0 when it covers more (a reshape that wraps). */
+int okto__region_of(const okto_tensor *t, okto__region *out);
 int okto__region_overlap(const okto__region *a, const okto__region *b);
 /* a covers b */
 int okto__region_covers(const okto__region *a, const okto__region *b);
-/* Two views of one storage whose regions overlap (a cheap, conservative alias check). */
+/* Two views of one storage that may share an element: exact for contiguous views (their
+ * element ranges) and for views whose boxes are exact; otherwise the boxes' overlap, which may
+ * say yes for views that touch different elements of the same rows. */
 int okto__views_overlap(const okto_tensor *a, const okto_tensor *b);
 
 /* ---- devices (device.c) ------------------------------------------------------------------------- */

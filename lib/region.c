@@ -44,7 +44,7 @@ static void flat_box(const okto__storage *st, const uint64_t S[OKTO_MAX_RANK], u
         r->lo[j - 1] = (uint32_t)lo[j], r->hi[j - 1] = (uint32_t)hi[j];
 }
 
-void okto__region_of(const okto_tensor *t, okto__region *r)
+int okto__region_of(const okto_tensor *t, okto__region *r)
 {
     const okto__storage *st = t->st;
     uint64_t S[OKTO_MAX_RANK], c[OKTO_MAX_RANK], hi[OKTO_MAX_RANK];
@@ -72,11 +72,12 @@ void okto__region_of(const okto_tensor *t, okto__region *r)
             exact = 0;
     if (!exact) {
         flat_box(st, S, t->offset, t->offset + span, r);
-        return;
+        return 0;
     }
     r->lo0 = c[0], r->hi0 = hi[0] + 1;
     for (int j = 1; j < OKTO_MAX_RANK; j++)
         r->lo[j - 1] = (uint32_t)c[j], r->hi[j - 1] = (uint32_t)(hi[j] + 1);
+    return 1;
 }
 
 int okto__region_overlap(const okto__region *a, const okto__region *b)
@@ -103,6 +104,10 @@ int okto__views_overlap(const okto_tensor *a, const okto_tensor *b)
 {
     if (!a || !b || a->st != b->st)
         return 0;
+    if (okto__contiguous(a) && okto__contiguous(b)) {
+        size_t ae = a->offset + okto__numel(a), be = b->offset + okto__numel(b);
+        return a->offset < be && b->offset < ae;
+    }
     okto__region ra, rb;
     okto__region_of(a, &ra);
     okto__region_of(b, &rb);

@@ -1,7 +1,8 @@
 /* tests/test_random_dags.c: a property test of the whole engine. Seeded random DAGs of ops on
- * random row ranges (views) of a few tensors -- fill, scale, axpy, copy (also between disjoint
- * ranges of one tensor), two order-sensitive user kernels, uploads and downloads on the copy
- * lane -- are run under every registered policy (heft twice: the second run may be re-planned
+ * random views of a few tensors -- row ranges, column slices, transposed blocks, 1-D runs of a
+ * reshape that start and end mid-row -- fill, scale, axpy, copy (also between disjoint views
+ * of one tensor), two order-sensitive user kernels on contiguous views, uploads and downloads
+ * on the copy lane -- are run under every registered policy (heft twice: the second run may be re-planned
  * from measured costs) from the same initial data. Every run must give
  * bit-identical tensors and downloaded snapshots, and match a host simulation of the ops in
  * recorded order.
@@ -87,12 +88,28 @@ static const char *op_names[] = {"fill", "scale", "axpy", "copy", "affine", "ler
 #define MAXT 4
 #define MAXOPS 40
 
+/* Where an op acts on a [rows, cols] tensor: a view of one of these kinds, all with a logical
+ * shape [nr, nc] (row-major) whose element (i, j) is the tensor's flat element
+ * off + i * s0 + j * s1:
+ *   V_ROWS  rows [r0, r0 + nr), every column (the micro-batch pattern);
+ *   V_COLS  rows [r0, r0 + nr), columns [c0, c0 + nc): a column slice, strided;
+ *   V_TRANS the transpose of rows [r0, r0 + nc), columns [c0, c0 + nr): strided both ways;
+ *   V_FLAT  a 1-D run of nr elements from flat element f0 of the tensor reshaped to 1-D, that
+ *           need not start or end on a row (its region then covers whole rows). */
+enum { V_ROWS, V_COLS, V_TRANS, V_FLAT, NVIEWS };
+static const char *view_names[] = {"rows", "cols", "trans", "flat"};
+
+typedef struct vw {
+    int kind;
+    size_t r0, c0, nr, nc, f0;
+} vw;
+
 typedef struct op {
     int kind;
     int dst, src;        /* tensors: dst is written (or read, for download); src is read */
-    size_t d0, s0, len;  /* row ranges [d0, d0 + len) of dst, [s0, s0 + len) of src */
+    vw dv, sv;           /* their views, of one logical shape */
     float a, b;
-    float *host;         /* upload source / download slot: len * cols floats */
+    float *host;         /* upload source / download slot: n floats */
 } op;
 
 typedef struct dag {
@@ -104,14 +121,108 @@ typedef struct dag {
 
 static size_t pick(uint64_t *r, size_t n) { return (size_t)(tu_rand(r) % n); }
 
-/* A row range of length len inside rows, sometimes the whole tensor. */
-static size_t pick_len(uint64_t *r, size_t rows)
+static size_t vw_count(const vw *v) { return v->kind == V_FLAT ? v->nr : v->nr * v->nc; }
+
+/* Flat index (in the tensor) of the view's k-th element in row-major order. */
+static size_t vw_index(const vw *v, size_t cols, size_t k)
+{
+    switch (v->kind) {
+    case V_FLAT: return v->f0 + k;
+    case V_TRANS: { /* logical (i, j) is tensor (r0 + j, c0 + i) */
+        size_t i = k / v->nc, j = k % v->nc;
+        return (v->r0 + j) * cols + v->c0 + i;
+    }
+    default: { /* V_ROWS (c0 = 0, nc = cols) and V_COLS */
+        size_t i = k / v->nc, j = k % v->nc;
+        return (v->r0 + i) * cols + v->c0 + j;
+    }
+    }
+}
+
+/* A count in [1, n], sometimes n itself, sometimes small. */
+static size_t pick_len(uint64_t *r, size_t n)
 {
     switch (pick(r, 4)) {
-    case 0: return rows;
-    case 1: return 1 + pick(r, rows < 4 ? rows : 4);  /* a few rows */
-    default: return 1 + pick(r, rows);
+    case 0: return n;
+    case 1: return 1 + pick(r, n < 4 ? n : 4);
+    default: return 1 + pick(r, n);
     }
+}
+
+/* A view of a tensor of rows x cols. contiguous: only kinds a user kernel or a host transfer
+ * takes (rows, flat). */
+static vw pick_view(uint64_t *r, size_t rows, size_t cols, int contiguous)
+{
+    vw v = {0};
+    v.kind = contiguous ? (pick(r, 2) ? V_ROWS : V_FLAT) : (int)pick(r, NVIEWS);
+    if (v.kind == V_TRANS && (rows < 2 || cols < 2))
+        v.kind = V_COLS;
+    switch (v.kind) {
+    case V_ROWS:
+        v.nr = pick_len(r, rows), v.r0 = pick(r, rows - v.nr + 1), v.nc = cols;
+        break;
+    case V_COLS:
+        v.nr = pick_len(r, rows), v.r0 = pick(r, rows - v.nr + 1);
+        v.nc = pick_len(r, cols), v.c0 = pick(r, cols - v.nc + 1);
+        break;
+    case V_TRANS: /* [nr, nc] = the transpose of an nc x nr block */
+        v.nc = pick_len(r, rows), v.r0 = pick(r, rows - v.nc + 1);
+        v.nr = pick_len(r, cols), v.c0 = pick(r, cols - v.nr + 1);
+        break;
+    default:
+        v.nr = pick_len(r, rows * cols), v.f0 = pick(r, rows * cols - v.nr + 1);
+        v.nc = 1;
+        break;
+    }
+    return v;
+}
+
+/* A view of the other tensor with the same logical shape as v, if one fits. */
+static int match_view(uint64_t *r, const vw *v, size_t rows, size_t cols, int contiguous, vw *out)
+{
+    for (int tries = 0; tries < 8; tries++) {
+        vw w = {0};
+        w.kind = v->kind == V_FLAT ? V_FLAT : contiguous ? V_ROWS : (int)pick(r, NVIEWS - 1);
+        w.nr = v->nr, w.nc = v->nc;
+        if (w.kind == V_FLAT) {
+            if (v->nr > rows * cols)
+                continue;
+            w.f0 = pick(r, rows * cols - w.nr + 1);
+        } else if (w.kind == V_ROWS) {
+            if (w.nr > rows || w.nc != cols)
+                continue;
+            w.r0 = pick(r, rows - w.nr + 1);
+        } else if (w.kind == V_COLS) {
+            if (w.nr > rows || w.nc > cols)
+                continue;
+            w.r0 = pick(r, rows - w.nr + 1), w.c0 = pick(r, cols - w.nc + 1);
+        } else {
+            if (w.nc > rows || w.nr > cols)
+                continue;
+            w.r0 = pick(r, rows - w.nc + 1), w.c0 = pick(r, cols - w.nr + 1);
+        }
+        *out = w;
+        return 1;
+    }
+    return 0;
+}
+
+/* Two views of one tensor touch no element in common, and okto can tell: two flat runs (their
+ * ranges), or two views whose boxes are exact (rows, columns, transposed blocks). A flat run
+ * that starts mid-row beside a box shares rows with it, which okto's alias check refuses. */
+static int disjoint(const vw *a, const vw *b, size_t cols)
+{
+    if ((a->kind == V_FLAT) != (b->kind == V_FLAT))
+        return 0;
+    size_t na = vw_count(a), nb = vw_count(b);
+    char *seen = calloc(1, 1 << 20);
+    int ok = 1;
+    for (size_t k = 0; k < na; k++)
+        seen[vw_index(a, cols, k) >> 3] |= (char)(1 << (vw_index(a, cols, k) & 7));
+    for (size_t k = 0; k < nb && ok; k++)
+        ok = !(seen[vw_index(b, cols, k) >> 3] & (1 << (vw_index(b, cols, k) & 7)));
+    free(seen);
+    return ok;
 }
 
 static void make_dag(dag *d, uint64_t seed)
@@ -128,45 +239,39 @@ static void make_dag(dag *d, uint64_t seed)
     for (int i = 0; i < d->nops; i++) {
         op *o = &d->ops[i];
         o->kind = (int)pick(&r, NOPS);
+        int contiguous = o->kind >= OP_AFFINE; /* user kernels and host transfers */
+        int two = o->kind == OP_AXPY || o->kind == OP_COPY || o->kind == OP_LERP;
         o->dst = (int)pick(&r, (size_t)d->nt);
-        o->len = pick_len(&r, d->rows[o->dst]);
-        o->d0 = pick(&r, d->rows[o->dst] - o->len + 1);
+        o->dv = pick_view(&r, d->rows[o->dst], d->cols, contiguous);
         o->a = tu_uniform(&r, -1.5f, 1.5f);
         o->b = tu_uniform(&r, -1.0f, 1.0f);
-        if (o->kind == OP_AXPY || o->kind == OP_COPY || o->kind == OP_LERP) {
-            o->src = (int)pick(&r, (size_t)d->nt);
+        if (two) {
             if (o->kind == OP_LERP)
                 o->a = tu_uniform(&r, 0.0f, 1.0f);
             if (o->kind == OP_AXPY)
                 o->a = tu_uniform(&r, -0.75f, 0.75f);
-            size_t rs = d->rows[o->src];
-            if (o->len > rs)
-                o->len = 1 + pick(&r, rs);
-            o->d0 = pick(&r, d->rows[o->dst] - o->len + 1);
-            o->s0 = pick(&r, rs - o->len + 1);
-            /* one tensor: the two ranges must not overlap (copy refuses it, and for the
-             * kernels the result would depend on the work-item order) */
-            if (o->src == o->dst) {
-                int ok = 0;
-                for (int tries = 0; tries < 20 && !ok; tries++) {
-                    o->len = 1 + pick(&r, rs / 2);
-                    o->d0 = pick(&r, rs - o->len + 1);
-                    o->s0 = pick(&r, rs - o->len + 1);
-                    ok = o->d0 + o->len <= o->s0 || o->s0 + o->len <= o->d0;
-                }
-                if (!ok) { /* fall back to the next tensor */
-                    o->src = (o->dst + 1) % d->nt;
-                    o->len = 1 + pick(&r, d->rows[o->src] < d->rows[o->dst] ? d->rows[o->src]
-                                                                          : d->rows[o->dst]);
-                    o->d0 = pick(&r, d->rows[o->dst] - o->len + 1);
-                    o->s0 = pick(&r, d->rows[o->src] - o->len + 1);
-                }
+            /* a source of the same logical shape: on another tensor, or on the same one where
+             * it touches nothing the destination does (copy and axpy refuse an overlap, and
+             * for the kernels the result would depend on the work-item order) */
+            int found = 0;
+            for (int tries = 0; tries < 12 && !found; tries++) {
+                o->src = (int)pick(&r, (size_t)d->nt);
+                found = match_view(&r, &o->dv, d->rows[o->src], d->cols, contiguous, &o->sv) &&
+                        (o->src != o->dst || disjoint(&o->dv, &o->sv, d->cols));
+                if (!found && tries % 3 == 2) /* a smaller destination fits more often */
+                    o->dv = pick_view(&r, d->rows[o->dst], d->cols, contiguous);
+            }
+            if (!found) { /* one row of each, on two tensors */
+                o->src = (o->dst + 1) % d->nt;
+                o->dv = (vw){V_ROWS, 0, 0, 1, d->cols, 0};
+                o->sv = (vw){V_ROWS, 0, 0, 1, d->cols, 0};
             }
         }
         if (o->kind == OP_UPLOAD || o->kind == OP_DOWNLOAD) {
-            o->host = malloc(o->len * d->cols * sizeof(float));
+            size_t n = vw_count(&o->dv);
+            o->host = malloc(n * sizeof(float));
             if (o->kind == OP_UPLOAD)
-                tu_fill_random(o->host, o->len * d->cols, seed * 1000 + (uint64_t)i, -2, 2);
+                tu_fill_random(o->host, n, seed * 1000 + (uint64_t)i, -2, 2);
         }
     }
 }
@@ -177,6 +282,14 @@ static void free_dag(dag *d)
         free(d->ops[i].host);
 }
 
+static int vw_describe(const vw *v, char *buf, size_t n)
+{
+    if (v->kind == V_FLAT)
+        return snprintf(buf, n, "flat[%zu,%zu)", v->f0, v->f0 + v->nr);
+    return snprintf(buf, n, "%s r%zu c%zu %zux%zu", view_names[v->kind], v->r0, v->c0, v->nr,
+                    v->nc);
+}
+
 static void describe(const dag *d, char *buf, size_t n)
 {
     size_t k = (size_t)snprintf(buf, n, "seed %llu: %d tensors of %zu cols, rows",
@@ -185,11 +298,14 @@ static void describe(const dag *d, char *buf, size_t n)
         k += (size_t)snprintf(buf + k, n - k, " %zu", d->rows[t]);
     for (int i = 0; i < d->nops && k < n; i++) {
         const op *o = &d->ops[i];
-        k += (size_t)snprintf(buf + k, n - k, "\n  op %d: %s t%d[%zu,%zu)", i, op_names[o->kind],
-                              o->dst, o->d0, o->d0 + o->len);
-        if (k < n && (o->kind == OP_AXPY || o->kind == OP_COPY || o->kind == OP_LERP))
-            k += (size_t)snprintf(buf + k, n - k, " <- t%d[%zu,%zu)", o->src, o->s0,
-                                  o->s0 + o->len);
+        k += (size_t)snprintf(buf + k, n - k, "\n  op %d: %s t%d ", i, op_names[o->kind], o->dst);
+        if (k < n)
+            k += (size_t)vw_describe(&o->dv, buf + k, n - k);
+        if (k < n && (o->kind == OP_AXPY || o->kind == OP_COPY || o->kind == OP_LERP)) {
+            k += (size_t)snprintf(buf + k, n - k, " <- t%d ", o->src);
+            if (k < n)
+                k += (size_t)vw_describe(&o->sv, buf + k, n - k);
+        }
         if (k < n)
             k += (size_t)snprintf(buf + k, n - k, " a=%g b=%g", (double)o->a, (double)o->b);
     }
@@ -208,7 +324,7 @@ static size_t snap_size(const dag *d)
     size_t n = 0;
     for (int i = 0; i < d->nops; i++)
         if (d->ops[i].kind == OP_DOWNLOAD)
-            n += d->ops[i].len * d->cols;
+            n += vw_count(&d->ops[i].dv);
     return n;
 }
 
@@ -251,34 +367,37 @@ static double simulate(const dag *d, result *res)
     }
     for (int i = 0; i < d->nops; i++) {
         const op *o = &d->ops[i];
-        float *y = res->t[o->dst] + o->d0 * c;
-        const float *x = (o->kind == OP_AXPY || o->kind == OP_COPY || o->kind == OP_LERP)
-                             ? res->t[o->src] + o->s0 * c : NULL;
-        size_t n = o->len * c;
+        float *yt = res->t[o->dst];
+        const float *xt = (o->kind == OP_AXPY || o->kind == OP_COPY || o->kind == OP_LERP)
+                              ? res->t[o->src]
+                              : NULL;
+        size_t n = vw_count(&o->dv);
         for (size_t j = 0; j < n; j++) {
+            float *y = &yt[vw_index(&o->dv, c, j)];
+            float x = xt ? xt[vw_index(&o->sv, c, j)] : 0;
             switch (o->kind) {
-            case OP_FILL: y[j] = track(o->a, &m); break;
-            case OP_SCALE: y[j] = track(y[j] * o->a, &m); break;
+            case OP_FILL: *y = track(o->a, &m); break;
+            case OP_SCALE: *y = track(*y * o->a, &m); break;
             case OP_AXPY: {
-                float p = o->a * x[j];
-                y[j] = track(y[j] + p, &m);
+                float p = o->a * x;
+                *y = track(*y + p, &m);
                 track(p, &m);
                 break;
             }
-            case OP_COPY: y[j] = x[j]; break;
+            case OP_COPY: *y = x; break;
             case OP_AFFINE: {
-                float p = y[j] * o->a;
-                y[j] = track(p + o->b, &m);
+                float p = *y * o->a;
+                *y = track(p + o->b, &m);
                 track(p, &m);
                 break;
             }
             case OP_LERP: {
-                float diff = track(x[j] - y[j], &m), p = track(o->a * diff, &m);
-                y[j] = track(y[j] + p, &m);
+                float diff = track(x - *y, &m), p = track(o->a * diff, &m);
+                *y = track(*y + p, &m);
                 break;
             }
-            case OP_UPLOAD: y[j] = track(o->host[j], &m); break;
-            case OP_DOWNLOAD: res->snap[snap++] = y[j]; break;
+            case OP_UPLOAD: *y = track(o->host[j], &m); break;
+            case OP_DOWNLOAD: res->snap[snap++] = *y; break;
             }
         }
     }
@@ -287,11 +406,29 @@ static double simulate(const dag *d, result *res)
 
 /* ---- recording and running ------------------------------------------------------------ */
 
-static okto_tensor *view(okto_tensor *t, size_t r0, size_t n)
+/* The okto view for v: built with the public view calls (slice, transpose, reshape). */
+static okto_tensor *view(okto_tensor *t, const vw *v)
 {
-    okto_tensor *v = NULL;
-    TU_OK(okto_tensor_view(t, r0, n, &v));
-    return v;
+    okto_tensor *a = NULL, *b = NULL;
+    switch (v->kind) {
+    case V_ROWS: TU_OK(okto_tensor_view(t, v->r0, v->nr, &a)); return a;
+    case V_COLS:
+        TU_OK(okto_tensor_view(t, v->r0, v->nr, &a));
+        TU_OK(okto_tensor_slice(a, 1, v->c0, v->nc, &b));
+        break;
+    case V_TRANS:
+        TU_OK(okto_tensor_view(t, v->r0, v->nc, &b));
+        TU_OK(okto_tensor_slice(b, 1, v->c0, v->nr, &a));
+        okto_tensor_destroy(b);
+        TU_OK(okto_tensor_transpose(a, 0, 1, &b));
+        break;
+    default:
+        TU_OK(okto_tensor_reshape(t, 1, (size_t[]){okto_tensor_numel(t)}, &a));
+        TU_OK(okto_tensor_slice(a, 0, v->f0, v->nr, &b));
+        break;
+    }
+    okto_tensor_destroy(a);
+    return b;
 }
 
 static okto_graph *record(const dag *d, const engine *e, okto_tensor **ts)
@@ -303,11 +440,11 @@ static okto_graph *record(const dag *d, const engine *e, okto_tensor **ts)
     TU_OK(okto_graph_create(e->ctx, &g));
     for (int i = 0; i < d->nops; i++) {
         const op *o = &d->ops[i];
-        okto_tensor *y = view(ts[o->dst], o->d0, o->len);
+        okto_tensor *y = view(ts[o->dst], &o->dv);
         okto_tensor *x = NULL;
         if (o->kind == OP_AXPY || o->kind == OP_COPY || o->kind == OP_LERP)
-            x = view(ts[o->src], o->s0, o->len);
-        int n = (int)(o->len * d->cols);
+            x = view(ts[o->src], &o->sv);
+        int n = (int)vw_count(&o->dv);
         /* user kernels: the global size rounded up to whole work-groups of 64 (the kernels
          * guard i < n). PoCL compiles one specialization per work-group size and, with no
          * local size given, picks local = global for small grids: one compile per distinct
@@ -350,7 +487,7 @@ static void run_once(const dag *d, okto_graph *g, okto_tensor **ts, okto_sched s
     free(init);
     for (int i = 0; i < d->nops; i++)
         if (d->ops[i].kind == OP_DOWNLOAD)
-            memset(d->ops[i].host, 0xff, d->ops[i].len * d->cols * sizeof(float));
+            memset(d->ops[i].host, 0xff, vw_count(&d->ops[i].dv) * sizeof(float));
     TU_OK(okto_graph_set_sched(g, s));
     TU_OK(okto_graph_run(g));
     for (int t = 0; t < d->nt; t++)
@@ -358,7 +495,7 @@ static void run_once(const dag *d, okto_graph *g, okto_tensor **ts, okto_sched s
     size_t k = 0;
     for (int i = 0; i < d->nops; i++)
         if (d->ops[i].kind == OP_DOWNLOAD) {
-            size_t n = d->ops[i].len * d->cols;
+            size_t n = vw_count(&d->ops[i].dv);
             memcpy(res->snap + k, d->ops[i].host, n * sizeof(float));
             k += n;
         }
