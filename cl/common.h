@@ -164,6 +164,33 @@ inline float okto_tree_max(__local float *v, int lid, int l)
     return r;
 }
 
+/* Activations and their derivatives, for the generated elementwise kernels (lib/ops/
+ * elementwise.c names them in its rows' expressions). GELU in its exact form is
+ * x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)); its tanh approximation is the one GPT-2 and BERT use. */
+inline float okto_sigmoid(float x) { return 1.0f / (1.0f + exp(-x)); }
+inline float okto_gelu_tanh(float x)
+{
+    return 0.5f * x * (1.0f + tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+}
+inline float okto_gelu_tanh_grad(float x)
+{
+    float t = tanh(0.7978845608028654f * (x + 0.044715f * x * x * x));
+    return 0.5f * (1.0f + t) +
+           0.5f * x * (1.0f - t * t) * 0.7978845608028654f * (1.0f + 0.134145f * x * x);
+}
+inline float okto_gelu_erf(float x) { return 0.5f * x * (1.0f + erf(x * 0.7071067811865476f)); }
+inline float okto_gelu_erf_grad(float x)
+{
+    return 0.5f * (1.0f + erf(x * 0.7071067811865476f)) +
+           x * 0.3989422804014327f * exp(-0.5f * x * x);
+}
+inline float okto_silu(float x) { return x / (1.0f + exp(-x)); }
+inline float okto_silu_grad(float x)
+{
+    float s = okto_sigmoid(x);
+    return s * (1.0f + x * (1.0f - s));
+}
+
 /* Counter-based random numbers (Philox-4x32-10, Salmon et al. 2011): the same (seed, counter)
  * gives the same bits on every device and in every order, which is what makes dropout's mask
  * reproducible from a seed and identical in the forward and the backward pass. */

@@ -225,6 +225,8 @@ static double r_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 static double r_neg(double x) { return -x; }
 static double r_square(double x) { return x * x; }
 static double r_rsqrt(double x) { return 1.0 / sqrt(x); }
+static double r_gelu_erf(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
+static double r_silu(double x) { return x / (1.0 + exp(-x)); }
 
 static const map_row map_rows[] = {
     {OKTO_MAP_RELU, r_relu, -2, 2, 0},
@@ -238,6 +240,8 @@ static const map_row map_rows[] = {
     {OKTO_MAP_ABS, fabs, -2, 2, 0},
     {OKTO_MAP_SQUARE, r_square, -3, 3, 2e-6},
     {OKTO_MAP_RSQRT, r_rsqrt, 0.01, 10, 4e-6},
+    {OKTO_MAP_GELU_ERF, r_gelu_erf, -4, 4, 4e-6},
+    {OKTO_MAP_SILU, r_silu, -6, 6, 4e-6},
 };
 
 typedef struct map_case {
@@ -838,6 +842,208 @@ static void softmax_ops(void **state)
     }
 }
 
+/* ---- gradients of the elementwise ops, against central differences ----------------------------- */
+
+/* The derivative of f at x by central differences in double (h relative to x). */
+static double fd1(double (*f)(double), double x)
+{
+    double h = 1e-5 * fmax(1.0, fabs(x));
+    return (f(x + h) - f(x - h)) / (2 * h);
+}
+
+typedef struct mapgrad_case {
+    okto_map_op op;
+    okto_tensor *dx;
+    const okto_tensor *dy, *x;
+    unsigned flags;
+} mapgrad_case;
+
+static void rec_mapgrad(okto_graph *g, void *p)
+{
+    mapgrad_case *c = p;
+    okto_map_backward(g, c->dx, c->dy, c->x, c->op, c->flags);
+}
+
+static double *mg_dx0;
+static okto_tensor *mg_dxt;
+static void mg_refill(void *p)
+{
+    (void)p;
+    refill_vals = mg_dx0, refill_t = mg_dxt;
+    refill(NULL);
+}
+
+static void check_map_grad(const map_row *row, okto_context *c, okto_dtype dt, const shape *sh,
+                           layout l, int acc, int parts)
+{
+    tview x = make(c, dt, sh->rank, sh->d, l), dy = make(c, dt, sh->rank, sh->d, L_SLICED);
+    tview dx = make(c, dt, sh->rank, sh->d, L_CONTIG);
+    size_t n = numel(sh->rank, sh->d);
+    /* away from the kinks (relu, abs at 0) and from where a derivative blows up (sqrt, log and
+     * rsqrt at 0): a central difference there says nothing */
+    double lo = row->lo >= 0 ? fmax(row->lo, 0.1) : row->lo, hi = row->hi;
+    double *xv = fill(&x, (uint64_t)row->op * 13 + n, lo, hi);
+    for (size_t i = 0; i < n; i++)
+        if (fabs(xv[i]) < 1e-3 && (row->op == OKTO_MAP_RELU || row->op == OKTO_MAP_ABS))
+            xv[i] = 0.5;
+    {
+        float *f = malloc(n * sizeof *f);
+        for (size_t i = 0; i < n; i++)
+            f[i] = (float)xv[i];
+        TU_OK(okto_tensor_write_f32(x.t, f));
+        TU_OK(okto_tensor_read_f32(x.t, f));
+        for (size_t i = 0; i < n; i++)
+            xv[i] = f[i];
+        free(f);
+    }
+    double *g = fill(&dy, n + 1, -1, 1), *d0 = fill(&dx, n + 2, -1, 1);
+    double *want = malloc(n * sizeof *want), scale = 1;
+    for (size_t i = 0; i < n; i++) {
+        want[i] = g[i] * fd1(row->ref, xv[i]) + (acc ? d0[i] : 0);
+        scale = fmax(scale, fabs(fd1(row->ref, xv[i])));
+    }
+    mapgrad_case cs = {row->op, dx.t, dy.t, x.t, acc ? OKTO_ACCUMULATE : 0};
+    char what[128];
+    snprintf(what, sizeof what, "map %d backward %s %s%s", (int)row->op, okto_dtype_name(dt),
+             layout_name[l], acc ? " accumulate" : "");
+    mg_dx0 = d0, mg_dxt = dx.t;
+    float *got = run_all(c, rec_mapgrad, &cs, dx.t, mg_refill, what);
+    /* the derivative's own error (a few ulps, the difference quotient's ~1e-9) times |dy| <= 1,
+     * relative to the derivative's scale */
+    double tol = (dt == OKTO_F32 ? 1e-5 : 2 * tol_ew[dt]) * scale;
+    double err = rel_err(got, want, n);
+    if (!(err <= tol))
+        fail_msg("%s, shape of %zu: error %g > %g", what, n, err, tol);
+    note_scaled((okto__op)(OKTO__OP_MAPGRAD_RELU + row->op), dt, l, tol, err, scale, "max |f'|");
+    if (parts)
+        cov[OKTO__OP_MAPGRAD_RELU + row->op].partitioned = 1;
+    free(xv), free(g), free(d0), free(want), free(got);
+    tview_free(&x), tview_free(&dy), tview_free(&dx);
+}
+
+static void map_backward_ops(void **state)
+{
+    (void)state;
+    for (size_t r = 0; r < sizeof map_rows / sizeof *map_rows; r++)
+        for (size_t d = 0; d < 3; d++) {
+            check_map_grad(&map_rows[r], ctx1, float_dtypes[d], &shapes[2], L_CONTIG, 0, 0);
+            check_map_grad(&map_rows[r], ctx1, float_dtypes[d], &shapes[5], L_TRANSPOSED, 1, 0);
+            check_map_grad(&map_rows[r], ctx3, float_dtypes[d], &big, L_SLICED, 0, 1);
+        }
+}
+
+typedef struct zipgrad_case {
+    okto_zip_op op;
+    okto_tensor *da, *db;
+    const okto_tensor *dy, *a, *b;
+    unsigned flags;
+} zipgrad_case;
+
+static void rec_zipgrad(okto_graph *g, void *p)
+{
+    zipgrad_case *c = p;
+    okto_zip_backward(g, c->da, c->db, c->dy, c->a, c->b, c->op, c->flags);
+}
+
+static const zip_row *zg_row;
+static double zg_b;
+static double zg_fa(double a) { return zg_row->ref(a, zg_b); }
+static double zg_a;
+static double zg_fb(double b) { return zg_row->ref(zg_a, b); }
+
+/* dy [13, 5] with b broadcast from bshape; da and db against central differences, summed over
+ * b's broadcast dimension */
+static void check_zip_grad(const zip_row *row, okto_context *c, okto_dtype dt, const shape *sh,
+                           const shape *bsh, int acc)
+{
+    const shape *bs = bsh ? bsh : sh;
+    tview a = make(c, dt, sh->rank, sh->d, L_TRANSPOSED),
+          b = make(c, dt, bs->rank, bs->d, L_CONTIG);
+    tview dy = make(c, dt, sh->rank, sh->d, L_CONTIG);
+    tview da = make(c, dt, sh->rank, sh->d, L_SLICED), db = make(c, dt, bs->rank, bs->d, L_CONTIG);
+    size_t n = numel(sh->rank, sh->d), nb = numel(bs->rank, bs->d);
+    double *av = fill(&a, 3 + n, row->alo, row->ahi), *bv = fill(&b, 5 + nb, row->blo, row->bhi);
+    double *g = fill(&dy, 7, -1, 1), *da0 = fill(&da, 11, -1, 1), *db0 = fill(&db, 13, -1, 1);
+    /* max/min/relu_grad have kinks where a == b or b == 0: keep the points off them */
+    double *wa = malloc(n * sizeof *wa), *wb = calloc(nb, sizeof *wb), scale = 1;
+    zg_row = row;
+    for (size_t i = 0; i < n; i++) {
+        size_t bi = bsh ? i % nb : i; /* the broadcasts below are trailing rows */
+        zg_a = av[i], zg_b = bv[bi];
+        double ga = fd1(zg_fa, av[i]), gb = fd1(zg_fb, bv[bi]);
+        if (fabs(av[i] - bv[bi]) < 1e-3 || fabs(bv[bi]) < 1e-3)
+            ga = gb = NAN; /* not compared: see below */
+        wa[i] = g[i] * ga + (acc ? da0[i] : 0);
+        wb[bi] += g[i] * gb;
+        scale = fmax(scale, fmax(fabs(ga), fabs(gb)));
+    }
+    for (size_t j = 0; j < nb; j++)
+        wb[j] += acc ? db0[j] : 0;
+    zipgrad_case cs = {row->op, da.t, db.t, dy.t, a.t, b.t, acc ? OKTO_ACCUMULATE : 0};
+    char what[128];
+    snprintf(what, sizeof what, "zip %d backward %s%s%s", (int)row->op, okto_dtype_name(dt),
+             bsh ? " broadcast" : "", acc ? " accumulate" : "");
+    double *both0 = da0;
+    mg_dx0 = both0, mg_dxt = da.t;
+    /* run the policies by hand: two outputs, both restored before each run */
+    float *ga0 = NULL, *gb0 = NULL;
+    for (int sch = 1; sch < OKTO_SCHED_COUNT; sch++) {
+        okto_graph *gr;
+        TU_OK(okto_graph_create(c, &gr));
+        TU_OK(okto_graph_set_sched(gr, (okto_sched)sch));
+        rec_zipgrad(gr, &cs);
+        if (okto_graph_status(gr, NULL) != OKTO_OK)
+            fail_msg("%s: recording failed: %s", what, okto_last_error(c));
+        refill_vals = da0, refill_t = da.t;
+        refill(NULL);
+        refill_vals = db0, refill_t = db.t;
+        refill(NULL);
+        TU_OK(okto_graph_run(gr));
+        float *x1 = read_all(da.t), *x2 = read_all(db.t);
+        if (!ga0) {
+            ga0 = x1, gb0 = x2;
+        } else {
+            if (memcmp(ga0, x1, n * sizeof *x1) || memcmp(gb0, x2, nb * sizeof *x2))
+                fail_msg("%s: %s differs from sequential", what, okto_sched_name((okto_sched)sch));
+            free(x1), free(x2);
+        }
+        okto_graph_destroy(gr);
+    }
+    /* kinks: where a point sat on one, the element (and its broadcast sum) is not judged */
+    for (size_t i = 0; i < n; i++)
+        if (isnan(wa[i]))
+            wa[i] = ga0[i];
+    for (size_t j = 0; j < nb; j++)
+        if (isnan(wb[j]))
+            wb[j] = gb0[j];
+    double red = bsh ? (double)(n / nb) : 1;
+    double tol = (dt == OKTO_F32 ? 1e-5 : 2 * tol_ew[dt]) * scale;
+    double ea = rel_err(ga0, wa, n), eb = rel_err(gb0, wb, nb);
+    if (!(ea <= tol) || !(eb <= tol * sqrt(red)))
+        fail_msg("%s: da error %g, db error %g > %g", what, ea, eb, tol);
+    note_scaled((okto__op)(OKTO__OP_ZIPGRAD_ADD + row->op), dt, L_TRANSPOSED, tol, fmax(ea, eb),
+                scale, "max |df|");
+    if (c == ctx3)
+        cov[OKTO__OP_ZIPGRAD_ADD + row->op].partitioned = 1;
+    if (bsh)
+        note_scaled(OKTO__OP_SUM_TO, dt, L_CONTIG, tol * sqrt(red), eb, scale * sqrt(red),
+                    "max |df| sqrt(n)");
+    free(av), free(bv), free(g), free(da0), free(db0), free(wa), free(wb), free(ga0), free(gb0);
+    tview_free(&a), tview_free(&b), tview_free(&dy), tview_free(&da), tview_free(&db);
+}
+
+static void zip_backward_ops(void **state)
+{
+    (void)state;
+    for (size_t r = 0; r < sizeof zip_rows / sizeof *zip_rows; r++)
+        for (size_t d = 0; d < 3; d++) {
+            check_zip_grad(&zip_rows[r], ctx1, float_dtypes[d], &shapes[2], NULL, 0);
+            check_zip_grad(&zip_rows[r], ctx1, float_dtypes[d], &shapes[2], &(shape){1, {5}}, 1);
+            check_zip_grad(&zip_rows[r], ctx3, float_dtypes[d], &big, &(shape){2, {1, 257}}, 0);
+        }
+    cov[OKTO__OP_SUM_TO].partitioned = 1;
+}
+
 /* ---- the op-support table ----------------------------------------------------------------------- */
 
 static int internal(okto__op op)
@@ -885,8 +1091,15 @@ static void render(FILE *f)
         snprintf(note_s, sizeof note_s, "%s%s%s%s", c->scale ? "tolerance x " : "",
                  c->scale ? c->scale : "", c->scale && d->dtype_note ? "; " : "",
                  d->dtype_note ? d->dtype_note : "");
+        /* its gradient: the op named like it with ".backward" */
+        char gname[96];
+        const char *grad = "-";
+        snprintf(gname, sizeof gname, "%s.backward", d->name);
+        for (int k = 0; k < OKTO__OP_COUNT; k++)
+            if (strcmp(okto__ops[k]->name, gname) == 0)
+                grad = okto__ops[k]->name;
         fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", d->name, d->family, dts,
-                d->layouts, c->partitioned ? "yes" : "no", "-", tols, note_s);
+                d->layouts, c->partitioned ? "yes" : "no", grad, tols, note_s);
     }
 }
 
@@ -946,10 +1159,11 @@ static int teardown(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(map_ops),     cmocka_unit_test(zip_ops),
-        cmocka_unit_test(blas_ops),    cmocka_unit_test(transfers),
-        cmocka_unit_test(matmul_ops),  cmocka_unit_test(reduce_ops),
-        cmocka_unit_test(softmax_ops), cmocka_unit_test(coverage_complete),
+        cmocka_unit_test(map_ops),          cmocka_unit_test(zip_ops),
+        cmocka_unit_test(blas_ops),         cmocka_unit_test(transfers),
+        cmocka_unit_test(matmul_ops),       cmocka_unit_test(reduce_ops),
+        cmocka_unit_test(softmax_ops),      cmocka_unit_test(map_backward_ops),
+        cmocka_unit_test(zip_backward_ops), cmocka_unit_test(coverage_complete),
     };
     if (argc == 3 && strcmp(argv[1], "--write-docs") == 0) {
         /* every row, then the table (written only when every row passed) */

@@ -41,7 +41,7 @@ OKTO_API okto_status okto_download(okto_graph *g, void *dst, const okto_tensor *
 enum {
     OKTO_TRANS_A = 1u << 0,
     OKTO_TRANS_B = 1u << 1,
-    OKTO_ACCUMULATE = 1u << 2 /* okto_matmul only: c += op(a) op(b) */
+    OKTO_ACCUMULATE = 1u << 2 /* okto_matmul and the _backward ops: add to the output */
 };
 /* c = op(a) op(b), or c += with OKTO_ACCUMULATE, for 2-D tensors. Views with a unit stride in
  * either dimension go to the GEMM as they are (a transposed view is a transposed operand);
@@ -70,11 +70,12 @@ OKTO_API okto_status okto_reduce_all(okto_graph *g, okto_tensor *out, const okto
                                      okto_reduce_op op);
 
 /* ---- elementwise ----------------------------------------------------------------------------- */
-/* Unary maps. GELU_TANH is the tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+/* Unary maps. GELU_TANH is the tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+ * (GPT-2, BERT); GELU_ERF the exact x Phi(x) = 0.5 x (1 + erf(x / sqrt(2))); SILU x sigmoid(x). */
 #define OKTO_MAP_MAP(X)                                                                         \
     X(RELU, "relu") X(GELU_TANH, "gelu_tanh") X(SIGMOID, "sigmoid") X(TANH, "tanh")             \
     X(EXP, "exp") X(LOG, "log") X(NEG, "neg") X(SQRT, "sqrt") X(ABS, "abs") X(SQUARE, "square") \
-    X(RSQRT, "rsqrt")
+    X(RSQRT, "rsqrt") X(GELU_ERF, "gelu_erf") X(SILU, "silu")
 typedef enum okto_map_op {
 #define OKTO__MAP_ENUM(name, str) OKTO_MAP_##name,
     OKTO_MAP_MAP(OKTO__MAP_ENUM)
@@ -84,6 +85,10 @@ typedef enum okto_map_op {
 /* out = f(in), same shape and dtype (f32, f16, bf16); out may be in. */
 OKTO_API okto_status okto_map(okto_graph *g, okto_tensor *out, const okto_tensor *in,
                               okto_map_op op);
+/* The gradient of okto_map: dx = dy * f'(x) (or dx += with OKTO_ACCUMULATE). x is the map's
+ * input. dx may be dy. */
+OKTO_API okto_status okto_map_backward(okto_graph *g, okto_tensor *dx, const okto_tensor *dy,
+                                       const okto_tensor *x, okto_map_op op, unsigned flags);
 
 /* Binary ops. RELU_GRAD is a * (b > 0): upstream gradient a, pre-activation b. */
 #define OKTO_ZIP_MAP(X)                                                                         \
@@ -103,6 +108,17 @@ OKTO_API okto_status okto_zip(okto_graph *g, okto_tensor *out, const okto_tensor
 /* out = a (op) s for a scalar s. */
 OKTO_API okto_status okto_zip_scalar(okto_graph *g, okto_tensor *out, const okto_tensor *a,
                                      float s, okto_zip_op op);
+/* The gradients of okto_zip (out = a op b): da = dy * d(a op b)/da, summed over the dimensions
+ * a was broadcast along (so da has a's shape), and likewise db; either may be NULL. With
+ * OKTO_ACCUMULATE they are added to. dy has the result's shape. */
+OKTO_API okto_status okto_zip_backward(okto_graph *g, okto_tensor *da, okto_tensor *db,
+                                       const okto_tensor *dy, const okto_tensor *a,
+                                       const okto_tensor *b, okto_zip_op op, unsigned flags);
+/* out = in summed over the dimensions out broadcasts to in's shape (out's shape must broadcast
+ * to in's: each dimension equal or 1, or missing at the front). With OKTO_ACCUMULATE, out += .
+ * The reduction a broadcast's gradient needs. */
+OKTO_API okto_status okto_sum_to(okto_graph *g, okto_tensor *out, const okto_tensor *in,
+                                 unsigned flags);
 
 /* ---- softmax and loss -------------------------------------------------------------------- */
 /* Over the last dimension, stable for large logits. out may be in. */

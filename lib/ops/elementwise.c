@@ -25,55 +25,60 @@
 #include <string.h>
 
 /* ---- the rows ---------------------------------------------------------------------------------- */
-/* X(ID, name, expression over float a, flops per element), in okto_map_op's order */
+/* X(ID, name, expression over float a, its gradient over a = x and b = dy, flops per element),
+ * in okto_map_op's order; the activations' helpers are cl/common.h's */
 #define MAP_ROWS(X)                                                                                \
-    X(RELU, "relu", "a > 0.0f ? a : 0.0f", 1)                                                      \
-    X(GELU_TANH, "gelu_tanh",                                                                      \
-      "0.5f * a * (1.0f + tanh(0.7978845608028654f * (a + 0.044715f * a * a * a)))", 10)           \
-    X(SIGMOID, "sigmoid", "1.0f / (1.0f + exp(-a))", 4)                                            \
-    X(TANH, "tanh", "tanh(a)", 4)                                                                  \
-    X(EXP, "exp", "exp(a)", 2)                                                                     \
-    X(LOG, "log", "log(a)", 2)                                                                     \
-    X(NEG, "neg", "-a", 1)                                                                         \
-    X(SQRT, "sqrt", "sqrt(a)", 2)                                                                  \
-    X(ABS, "abs", "fabs(a)", 1)                                                                    \
-    X(SQUARE, "square", "a * a", 1)                                                            \
-    X(RSQRT, "rsqrt", "rsqrt(a)", 2)
+    X(RELU, "relu", "a > 0.0f ? a : 0.0f", "a > 0.0f ? b : 0.0f", 1)                               \
+    X(GELU_TANH, "gelu_tanh", "okto_gelu_tanh(a)", "b * okto_gelu_tanh_grad(a)", 10)               \
+    X(SIGMOID, "sigmoid", "okto_sigmoid(a)", "b * okto_sigmoid(a) * (1.0f - okto_sigmoid(a))", 4)  \
+    X(TANH, "tanh", "tanh(a)", "b * (1.0f - tanh(a) * tanh(a))", 4)                                \
+    X(EXP, "exp", "exp(a)", "b * exp(a)", 2)                                                       \
+    X(LOG, "log", "log(a)", "b / a", 2)                                                            \
+    X(NEG, "neg", "-a", "-b", 1)                                                                   \
+    X(SQRT, "sqrt", "sqrt(a)", "0.5f * b / sqrt(a)", 2)                                            \
+    X(ABS, "abs", "fabs(a)", "a > 0.0f ? b : a < 0.0f ? -b : 0.0f", 1)                             \
+    X(SQUARE, "square", "a * a", "2.0f * a * b", 1)                                                \
+    X(RSQRT, "rsqrt", "rsqrt(a)", "-0.5f * b * rsqrt(a) / a", 2)                                   \
+    X(GELU_ERF, "gelu_erf", "okto_gelu_erf(a)", "b * okto_gelu_erf_grad(a)", 12)                   \
+    X(SILU, "silu", "okto_silu(a)", "b * okto_silu_grad(a)", 5)
 
-/* X(ID, name, expression over float a and b, flops per element), in okto_zip_op's order */
+/* X(ID, name, expression over float a and b, da and db over a, b and c = dy, flops), in
+ * okto_zip_op's order */
 #define ZIP_ROWS(X)                                                                                \
-    X(ADD, "add", "a + b", 1)                                                                      \
-    X(SUB, "sub", "a - b", 1)                                                                      \
-    X(MUL, "mul", "a * b", 1)                                                                      \
-    X(DIV, "div", "a / b", 1)                                                                      \
-    X(MAX, "max", "fmax(a, b)", 1)                                                                 \
-    X(MIN, "min", "fmin(a, b)", 1)                                                                 \
-    X(RELU_GRAD, "relu_grad", "b > 0.0f ? a : 0.0f", 1)
+    X(ADD, "add", "a + b", "c", "c", 1)                                                            \
+    X(SUB, "sub", "a - b", "c", "-c", 1)                                                           \
+    X(MUL, "mul", "a * b", "c * b", "c * a", 1)                                                    \
+    X(DIV, "div", "a / b", "c / b", "-c * a / (b * b)", 1)                                         \
+    X(MAX, "max", "fmax(a, b)", "a >= b ? c : 0.0f", "a < b ? c : 0.0f", 1)                        \
+    X(MIN, "min", "fmin(a, b)", "a <= b ? c : 0.0f", "a > b ? c : 0.0f", 1)                        \
+    X(RELU_GRAD, "relu_grad", "b > 0.0f ? a : 0.0f", "b > 0.0f ? c : 0.0f", "0.0f", 1)
 
-#define OKTO__ROW_ENUM(id, name, expr, flops) ROW_##id,
-enum { MAP_ROWS(OKTO__ROW_ENUM) MAP_ROW_COUNT };
-enum { ZIP_ROWS(OKTO__ROW_ENUM) ZIP_ROW_COUNT };
-#undef OKTO__ROW_ENUM
+#define OKTO__MROW_ENUM(id, name, expr, grad, flops) ROW_##id,
+#define OKTO__ZROW_ENUM(id, name, expr, da, db, flops) ROW_##id,
+enum { MAP_ROWS(OKTO__MROW_ENUM) MAP_ROW_COUNT };
+enum { ZIP_ROWS(OKTO__ZROW_ENUM) ZIP_ROW_COUNT };
+#undef OKTO__MROW_ENUM
+#undef OKTO__ZROW_ENUM
 _Static_assert((int)MAP_ROW_COUNT == (int)OKTO_MAP_COUNT, "one row per okto_map_op");
 _Static_assert((int)ZIP_ROW_COUNT == (int)OKTO_ZIP_COUNT, "one row per okto_zip_op");
-#define OKTO__MAP_ORDER(id, name, expr, flops)                                                     \
-    _Static_assert((int)ROW_##id == (int)OKTO_MAP_##id,                                            \
-                   "map row " #id " out of okto_map_op's order");
-#define OKTO__ZIP_ORDER(id, name, expr, flops)                                                     \
-    _Static_assert((int)ROW_##id == (int)OKTO_ZIP_##id,                                            \
-                   "zip row " #id " out of okto_zip_op's order");
+#define OKTO__MAP_ORDER(id, name, expr, grad, flops)                                               \
+    _Static_assert((int)ROW_##id == (int)OKTO_MAP_##id, "map row " #id " out of order");
+#define OKTO__ZIP_ORDER(id, name, expr, da, db, flops)                                             \
+    _Static_assert((int)ROW_##id == (int)OKTO_ZIP_##id, "zip row " #id " out of order");
 MAP_ROWS(OKTO__MAP_ORDER)
 ZIP_ROWS(OKTO__ZIP_ORDER)
 
 typedef struct ew_row {
-    const char *expr;
+    const char *expr, *grad[2];
     double flops;
 } ew_row;
 
-#define OKTO__ROW_DATA(id, name, expr, flops) {expr, flops},
-static const ew_row map_rows[] = {MAP_ROWS(OKTO__ROW_DATA)};
-static const ew_row zip_rows[] = {ZIP_ROWS(OKTO__ROW_DATA)};
-#undef OKTO__ROW_DATA
+#define OKTO__MROW_DATA(id, name, expr, grad, flops) {expr, {grad, NULL}, flops},
+#define OKTO__ZROW_DATA(id, name, expr, da, db, flops) {expr, {da, db}, flops},
+static const ew_row map_rows[] = {MAP_ROWS(OKTO__MROW_DATA)};
+static const ew_row zip_rows[] = {ZIP_ROWS(OKTO__ZROW_DATA)};
+#undef OKTO__MROW_DATA
+#undef OKTO__ZROW_DATA
 
 #define EW_DESC(id, nm, ex, types)                                                                 \
     const okto__op_desc okto__desc_##id = {.name = nm,                                             \
@@ -87,8 +92,13 @@ EW_DESC(COPY, "copy", "a", OKTO__DT_ALL);
 EW_DESC(CAST, "cast", "a", OKTO__DT_ALL);
 EW_DESC(AXPY, "axpy", "b + s * a", OKTO__DT_FLOATS);
 EW_DESC(SCALE, "scale", "a * s", OKTO__DT_FLOATS);
-#define OKTO__MAP_DESC(id, name, expr, flops) EW_DESC(MAP_##id, "map." name, expr, OKTO__DT_FLOATS);
-#define OKTO__ZIP_DESC(id, name, expr, flops) EW_DESC(ZIP_##id, "zip." name, expr, OKTO__DT_FLOATS);
+EW_DESC(SUM_TO, "sum_to", NULL, OKTO__DT_FLOATS);
+#define OKTO__MAP_DESC(id, name, expr, grad, flops)                                                \
+    EW_DESC(MAP_##id, "map." name, expr, OKTO__DT_FLOATS);                                         \
+    EW_DESC(MAPGRAD_##id, "map." name ".backward", grad, OKTO__DT_FLOATS);
+#define OKTO__ZIP_DESC(id, name, expr, da, db, flops)                                              \
+    EW_DESC(ZIP_##id, "zip." name, expr, OKTO__DT_FLOATS);                                         \
+    EW_DESC(ZIPGRAD_##id, "zip." name ".backward", da, OKTO__DT_FLOATS);
 MAP_ROWS(OKTO__MAP_DESC)
 ZIP_ROWS(OKTO__ZIP_DESC)
 #undef OKTO__MAP_DESC
@@ -98,7 +108,7 @@ ZIP_ROWS(OKTO__ZIP_DESC)
 
 typedef struct ew_spec {
     const char *expr;
-    okto_dtype dt[3]; /* out, a, b */
+    okto_dtype dt[5]; /* out, a, b, c, d */
     int raw;          /* a bit-exact element copy (copy of one dtype) */
     int scalar_b;     /* b is the scalar s (okto_zip_scalar) */
 } ew_spec;
@@ -120,64 +130,73 @@ static const char *dt_ptr(okto_dtype dt, int raw)
     }
 }
 
+#define EW_OPS 5 /* out, a, b, c, d */
+static const char *const ew_ptr[EW_OPS] = {"o", "pa", "pb", "pc", "pd"};
+static const char *const ew_name[EW_OPS] = {"o", "a", "b", "c", "d"};
+
+/* The three kernels of a program differ in how an operand's element index is formed: ew_c
+ * one contiguous run, ew_2 a row and a column stride, ew_4 four strides over a 3-D grid. */
 static int gen(const ew_spec *sp, char *buf, size_t cap)
 {
-    /* the element: o at index IO, from a at IA, b at IB */
     char elem[1024];
-    if (sp->raw)
+    if (sp->raw) {
         snprintf(elem, sizeof elem, "o[IO] = pa[IA];");
-    else
+    } else {
+        char decl[768];
+        size_t n = 0;
+        for (int k = 1; k < EW_OPS; k++) {
+            char v[96];
+            if (k == 2 && sp->scalar_b)
+                snprintf(v, sizeof v, "s");
+            else
+                snprintf(v, sizeof v, "OKTO_LD_%s(%s, I%c)", dt_macro(sp->dt[k]), ew_ptr[k],
+                         "OABCD"[k]);
+            n += (size_t)snprintf(decl + n, sizeof decl - n, "%s%s = %s",
+                                  k > 1 ? ",\n          " : "float ", ew_name[k], v);
+        }
         snprintf(elem, sizeof elem,
-                 "float a = OKTO_LD_%s(pa, IA), b = %s%s%s; (void)a; (void)b;\n"
-                 "    OKTO_ST_%s(o, IO, (%s));",
-                 dt_macro(sp->dt[1]), sp->scalar_b ? "s" : "OKTO_LD_",
-                 sp->scalar_b ? "" : dt_macro(sp->dt[2]), sp->scalar_b ? "" : "(pb, IB)",
+                 "%s;\n    (void)a; (void)b; (void)c; (void)d;\n    OKTO_ST_%s(o, IO, (%s));", decl,
                  dt_macro(sp->dt[0]), sp->expr);
-    const char *to = dt_ptr(sp->dt[0], sp->raw), *ta = dt_ptr(sp->dt[1], sp->raw),
-               *tb = dt_ptr(sp->dt[2], sp->raw);
-    int n = snprintf(
-        buf, cap,
-        "/* generated by lib/ops/elementwise.c */\n"
-        "__kernel void ew_c(__global %s *o, ulong oo, __global const %s *pa, ulong ao,\n"
-        "                   __global const %s *pb, ulong bo, float s, ulong n)\n"
-        "{\n"
-        "    size_t i = get_global_id(0);\n"
-        "    if (i >= n) return;\n"
-        "#define IO (oo + i)\n#define IA (ao + i)\n#define IB (bo + i)\n"
-        "    %s\n"
-        "#undef IO\n#undef IA\n#undef IB\n"
-        "}\n"
-        "__kernel void ew_2(__global %s *o, ulong oo, long o0, long o1, __global const %s *pa,\n"
-        "                   ulong ao, long a0, long a1, __global const %s *pb, ulong bo, long b0,\n"
-        "                   long b1, float s, ulong rows, ulong cols)\n"
-        "{\n"
-        "    long c = get_global_id(0), r = get_global_id(1);\n"
-        "    if (c >= (long)cols || r >= (long)rows) return;\n"
-        "#define IO (oo + r * o0 + c * o1)\n#define IA (ao + r * a0 + c * a1)\n"
-        "#define IB (bo + r * b0 + c * b1)\n"
-        "    %s\n"
-        "#undef IO\n#undef IA\n#undef IB\n"
-        "}\n"
-        "__kernel void ew_4(__global %s *o, ulong oo, long4 os, __global const %s *pa, ulong ao,\n"
-        "                   long4 as, __global const %s *pb, ulong bo, long4 bs, float s,\n"
-        "                   ulong4 sh)\n"
-        "{\n"
+    }
+    static const char *const kname[3] = {"ew_c", "ew_2", "ew_4"};
+    static const char *const tail[3] = {"float s, ulong n", "float s, ulong rows, ulong cols",
+                                        "float s, ulong4 sh"};
+    static const char *const strides[3] = {"", ", long %s0, long %s1", ", long4 %ss"};
+    static const char *const prologue[3] = {
+        "    size_t i = get_global_id(0);\n    if (i >= n) return;\n",
+        "    long k = get_global_id(0), r = get_global_id(1);\n"
+        "    if (k >= (long)cols || r >= (long)rows) return;\n",
         "    long x = get_global_id(0), y = get_global_id(1), z = get_global_id(2);\n"
         "    if (x >= (long)sh.w || y >= (long)sh.z || z >= (long)(sh.x * sh.y)) return;\n"
-        "    long z0 = (uint)z / (uint)sh.y, z1 = z - z0 * (long)sh.y;\n"
-        "#define IO (oo + z0 * os.x + z1 * os.y + y * os.z + x * os.w)\n"
-        "#define IA (ao + z0 * as.x + z1 * as.y + y * as.z + x * as.w)\n"
-        "#define IB (bo + z0 * bs.x + z1 * bs.y + y * bs.z + x * bs.w)\n"
-        "    %s\n"
-        "#undef IO\n#undef IA\n#undef IB\n"
-        "}\n",
-        to, ta, tb, elem, to, ta, tb, elem, to, ta, tb, elem);
-    return n > 0 && (size_t)n < cap ? 0 : -1;
+        "    long z0 = (uint)z / (uint)sh.y, z1 = z - z0 * (long)sh.y;\n"};
+    static const char *const index[3] = {"%soff + i", "%soff + r * %s0 + k * %s1",
+                                         "%soff + z0 * %ss.x + z1 * %ss.y + y * %ss.z + x * %ss.w"};
+    size_t n = (size_t)snprintf(buf, cap, "/* generated by lib/ops/elementwise.c */\n");
+    for (int v = 0; v < 3 && n < cap; v++) {
+        n += (size_t)snprintf(buf + n, cap - n, "__kernel void %s(", kname[v]);
+        for (int k = 0; k < EW_OPS && n < cap; k++) {
+            char st[64];
+            snprintf(st, sizeof st, strides[v], ew_name[k], ew_name[k]);
+            n += (size_t)snprintf(buf + n, cap - n, "__global %s%s *%s, ulong %soff%s, ",
+                                  k ? "const " : "", dt_ptr(sp->dt[k], sp->raw), ew_ptr[k],
+                                  ew_name[k], st);
+        }
+        n += (size_t)snprintf(buf + n, cap - n, "%s)\n{\n%s", tail[v], prologue[v]);
+        for (int k = 0; k < EW_OPS && n < cap; k++) {
+            char ix[160];
+            const char *e = ew_name[k];
+            snprintf(ix, sizeof ix, index[v], e, e, e, e, e);
+            n += (size_t)snprintf(buf + n, cap - n, "#define I%c (%s)\n", "OABCD"[k], ix);
+        }
+        n += (size_t)snprintf(buf + n, cap - n,
+                              "    %s\n#undef IO\n#undef IA\n#undef IB\n"
+                              "#undef IC\n#undef ID\n}\n",
+                              elem);
+    }
+    return n < cap ? 0 : -1;
 }
 
 /* ---- coalescing the operands' dimensions --------------------------------------------------------- */
-
-#define EW_OPS 3 /* out, a, b */
 
 typedef struct ew_iter {
     int rank; /* after coalescing, 1..4 */
@@ -257,18 +276,23 @@ typedef struct ew_call {
     const char *expr;
     double flops;
     okto_tensor *out;
-    const okto_tensor *a, *b; /* NULL when the expression does not use them */
+    const okto_tensor *a, *b, *c, *d; /* NULL when the expression does not use them */
     float s;
-    int out_mode; /* OKTO__W, or OKTO__RW (scale, axpy) */
+    int out_mode; /* OKTO__W, or OKTO__RW (scale, axpy, gradients accumulated) */
     int scalar_b; /* the expression's b is s */
 } ew_call;
 
 static okto_status ew_record(okto__rec *r, const ew_call *c)
 {
     okto_tensor *out = c->out;
-    const okto_tensor *in[EW_OPS] = {out, c->a ? c->a : out, c->b ? c->b : out};
-    int raw = c->a && !c->b && strcmp(c->expr, "a") == 0 && c->a->dtype == out->dtype;
-    ew_spec sp = {c->expr, {out->dtype, in[1]->dtype, in[2]->dtype}, raw, c->scalar_b};
+    const okto_tensor *in[EW_OPS] = {out, c->a ? c->a : out, c->b ? c->b : out, c->c ? c->c : out,
+                                     c->d ? c->d : out};
+    int raw =
+        c->a && !c->b && !c->c && !c->d && strcmp(c->expr, "a") == 0 && c->a->dtype == out->dtype;
+    ew_spec sp = {c->expr,
+                  {out->dtype, in[1]->dtype, in[2]->dtype, in[3]->dtype, in[4]->dtype},
+                  raw,
+                  c->scalar_b};
     ew_iter it;
     coalesce(out, in, &it);
     int dense = it.rank == 1;
@@ -283,7 +307,8 @@ static okto_status ew_record(okto__rec *r, const ew_call *c)
     for (const char *e = sp.expr; *e; e++)
         memo = (memo ^ (uint8_t)*e) * 1099511628211ull;
     memo ^= ((uint64_t)sp.dt[0] | (uint64_t)sp.dt[1] << 4 | (uint64_t)sp.dt[2] << 8 |
-             (uint64_t)raw << 12 | (uint64_t)sp.scalar_b << 13 | (uint64_t)(kname[3]) << 16) *
+             (uint64_t)sp.dt[3] << 20 | (uint64_t)sp.dt[4] << 24 | (uint64_t)raw << 12 |
+             (uint64_t)sp.scalar_b << 13 | (uint64_t)(kname[3]) << 16) *
             0x9e3779b97f4a7c15ull;
     if (!okto__kid_memo_get(r->ctx, memo, &kid)) {
         char src[8192];
@@ -361,10 +386,15 @@ static okto_status ew_record(okto__rec *r, const ew_call *c)
             okto__tb_access(&t, &v[1], OKTO__R);
         if (c->b)
             okto__tb_access(&t, &v[2], OKTO__R);
+        if (c->c)
+            okto__tb_access(&t, &v[3], OKTO__R);
+        if (c->d)
+            okto__tb_access(&t, &v[4], OKTO__R);
         okto__tb_access(&t, &v[0], c->out_mode);
         size_t pn = (r1 - r0) * inner;
-        double bytes = (double)pn * (double)(es[0] * (c->out_mode == OKTO__RW ? 2 : 1) +
-                                             (c->a ? es[1] : 0) + (c->b ? es[2] : 0));
+        double bytes =
+            (double)pn * (double)(es[0] * (c->out_mode == OKTO__RW ? 2 : 1) + (c->a ? es[1] : 0) +
+                                  (c->b ? es[2] : 0) + (c->c ? es[3] : 0) + (c->d ? es[4] : 0));
         okto__tb_cost(&t, (double)pn * c->flops, bytes, (uint64_t)pn * 8 + (uint64_t)it.rank);
         okto__tb_part(&t, p, nparts);
         s = okto__tb_commit(&t);
@@ -421,7 +451,13 @@ okto_status okto_fill(okto_graph *g, okto_tensor *x, float value)
     if (s == OKTO_OK)
         s = okto__rec_output(&r, x, "x", OKTO__DT_ALL);
     if (s == OKTO_OK) {
-        ew_call c = {OKTO__OP_FILL, "s", 0, x, NULL, NULL, value, OKTO__W, 0};
+        ew_call c = {.op = OKTO__OP_FILL,
+                     .expr = "s",
+                     .flops = 0,
+                     .out = x,
+                     .s = value,
+                     .out_mode = OKTO__W,
+                     .scalar_b = 0};
         s = ew_record(&r, &c);
     }
     return okto__rec_end(&r, s);
@@ -443,7 +479,14 @@ static okto_status copy_like(okto_graph *g, okto_tensor *dst, const okto_tensor 
     if (s == OKTO_OK)
         s = okto__rec_no_alias(&r, dst, "dst", src, "src", op == OKTO__OP_CAST ? 0 : 1);
     if (s == OKTO_OK && !okto__same_view(dst, src)) {
-        ew_call c = {op, "a", 0, dst, src, NULL, 0, OKTO__W, 0};
+        ew_call c = {.op = op,
+                     .expr = "a",
+                     .flops = 0,
+                     .out = dst,
+                     .a = src,
+                     .s = 0,
+                     .out_mode = OKTO__W,
+                     .scalar_b = 0};
         s = ew_record(&r, &c);
     }
     return okto__rec_end(&r, s);
@@ -470,7 +513,14 @@ okto_status okto__rec_layout(okto__rec *r, const okto_tensor *in, int dense_rows
     okto_status s = okto__rec_temp(r, in->dtype, in->rank, in->shape, out);
     if (s != OKTO_OK)
         return s;
-    ew_call c = {OKTO__OP_COPY, "a", 0, out, in, NULL, 0, OKTO__W, 0};
+    ew_call c = {.op = OKTO__OP_COPY,
+                 .expr = "a",
+                 .flops = 0,
+                 .out = out,
+                 .a = in,
+                 .s = 0,
+                 .out_mode = OKTO__W,
+                 .scalar_b = 0};
     return ew_record(r, &c);
 }
 
@@ -488,7 +538,14 @@ okto_status okto_contiguous(okto_graph *g, const okto_tensor *src, okto_tensor *
     if (s == OKTO_OK)
         s = okto_tensor_create(r.ctx, src->dtype, src->rank, src->shape, &t);
     if (s == OKTO_OK) {
-        ew_call c = {OKTO__OP_COPY, "a", 0, t, src, NULL, 0, OKTO__W, 0};
+        ew_call c = {.op = OKTO__OP_COPY,
+                     .expr = "a",
+                     .flops = 0,
+                     .out = t,
+                     .a = src,
+                     .s = 0,
+                     .out_mode = OKTO__W,
+                     .scalar_b = 0};
         s = ew_record(&r, &c);
     }
     s = okto__rec_end(&r, s);
@@ -506,7 +563,14 @@ okto_status okto_scale(okto_graph *g, okto_tensor *x, float alpha)
     if (s == OKTO_OK)
         s = okto__rec_output(&r, x, "x", OKTO__DT_FLOATS);
     if (s == OKTO_OK) {
-        ew_call c = {OKTO__OP_SCALE, "a * s", 1, x, x, NULL, alpha, OKTO__RW, 0};
+        ew_call c = {.op = OKTO__OP_SCALE,
+                     .expr = "a * s",
+                     .flops = 1,
+                     .out = x,
+                     .a = x,
+                     .s = alpha,
+                     .out_mode = OKTO__RW,
+                     .scalar_b = 0};
         s = ew_record(&r, &c);
     }
     return okto__rec_end(&r, s);
@@ -528,7 +592,15 @@ okto_status okto_axpy(okto_graph *g, okto_tensor *y, float alpha, const okto_ten
     if (s == OKTO_OK)
         s = okto__rec_no_alias(&r, y, "y", x, "x", 1);
     if (s == OKTO_OK) {
-        ew_call c = {OKTO__OP_AXPY, "b + s * a", 2, y, x, y, alpha, OKTO__RW, 0};
+        ew_call c = {.op = OKTO__OP_AXPY,
+                     .expr = "b + s * a",
+                     .flops = 2,
+                     .out = y,
+                     .a = x,
+                     .b = y,
+                     .s = alpha,
+                     .out_mode = OKTO__RW,
+                     .scalar_b = 0};
         s = ew_record(&r, &c);
     }
     return okto__rec_end(&r, s);
@@ -551,15 +623,14 @@ okto_status okto_map(okto_graph *g, okto_tensor *out, const okto_tensor *in, okt
     if (s == OKTO_OK)
         s = okto__rec_no_alias(&r, out, "out", in, "in", 1);
     if (s == OKTO_OK) {
-        ew_call c = {(okto__op)(OKTO__OP_MAP_RELU + op),
-                     map_rows[op].expr,
-                     map_rows[op].flops,
-                     out,
-                     in,
-                     NULL,
-                     0,
-                     OKTO__W,
-                     0};
+        ew_call c = {.op = (okto__op)(OKTO__OP_MAP_RELU + op),
+                     .expr = map_rows[op].expr,
+                     .flops = map_rows[op].flops,
+                     .out = out,
+                     .a = in,
+                     .s = 0,
+                     .out_mode = OKTO__W,
+                     .scalar_b = 0};
         s = ew_record(&r, &c);
     }
     return okto__rec_end(&r, s);
@@ -589,15 +660,15 @@ static okto_status zip(okto_graph *g, okto_tensor *out, const okto_tensor *a, co
     if (s == OKTO_OK && !scalar)
         s = okto__rec_no_alias(&r, out, "out", b, "b", 1);
     if (s == OKTO_OK) {
-        ew_call c = {(okto__op)(OKTO__OP_ZIP_ADD + op),
-                     zip_rows[op].expr,
-                     zip_rows[op].flops,
-                     out,
-                     a,
-                     scalar ? NULL : b,
-                     sv,
-                     OKTO__W,
-                     scalar};
+        ew_call c = {.op = (okto__op)(OKTO__OP_ZIP_ADD + op),
+                     .expr = zip_rows[op].expr,
+                     .flops = zip_rows[op].flops,
+                     .out = out,
+                     .a = a,
+                     .b = scalar ? NULL : b,
+                     .s = sv,
+                     .out_mode = OKTO__W,
+                     .scalar_b = scalar};
         s = ew_record(&r, &c);
     }
     return okto__rec_end(&r, s);
@@ -613,4 +684,215 @@ okto_status okto_zip_scalar(okto_graph *g, okto_tensor *out, const okto_tensor *
                             okto_zip_op op)
 {
     return zip(g, out, a, NULL, s, 1, op, "okto_zip_scalar");
+}
+
+/* ---- gradients -------------------------------------------------------------------------------- */
+
+static okto_status check_flags(okto__rec *r, unsigned flags)
+{
+    if (flags & ~(unsigned)OKTO_ACCUMULATE)
+        return okto__rec_fail(r, OKTO_EINVAL, "unknown flags 0x%x (OKTO_ACCUMULATE is the one)",
+                              flags & ~(unsigned)OKTO_ACCUMULATE);
+    return OKTO_OK;
+}
+
+/* out = expr, or out = d + expr with acc (d being out itself, read where it is written). */
+static okto_status grad_record(okto__rec *r, okto__op op, const char *expr, double flops,
+                               okto_tensor *out, const okto_tensor *a, const okto_tensor *b,
+                               const okto_tensor *c, int acc)
+{
+    char e[384];
+    snprintf(e, sizeof e, acc ? "d + (%s)" : "%s", expr);
+    ew_call call = {.op = op,
+                    .expr = e,
+                    .flops = flops + acc,
+                    .out = out,
+                    .a = a,
+                    .b = b,
+                    .c = c,
+                    .d = acc ? out : NULL,
+                    .out_mode = acc ? OKTO__RW : OKTO__W};
+    return ew_record(r, &call);
+}
+
+okto_status okto_map_backward(okto_graph *g, okto_tensor *dx, const okto_tensor *dy,
+                              const okto_tensor *x, okto_map_op op, unsigned flags)
+{
+    okto__rec r;
+    okto_status s = okto__rec_begin(&r, g, OKTO__OP_MAPGRAD_RELU, "okto_map_backward");
+    if (s == OKTO_OK && (unsigned)op >= OKTO_MAP_COUNT)
+        s = okto__rec_fail(&r, OKTO_EINVAL, "op %d is not an okto_map_op", (int)op);
+    if (s == OKTO_OK)
+        s = check_flags(&r, flags);
+    if (s == OKTO_OK)
+        s = okto__rec_output(&r, dx, "dx", OKTO__DT_FLOATS);
+    if (s == OKTO_OK)
+        s = okto__rec_tensor(&r, dy, "dy", OKTO__DT_FLOATS);
+    if (s == OKTO_OK)
+        s = okto__rec_tensor(&r, x, "x", OKTO__DT_FLOATS);
+    if (s == OKTO_OK && (!okto__same_shape(dx, dy) || !okto__same_shape(dx, x)))
+        s = okto__rec_fail(&r, OKTO_EINVAL, "dx is %s, dy is %s, x is %s: shapes differ",
+                           OKTO__DESC(dx), OKTO__DESC(dy), OKTO__DESC(x));
+    if (s == OKTO_OK && (dx->dtype != dy->dtype || dx->dtype != x->dtype))
+        s = okto__rec_fail(&r, OKTO_EINVAL, "dx is %s, dy is %s, x is %s: dtypes differ",
+                           OKTO__DESC(dx), OKTO__DESC(dy), OKTO__DESC(x));
+    if (s == OKTO_OK)
+        s = okto__rec_no_alias(&r, dx, "dx", dy, "dy", 1);
+    if (s == OKTO_OK)
+        s = okto__rec_no_alias(&r, dx, "dx", x, "x", 1);
+    if (s == OKTO_OK)
+        s = grad_record(&r, (okto__op)(OKTO__OP_MAPGRAD_RELU + op), map_rows[op].grad[0],
+                        map_rows[op].flops + 1, dx, x, dy, NULL, (flags & OKTO_ACCUMULATE) != 0);
+    return okto__rec_end(&r, s);
+}
+
+/* out (shape broadcastable to in's) = in summed over the broadcast dimensions; with acc, +=. */
+static okto_status sum_to(okto__rec *r, okto_tensor *out, const okto_tensor *in, int acc)
+{
+    okto_tensor cur = *in;
+    okto_status s = OKTO_OK;
+    int reduced = 0;
+    for (int i = 0; i < in->rank && s == OKTO_OK; i++) {
+        int j = i - (in->rank - out->rank);
+        if (in->shape[i] == 1 || (j >= 0 && out->shape[j] != 1))
+            continue;
+        okto_tensor next;
+        size_t shape[OKTO_MAX_RANK];
+        memcpy(shape, cur.shape, sizeof shape);
+        shape[i] = 1;
+        if ((s = okto__rec_temp(r, in->dtype, in->rank, shape, &next)) == OKTO_OK)
+            s = okto_reduce(r->g, &next, &cur, OKTO_REDUCE_SUM, i);
+        cur = next;
+        reduced = 1;
+    }
+    if (s != OKTO_OK)
+        return s;
+    /* cur has out's elements in out's order (a contiguous temporary, or in itself): seen in
+     * out's shape, it is added or copied over */
+    okto_tensor v = cur;
+    if (reduced) {
+        v.rank = out->rank;
+        int64_t st = 1;
+        for (int i = OKTO_MAX_RANK - 1; i >= 0; i--) {
+            v.shape[i] = i < out->rank ? out->shape[i] : 1;
+            v.stride[i] = i < out->rank ? st : 0;
+            if (i < out->rank)
+                st *= (int64_t)out->shape[i];
+        }
+    }
+    if (acc) {
+        ew_call call = {.op = OKTO__OP_AXPY,
+                        .expr = "b + a",
+                        .flops = 1,
+                        .out = out,
+                        .a = &v,
+                        .b = out,
+                        .out_mode = OKTO__RW};
+        return ew_record(r, &call);
+    }
+    ew_call call = {.op = OKTO__OP_COPY, .expr = "a", .out = out, .a = &v, .out_mode = OKTO__W};
+    return ew_record(r, &call);
+}
+
+/* out's shape broadcasts to in's (aligned at the end, each dimension equal or 1). */
+static okto_status check_sum_to(okto__rec *r, const okto_tensor *out, const char *on,
+                                const okto_tensor *in, const char *in_name)
+{
+    int ok = out->rank <= in->rank;
+    for (int i = 0; ok && i < out->rank; i++) {
+        size_t o = out->shape[i], n = in->shape[i + in->rank - out->rank];
+        ok = o == n || o == 1;
+    }
+    if (!ok)
+        return okto__rec_fail(r, OKTO_EINVAL, "%s is %s, %s is %s: %s does not broadcast to %s", on,
+                              OKTO__DESC(out), in_name, OKTO__DESC(in), on, in_name);
+    return OKTO_OK;
+}
+
+okto_status okto_sum_to(okto_graph *g, okto_tensor *out, const okto_tensor *in, unsigned flags)
+{
+    okto__rec r;
+    okto_status s = okto__rec_begin(&r, g, OKTO__OP_SUM_TO, "okto_sum_to");
+    if (s == OKTO_OK)
+        s = check_flags(&r, flags);
+    if (s == OKTO_OK)
+        s = okto__rec_output(&r, out, "out", OKTO__DT_FLOATS);
+    if (s == OKTO_OK)
+        s = okto__rec_tensor(&r, in, "in", OKTO__DT_FLOATS);
+    if (s == OKTO_OK)
+        s = same_dtype(&r, out, "out", in, "in");
+    if (s == OKTO_OK)
+        s = check_sum_to(&r, out, "out", in, "in");
+    if (s == OKTO_OK)
+        s = okto__rec_no_alias(&r, out, "out", in, "in", 0);
+    if (s == OKTO_OK)
+        s = sum_to(&r, out, in, (flags & OKTO_ACCUMULATE) != 0);
+    return okto__rec_end(&r, s);
+}
+
+okto_status okto_zip_backward(okto_graph *g, okto_tensor *da, okto_tensor *db,
+                              const okto_tensor *dy, const okto_tensor *a, const okto_tensor *b,
+                              okto_zip_op op, unsigned flags)
+{
+    okto__rec r;
+    okto_status s = okto__rec_begin(&r, g, OKTO__OP_ZIPGRAD_ADD, "okto_zip_backward");
+    if (s == OKTO_OK && (unsigned)op >= OKTO_ZIP_COUNT)
+        s = okto__rec_fail(&r, OKTO_EINVAL, "op %d is not an okto_zip_op", (int)op);
+    if (s == OKTO_OK)
+        s = check_flags(&r, flags);
+    if (s == OKTO_OK && !da && !db)
+        s = okto__rec_fail(&r, OKTO_EINVAL, "da and db are both NULL");
+    if (s == OKTO_OK)
+        s = okto__rec_tensor(&r, dy, "dy", OKTO__DT_FLOATS);
+    if (s == OKTO_OK)
+        s = okto__rec_tensor(&r, a, "a", OKTO__DT_FLOATS);
+    if (s == OKTO_OK)
+        s = okto__rec_tensor(&r, b, "b", OKTO__DT_FLOATS);
+    if (s == OKTO_OK && da)
+        s = okto__rec_output(&r, da, "da", OKTO__DT_FLOATS);
+    if (s == OKTO_OK && db)
+        s = okto__rec_output(&r, db, "db", OKTO__DT_FLOATS);
+    if (s == OKTO_OK)
+        s = check_broadcast(&r, dy, a, b); /* dy has the result's shape */
+    if (s == OKTO_OK && da && !okto__same_shape(da, a))
+        s = okto__rec_fail(&r, OKTO_EINVAL, "a is %s but da is %s", OKTO__DESC(a), OKTO__DESC(da));
+    if (s == OKTO_OK && db && !okto__same_shape(db, b))
+        s = okto__rec_fail(&r, OKTO_EINVAL, "b is %s but db is %s", OKTO__DESC(b), OKTO__DESC(db));
+    const okto_tensor *ins[3] = {dy, a, b};
+    okto_tensor *outs[2] = {da, db};
+    for (int i = 0; i < 3 && s == OKTO_OK; i++)
+        for (int o = 0; o < 2 && s == OKTO_OK; o++)
+            if (outs[o] && ins[i]->dtype != outs[o]->dtype)
+                s = okto__rec_fail(&r, OKTO_EINVAL, "dtypes differ: %s and %s", OKTO__DESC(ins[i]),
+                                   OKTO__DESC(outs[o]));
+    for (int o = 0; o < 2 && s == OKTO_OK; o++)
+        for (int i = 0; i < 3 && s == OKTO_OK; i++)
+            if (outs[o])
+                s = okto__rec_no_alias(&r, outs[o], o ? "db" : "da", ins[i],
+                                       i == 0   ? "dy"
+                                       : i == 1 ? "a"
+                                                : "b",
+                                       0);
+    if (s == OKTO_OK && da && db)
+        s = okto__rec_no_alias(&r, da, "da", db, "db", 0);
+    int acc = (flags & OKTO_ACCUMULATE) != 0;
+    for (int o = 0; o < 2 && s == OKTO_OK; o++) {
+        okto_tensor *d = outs[o];
+        if (!d)
+            continue;
+        const char *expr = zip_rows[op].grad[o];
+        okto__op gop = (okto__op)(OKTO__OP_ZIPGRAD_ADD + op);
+        if (okto__same_shape(d, dy)) {
+            s = grad_record(&r, gop, expr, zip_rows[op].flops + 1, d, a, b, dy, acc);
+        } else {
+            /* broadcast: the gradient at dy's shape, then summed down to d's */
+            okto_tensor full;
+            s = okto__rec_temp(&r, dy->dtype, dy->rank, dy->shape, &full);
+            if (s == OKTO_OK)
+                s = grad_record(&r, gop, expr, zip_rows[op].flops + 1, &full, a, b, dy, 0);
+            if (s == OKTO_OK)
+                s = sum_to(&r, d, &full, acc);
+        }
+    }
+    return okto__rec_end(&r, s);
 }
