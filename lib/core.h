@@ -59,6 +59,7 @@ typedef struct okto__storage {
     /* > 0: launched graphs using it; < 0: blocking transfers in progress. One atomic, so the
      * check and the change are one step. */
     atomic_int busy;
+    atomic_int requires_grad;    /* okto_tensor_set_requires_grad: a parameter's storage */
     uint32_t id;                 /* for traces */
 } okto__storage;
 
@@ -94,6 +95,13 @@ int okto__view_2d(const okto_tensor *t, okto_tensor *out);
 int okto__view_rows(const okto_tensor *t, size_t r0, size_t r1, okto_tensor *out);
 /* The flat element range [e0, e1) of a contiguous t, as a 1-D view. */
 void okto__view_flat(const okto_tensor *t, size_t e0, size_t e1, okto_tensor *out);
+/* t with dimensions d0 and d1 swapped. */
+void okto__view_swap(const okto_tensor *t, int d0, int d1, okto_tensor *out);
+/* t broadcast to shape[rank] (aligned at the last dimension; t's dimensions of size 1, and the
+ * ones missing in front, get stride 0). The caller knows t broadcasts to it. */
+void okto__view_bcast(const okto_tensor *t, int rank, const size_t *shape, okto_tensor *out);
+/* t with a dimension of size 1 inserted at dim (0..rank). */
+void okto__view_unsqueeze(const okto_tensor *t, int dim, okto_tensor *out);
 /* "f32[8,3,5]" */
 const char *okto__describe(const okto_tensor *t, char *buf, size_t len);
 #define OKTO__DESC(t) okto__describe((t), (char[96]){0}, 96)

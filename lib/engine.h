@@ -43,6 +43,7 @@ typedef struct okto__dindex okto__dindex; /* engine/deps.c: the dependency index
 typedef struct okto__gstore {
     okto__storage *st;           /* retained */
     okto__dindex *ix;
+    int ad_req;                  /* the tape wrote a value here that may need a gradient */
 } okto__gstore;
 
 /* ---- plans ---------------------------------------------------------------------------------------- */
@@ -136,6 +137,9 @@ struct okto_graph {
     int ntemps, tempcap;
     okto__check *checks;
     int nchecks, checkcap;
+    /* the tape (lib/autograd): the differentiable calls, in recording order */
+    okto__ad_node *nodes;
+    int nnodes, nodecap;
     /* the first recording error */
     okto_status err;
     char err_msg[OKTO__ERR_MAX];
@@ -167,6 +171,8 @@ void okto__graph_changed(okto_graph *g);
 okto_sched okto__graph_sched(const okto_graph *g);
 /* Index of st among the graph's storages (retained on first use); -1 without memory. */
 int okto__graph_store(okto_graph *g, okto__storage *st);
+/* The same without adding it: -1 when the graph has not touched st. */
+int okto__graph_store_find(const okto_graph *g, const okto__storage *st);
 /* Removes tasks n.. again (a failed op call). */
 void okto__graph_truncate(okto_graph *g, int n);
 const okto__access *okto__task_acc(const okto_graph *g, const okto__task *t);

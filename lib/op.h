@@ -28,6 +28,8 @@ typedef enum okto__op {
 
 /* How a custom task reaches the device (the default is its NDRange kernel). */
 typedef struct okto__lane okto__lane;
+struct okto__grad;
+struct okto__ad_node;
 typedef struct okto__exec {
     okto_context *ctx;
     okto__lane *lane;
@@ -55,6 +57,10 @@ typedef struct okto__op_desc {
     const char *call;            /* a custom enqueue's call, named when it fails */
     const char *dtype_note;      /* how half types compute, for docs/ops.md (NULL: in float) */
     int partitioned;             /* split into row parts across the compute lanes */
+    /* The gradient rule (lib/autograd): records the tasks that carry the gradient of the call's
+     * outputs back to its inputs. NULL: the op has no gradient (okto_backward says so when one
+     * is needed through it). */
+    okto_status (*backward)(struct okto__grad *gr, const struct okto__ad_node *n);
 } okto__op_desc;
 
 extern const okto__op_desc *const okto__ops[OKTO__OP_COUNT];
@@ -69,7 +75,8 @@ typedef struct okto__rec {
     okto__op op;
     const char *fn;              /* "okto_zip": the public function, first word of messages */
     int start;                   /* tasks before the call: where a failure rolls back to */
-    int ntemps_start, nchecks_start;
+    int ntemps_start, nchecks_start, nnodes_start;
+    int depth;                   /* 1: the outermost call (a user's); > 1: nested in an op */
 } okto__rec;
 
 okto_status okto__rec_begin(okto__rec *r, okto_graph *g, okto__op op, const char *fn);
@@ -107,6 +114,58 @@ okto__device *okto__rec_device(const okto__rec *r);
  * reads it, fails the run with okto__rec_fail's prefix and msg (a format taking a, b and c as
  * ints) if it is set, and clears it. */
 okto_status okto__rec_check(okto__rec *r, const okto_tensor *flag, const char *msg);
+
+/* ---- gradients (lib/autograd) ------------------------------------------------------------------ */
+/* The tape. A user's call of a differentiable op whose inputs (or outputs) touch data that needs
+ * a gradient describes itself here after its tasks: which tensors it read (in), wrote (out) and
+ * what else its gradient rule needs (aux: labels, saved statistics), which of those the rule
+ * reads (saved: the run checks nothing overwrites them before the gradient tasks read them),
+ * and its scalar parameters. Calls nested inside another op and calls on data no gradient
+ * reaches record nothing, so inference graphs carry no tape. */
+#define OKTO__AD_SLOTS 8
+
+typedef struct okto__ad_call {
+    okto__op op;                 /* whose gradient rule applies (okto_map: OKTO__OP_MAP_<f>) */
+    int nin, nout, naux;
+    const okto_tensor *t[OKTO__AD_SLOTS]; /* in, then out, then aux; NULL: an absent optional */
+    unsigned saved;              /* bit k: slot k is read by the gradient rule */
+    int overwrite;               /* outputs are written, not updated (c = ..., not c += ...) */
+    float f[4];
+    int i[4];
+} okto__ad_call;
+
+typedef struct okto__ad_node {
+    uint16_t op;                 /* okto__op: the rule is okto__ops[op]->backward */
+    uint8_t nin, nout, naux, overwrite;
+    uint16_t saved;
+    const char *fn;              /* the public call, for messages */
+    int task0, task1;            /* the call's tasks */
+    float f[4];
+    int i[4];
+    okto_tensor t[OKTO__AD_SLOTS]; /* value views; st NULL for absent slots */
+} okto__ad_node;
+
+/* Whether a call over these tensors (NULLs skipped) goes on the tape: the outermost call, and
+ * one of them lies in a storage that needs a gradient. Ops with optional statistics ask first,
+ * to make them when the gradient will need them. */
+int okto__ad_active(const okto__rec *r, int n, const okto_tensor *const *t);
+/* Puts the call on the tape when okto__ad_active says so (else does nothing). */
+okto_status okto__ad_record(okto__rec *r, const okto__ad_call *c);
+
+/* A gradient rule's view of the backward pass (lib/autograd/backward.c). */
+typedef struct okto__grad okto__grad;
+okto_graph *okto__grad_graph(const okto__grad *gr);
+/* The gradient to add to input slot k (a view of its gradient buffer, in the input's shape,
+ * dtype and strides), or NULL when no gradient is wanted there. Rules add (OKTO_ACCUMULATE):
+ * an input may feed several ops. */
+okto_tensor *okto__grad_in(okto__grad *gr, int k);
+/* The gradient arriving at output slot k (the output's shape), or NULL when none does. */
+const okto_tensor *okto__grad_out(okto__grad *gr, int k);
+/* A temporary for the rule's intermediates, contiguous. */
+okto_status okto__grad_temp(okto__grad *gr, okto_dtype dtype, int rank, const size_t *shape,
+                            okto_tensor *out);
+okto_status okto__grad_fail(okto__grad *gr, okto_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- a task under construction ------------------------------------------------------------------ */
 #define OKTO__TB_MAX_ARGS 40

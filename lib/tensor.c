@@ -173,6 +173,7 @@ static okto__storage *storage_alloc(okto_context *ctx, okto_dtype dtype, int ran
         return NULL;
     atomic_init(&st->refs, 1);
     atomic_init(&st->busy, 0);
+    atomic_init(&st->requires_grad, 0);
     st->ctx = ctx;
     st->dtype = dtype;
     st->numel = numel;
@@ -379,6 +380,38 @@ void okto__view_flat(const okto_tensor *t, size_t e0, size_t e1, okto_tensor *ou
     out->shape[0] = e1 - e0, out->stride[0] = 1;
     for (int i = 1; i < OKTO_MAX_RANK; i++)
         out->shape[i] = 1, out->stride[i] = 0;
+}
+
+void okto__view_swap(const okto_tensor *t, int d0, int d1, okto_tensor *out)
+{
+    *out = *t;
+    out->heap = 0;
+    out->shape[d0] = t->shape[d1], out->stride[d0] = t->stride[d1];
+    out->shape[d1] = t->shape[d0], out->stride[d1] = t->stride[d0];
+}
+
+void okto__view_bcast(const okto_tensor *t, int rank, const size_t *shape, okto_tensor *out)
+{
+    okto_tensor v = *t;
+    v.heap = 0;
+    v.rank = rank;
+    for (int i = 0; i < OKTO_MAX_RANK; i++) {
+        int j = i - (rank - t->rank);
+        v.shape[i] = i < rank ? shape[i] : 1;
+        v.stride[i] = i < rank && j >= 0 && t->shape[j] == shape[i] ? t->stride[j] : 0;
+    }
+    *out = v;
+}
+
+void okto__view_unsqueeze(const okto_tensor *t, int dim, okto_tensor *out)
+{
+    okto_tensor v = *t;
+    v.heap = 0;
+    v.rank = t->rank + 1;
+    for (int i = OKTO_MAX_RANK - 1; i > dim; i--)
+        v.shape[i] = t->shape[i - 1], v.stride[i] = t->stride[i - 1];
+    v.shape[dim] = 1, v.stride[dim] = 0;
+    *out = v;
 }
 
 const char *okto__describe(const okto_tensor *t, char *buf, size_t len)

@@ -10,6 +10,7 @@
 #include "report.h"
 #include "graph.h"
 #include "ops.h"
+#include "autograd.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -109,6 +109,7 @@ okto_status okto_graph_destroy(okto_graph *g)
     }
     free(g->temps);
     free(g->checks);
+    free(g->nodes);
     free(g->stores);
     free(g->store_hash);
     free(g->tasks);
@@ -163,6 +164,19 @@ static int rehash(okto_graph *g, int cap)
     return 0;
 }
 
+int okto__graph_store_find(const okto_graph *g, const okto__storage *st)
+{
+    if (!g->store_hashcap)
+        return -1;
+    size_t j = ptr_hash(st) & (size_t)(g->store_hashcap - 1);
+    while (g->store_hash[j] >= 0) {
+        if (g->stores[g->store_hash[j]].st == st)
+            return g->store_hash[j];
+        j = (j + 1) & (size_t)(g->store_hashcap - 1);
+    }
+    return -1;
+}
+
 int okto__graph_store(okto_graph *g, okto__storage *st)
 {
     if (g->store_hashcap) {
@@ -185,7 +199,7 @@ int okto__graph_store(okto_graph *g, okto__storage *st)
         rehash(g, g->store_hashcap ? 2 * g->store_hashcap : 32) < 0)
         return -1;
     int i = g->nstores++;
-    g->stores[i] = (okto__gstore){st, NULL};
+    g->stores[i] = (okto__gstore){st, NULL, 0};
     okto__storage_retain(st);
     size_t j = ptr_hash(st) & (size_t)(g->store_hashcap - 1);
     while (g->store_hash[j] >= 0)
@@ -227,6 +241,8 @@ okto_status okto__rec_begin(okto__rec *r, okto_graph *g, okto__op op, const char
     r->start = g->ntasks;
     r->ntemps_start = g->ntemps;
     r->nchecks_start = g->nchecks;
+    r->nnodes_start = g->nnodes;
+    r->depth = tls_rec_depth;
     return OKTO_OK;
 }
 
@@ -240,6 +256,7 @@ okto_status okto__rec_end(okto__rec *r, okto_status s)
         while (g->ntemps > r->ntemps_start)
             okto__storage_release(g->temps[--g->ntemps]);
         g->nchecks = r->nchecks_start;
+        g->nnodes = r->nnodes_start;
     } else if (g->ntasks != r->start) {
         okto__graph_changed(g);
     }

@@ -80,25 +80,34 @@ static const ew_row zip_rows[] = {ZIP_ROWS(OKTO__ZROW_DATA)};
 #undef OKTO__MROW_DATA
 #undef OKTO__ZROW_DATA
 
-#define EW_DESC(id, nm, ex, types)                                                                 \
+/* gradient rules (bottom of the file) */
+static okto_status copy_grad(okto__grad *gr, const okto__ad_node *n);
+static okto_status scale_grad(okto__grad *gr, const okto__ad_node *n);
+static okto_status axpy_grad(okto__grad *gr, const okto__ad_node *n);
+static okto_status map_grad(okto__grad *gr, const okto__ad_node *n);
+static okto_status zip_grad(okto__grad *gr, const okto__ad_node *n);
+static okto_status sum_to_grad(okto__grad *gr, const okto__ad_node *n);
+
+#define EW_DESC(id, nm, ex, types, rule)                                                           \
     const okto__op_desc okto__desc_##id = {.name = nm,                                             \
                                            .family = "elementwise",                                \
                                            .dtypes = types,                                        \
                                            .layouts = "any strides",                               \
                                            .expr = ex,                                             \
-                                           .partitioned = 1}
-EW_DESC(FILL, "fill", "s", OKTO__DT_ALL);
-EW_DESC(COPY, "copy", "a", OKTO__DT_ALL);
-EW_DESC(CAST, "cast", "a", OKTO__DT_ALL);
-EW_DESC(AXPY, "axpy", "b + s * a", OKTO__DT_FLOATS);
-EW_DESC(SCALE, "scale", "a * s", OKTO__DT_FLOATS);
-EW_DESC(SUM_TO, "sum_to", NULL, OKTO__DT_FLOATS);
+                                           .partitioned = 1,                                       \
+                                           .backward = rule}
+EW_DESC(FILL, "fill", "s", OKTO__DT_ALL, NULL);
+EW_DESC(COPY, "copy", "a", OKTO__DT_ALL, copy_grad);
+EW_DESC(CAST, "cast", "a", OKTO__DT_ALL, copy_grad);
+EW_DESC(AXPY, "axpy", "b + s * a", OKTO__DT_FLOATS, axpy_grad);
+EW_DESC(SCALE, "scale", "a * s", OKTO__DT_FLOATS, scale_grad);
+EW_DESC(SUM_TO, "sum_to", NULL, OKTO__DT_FLOATS, sum_to_grad);
 #define OKTO__MAP_DESC(id, name, expr, grad, flops)                                                \
-    EW_DESC(MAP_##id, "map." name, expr, OKTO__DT_FLOATS);                                         \
-    EW_DESC(MAPGRAD_##id, "map." name ".backward", grad, OKTO__DT_FLOATS);
+    EW_DESC(MAP_##id, "map." name, expr, OKTO__DT_FLOATS, map_grad);                               \
+    EW_DESC(MAPGRAD_##id, "map." name ".backward", grad, OKTO__DT_FLOATS, NULL);
 #define OKTO__ZIP_DESC(id, name, expr, da, db, flops)                                              \
-    EW_DESC(ZIP_##id, "zip." name, expr, OKTO__DT_FLOATS);                                         \
-    EW_DESC(ZIPGRAD_##id, "zip." name ".backward", da, OKTO__DT_FLOATS);
+    EW_DESC(ZIP_##id, "zip." name, expr, OKTO__DT_FLOATS, zip_grad);                               \
+    EW_DESC(ZIPGRAD_##id, "zip." name ".backward", da, OKTO__DT_FLOATS, NULL);
 MAP_ROWS(OKTO__MAP_DESC)
 ZIP_ROWS(OKTO__ZIP_DESC)
 #undef OKTO__MAP_DESC
@@ -460,6 +469,9 @@ okto_status okto_fill(okto_graph *g, okto_tensor *x, float value)
                      .scalar_b = 0};
         s = ew_record(&r, &c);
     }
+    if (s == OKTO_OK)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_FILL, .nout = 1, .t = {x},
+                                                 .overwrite = 1});
     return okto__rec_end(&r, s);
 }
 
@@ -488,6 +500,9 @@ static okto_status copy_like(okto_graph *g, okto_tensor *dst, const okto_tensor 
                      .out_mode = OKTO__W,
                      .scalar_b = 0};
         s = ew_record(&r, &c);
+        if (s == OKTO_OK)
+            s = okto__ad_record(&r, &(okto__ad_call){.op = op, .nin = 1, .nout = 1,
+                                                     .t = {src, dst}, .overwrite = 1});
     }
     return okto__rec_end(&r, s);
 }
@@ -548,6 +563,9 @@ okto_status okto_contiguous(okto_graph *g, const okto_tensor *src, okto_tensor *
                      .scalar_b = 0};
         s = ew_record(&r, &c);
     }
+    if (s == OKTO_OK)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_COPY, .nin = 1, .nout = 1,
+                                                 .t = {src, t}, .overwrite = 1});
     s = okto__rec_end(&r, s);
     if (s == OKTO_OK)
         *out = t;
@@ -573,6 +591,9 @@ okto_status okto_scale(okto_graph *g, okto_tensor *x, float alpha)
                      .scalar_b = 0};
         s = ew_record(&r, &c);
     }
+    if (s == OKTO_OK)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_SCALE, .nin = 1, .nout = 1,
+                                                 .t = {x, x}, .f = {alpha}});
     return okto__rec_end(&r, s);
 }
 
@@ -603,6 +624,9 @@ okto_status okto_axpy(okto_graph *g, okto_tensor *y, float alpha, const okto_ten
                      .scalar_b = 0};
         s = ew_record(&r, &c);
     }
+    if (s == OKTO_OK)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_AXPY, .nin = 2, .nout = 1,
+                                                 .t = {x, y, y}, .f = {alpha}});
     return okto__rec_end(&r, s);
 }
 
@@ -633,6 +657,10 @@ okto_status okto_map(okto_graph *g, okto_tensor *out, const okto_tensor *in, okt
                      .scalar_b = 0};
         s = ew_record(&r, &c);
     }
+    if (s == OKTO_OK)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = (okto__op)(OKTO__OP_MAP_RELU + op),
+                                                 .nin = 1, .nout = 1, .t = {in, out},
+                                                 .saved = 1u << 0, .overwrite = 1});
     return okto__rec_end(&r, s);
 }
 
@@ -670,6 +698,22 @@ static okto_status zip(okto_graph *g, okto_tensor *out, const okto_tensor *a, co
                      .out_mode = OKTO__W,
                      .scalar_b = scalar};
         s = ew_record(&r, &c);
+    }
+    if (s == OKTO_OK) {
+        /* add and sub need no values; the rest read both operands */
+        int linear = op == OKTO_ZIP_ADD || op == OKTO_ZIP_SUB ||
+                     (scalar && (op == OKTO_ZIP_MUL || op == OKTO_ZIP_DIV));
+        okto__ad_call c = {.op = (okto__op)(OKTO__OP_ZIP_ADD + op),
+                           .nin = 2,
+                           .nout = 1,
+                           .t = {a, b, out},
+                           .saved = linear ? 0 : scalar ? 1u : 3u,
+                           .overwrite = 1,
+                           .f = {sv},
+                           .i = {scalar}};
+        if (scalar) /* one input: a */
+            c.nin = 1, c.t[1] = out, c.t[2] = NULL;
+        s = okto__ad_record(&r, &c);
     }
     return okto__rec_end(&r, s);
 }
@@ -827,6 +871,14 @@ okto_status okto_sum_to(okto_graph *g, okto_tensor *out, const okto_tensor *in, 
         s = okto__rec_no_alias(&r, out, "out", in, "in", 0);
     if (s == OKTO_OK)
         s = sum_to(&r, out, in, (flags & OKTO_ACCUMULATE) != 0);
+    if (s == OKTO_OK) {
+        /* accumulating, out is an input too */
+        int acc = (flags & OKTO_ACCUMULATE) != 0;
+        okto__ad_call c = {.op = OKTO__OP_SUM_TO, .nin = 2, .nout = 1, .t = {in, out, out}};
+        if (!acc)
+            c.nin = 1, c.t[2] = NULL, c.overwrite = 1;
+        s = okto__ad_record(&r, &c);
+    }
     return okto__rec_end(&r, s);
 }
 
@@ -895,4 +947,111 @@ okto_status okto_zip_backward(okto_graph *g, okto_tensor *da, okto_tensor *db,
         }
     }
     return okto__rec_end(&r, s);
+}
+
+/* ---- gradient rules (lib/autograd) ------------------------------------------------------------ */
+/* Each adds the gradient of its inputs (okto__grad_in, NULL when not wanted) from the gradient of
+ * its output; in-place calls are the backward pass's business (it hands the rule buffers that
+ * do not alias). */
+
+/* dst = src (cast: converted): dsrc += ddst, in src's dtype */
+static okto_status copy_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    (void)n;
+    okto_tensor *dx = okto__grad_in(gr, 0);
+    const okto_tensor *dy = okto__grad_out(gr, 0);
+    okto_graph *g = okto__grad_graph(gr);
+    if (!dx)
+        return OKTO_OK;
+    if (dx->dtype == dy->dtype)
+        return okto_axpy(g, dx, 1.0f, dy);
+    okto_tensor t;
+    okto_status s = okto__grad_temp(gr, dx->dtype, dy->rank, dy->shape, &t);
+    if (s == OKTO_OK)
+        s = okto_cast(g, &t, dy);
+    if (s == OKTO_OK)
+        s = okto_axpy(g, dx, 1.0f, &t);
+    return s;
+}
+
+/* x *= alpha */
+static okto_status scale_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_tensor *dx = okto__grad_in(gr, 0);
+    return dx ? okto_axpy(okto__grad_graph(gr), dx, n->f[0], okto__grad_out(gr, 0)) : OKTO_OK;
+}
+
+/* y += alpha x (inputs x, y; output y) */
+static okto_status axpy_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_graph *g = okto__grad_graph(gr);
+    const okto_tensor *dy = okto__grad_out(gr, 0);
+    okto_tensor *dx = okto__grad_in(gr, 0), *dy0 = okto__grad_in(gr, 1);
+    okto_status s = dx ? okto_axpy(g, dx, n->f[0], dy) : OKTO_OK;
+    if (s == OKTO_OK && dy0)
+        s = okto_axpy(g, dy0, 1.0f, dy);
+    return s;
+}
+
+static okto_status map_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_tensor *dx = okto__grad_in(gr, 0);
+    if (!dx)
+        return OKTO_OK;
+    return okto_map_backward(okto__grad_graph(gr), dx, okto__grad_out(gr, 0), &n->t[0],
+                             (okto_map_op)(n->op - OKTO__OP_MAP_RELU), OKTO_ACCUMULATE);
+}
+
+static okto_status zip_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_graph *g = okto__grad_graph(gr);
+    okto_zip_op op = (okto_zip_op)(n->op - OKTO__OP_ZIP_ADD);
+    const okto_tensor *dy = okto__grad_out(gr, 0);
+    okto_tensor *da = okto__grad_in(gr, 0), *db = n->i[0] ? NULL : okto__grad_in(gr, 1);
+    const okto_tensor *a = &n->t[0];
+    if (n->i[0]) { /* a (op) s */
+        float sv = n->f[0];
+        if (!da)
+            return OKTO_OK;
+        switch (op) {
+        case OKTO_ZIP_ADD:
+        case OKTO_ZIP_SUB: return okto_axpy(g, da, 1.0f, dy);
+        case OKTO_ZIP_MUL: return okto_axpy(g, da, sv, dy);
+        case OKTO_ZIP_DIV: return okto_axpy(g, da, 1.0f / sv, dy);
+        default: break;
+        }
+        /* the rest through okto_zip_backward, s as a broadcast one-element tensor */
+        okto_tensor one, b;
+        okto_status s = okto__grad_temp(gr, a->dtype, 1, (size_t[]){1}, &one);
+        if (s == OKTO_OK)
+            s = okto_fill(g, &one, sv);
+        okto__view_bcast(&one, a->rank, a->shape, &b);
+        return s == OKTO_OK ? okto_zip_backward(g, da, NULL, dy, a, &b, op, OKTO_ACCUMULATE) : s;
+    }
+    const okto_tensor *b = &n->t[1];
+    if (da && db && da->st == db->st && okto__views_overlap(da, db)) {
+        /* x op x: the two contributions one after the other */
+        okto_status s = okto_zip_backward(g, da, NULL, dy, a, b, op, OKTO_ACCUMULATE);
+        return s == OKTO_OK ? okto_zip_backward(g, NULL, db, dy, a, b, op, OKTO_ACCUMULATE) : s;
+    }
+    if (!da && !db)
+        return OKTO_OK;
+    return okto_zip_backward(g, da, db, dy, a, b, op, OKTO_ACCUMULATE);
+}
+
+/* out = in summed down to out's shape (inputs in, and out when accumulating) */
+static okto_status sum_to_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_graph *g = okto__grad_graph(gr);
+    const okto_tensor *dy = okto__grad_out(gr, 0);
+    okto_tensor *dx = okto__grad_in(gr, 0), *dy0 = n->nin > 1 ? okto__grad_in(gr, 1) : NULL;
+    okto_status s = OKTO_OK;
+    if (dx) {
+        okto_tensor b;
+        okto__view_bcast(dy, n->t[0].rank, n->t[0].shape, &b);
+        s = okto_axpy(g, dx, 1.0f, &b);
+    }
+    if (s == OKTO_OK && dy0)
+        s = okto_axpy(g, dy0, 1.0f, dy);
+    return s;
 }

@@ -96,6 +96,37 @@ okto_status okto_kernel_destroy(okto_kernel *k)
     return OKTO_OK;
 }
 
+/* A user kernel has no gradient, but the tape must see it: if it reads a value that needs one
+ * and the loss depends on what it writes, okto_backward fails naming it; what it writes is
+ * treated as overwritten (RW too: okto cannot know how it combines the old value). Its entry
+ * holds one input that needs a gradient (enough to tell) and every tensor it writes. */
+static okto_status record_ad(okto__rec *r, int nargs, const okto_arg *args)
+{
+    okto__ad_call c = {.op = OKTO__OP_KERNEL, .overwrite = 1};
+    int active = 0, writes = 0;
+    for (int i = 0; i < nargs; i++) {
+        if (args[i].kind < OKTO_ARG_R || args[i].kind > OKTO_ARG_RW)
+            continue;
+        int a = okto__ad_active(r, 1, &args[i].tensor);
+        active |= a;
+        writes += args[i].kind != OKTO_ARG_R;
+        if (args[i].kind == OKTO_ARG_R && a && !c.nin)
+            c.t[c.nin++] = args[i].tensor;
+    }
+    if (!active)
+        return OKTO_OK;
+    if (c.nin + writes > OKTO__AD_SLOTS)
+        return okto__rec_fail(r, OKTO_ENOTSUP,
+                              "kernel writes %d tensors; where gradients are tracked (it touches "
+                              "a tensor marked with okto_tensor_set_requires_grad, or one made "
+                              "from it) at most %d can be recorded",
+                              writes, OKTO__AD_SLOTS - c.nin);
+    for (int i = 0; i < nargs; i++)
+        if (args[i].kind == OKTO_ARG_W || args[i].kind == OKTO_ARG_RW)
+            c.t[c.nin + c.nout++] = args[i].tensor;
+    return okto__ad_record(r, &c);
+}
+
 okto_status okto_launch(okto_graph *g, okto_kernel *k, cl_uint work_dim, const size_t *global,
                         const size_t *local, int nargs, const okto_arg *args)
 {
@@ -204,5 +235,7 @@ okto_status okto_launch(okto_graph *g, okto_kernel *k, cl_uint work_dim, const s
     okto__tb_range(&t, work_dim, global, local);
     okto__tb_cost(&t, n * 4, 0, (uint64_t)n ^ ((uint64_t)k->kid << 40));
     s = okto__tb_commit(&t);
+    if (s == OKTO_OK)
+        s = record_ad(&r, nargs, args);
     return okto__rec_end(&r, s);
 }

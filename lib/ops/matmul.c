@@ -35,6 +35,8 @@
 #include <clblast_c.h>
 #include <string.h>
 
+static okto_status matmul_grad(okto__grad *gr, const okto__ad_node *n);
+
 const okto__op_desc okto__desc_MATMUL = {
     .name = "matmul",
     .family = "matmul",
@@ -42,7 +44,8 @@ const okto__op_desc okto__desc_MATMUL = {
     .layouts = "2-D, one unit stride (a transposed view is a transposed operand); else copied",
     .call = "CLBlastSgemm",
     .dtype_note = "f16/bf16 converted to f32, multiplied in f32, converted back",
-    .partitioned = 1};
+    .partitioned = 1,
+    .backward = matmul_grad};
 const okto__op_desc okto__desc_MATMUL_SUM = {.name = "matmul.sum",
                                              .family = "matmul",
                                              .dtypes = OKTO__DT_BIT(OKTO_F32),
@@ -335,7 +338,51 @@ static okto_status gemm(okto_graph *g, okto_tensor *c, float alpha, const okto_t
         s = gemm_f32(&r, &cv, alpha, &A, &B, beta, ta, tb);
     if (s == OKTO_OK && !direct)
         s = okto_cast(g, c, &cv);
+    if (s == OKTO_OK) {
+        /* inputs a, b, and c itself when beta reads it */
+        okto__ad_call ad = {.op = OKTO__OP_MATMUL, .nin = 3, .nout = 1, .t = {a, b, c, c},
+                            .saved = 3u, .f = {alpha, beta}, .i = {ta, tb}};
+        if (beta == 0.0f)
+            ad.nin = 2, ad.t[2] = c, ad.t[3] = NULL, ad.overwrite = 1;
+        s = okto__ad_record(&r, &ad);
+    }
     return okto__rec_end(&r, s);
+}
+
+/* c = alpha op(a) op(b) + beta c, with A = op(a), B = op(b):
+ *   dA = alpha dC B^T, so da += alpha dC B^T (a plain) or alpha B dC^T (a transposed);
+ *   dB = alpha A^T dC, so db += alpha A^T dC (b plain) or alpha dC^T A (b transposed);
+ *   dc (the old c) += beta dC.
+ * Transposes are views, which the GEMM takes as transposed operands. */
+static okto_status matmul_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_graph *g = okto__grad_graph(gr);
+    const okto_tensor *dc = okto__grad_out(gr, 0);
+    okto_tensor *da = okto__grad_in(gr, 0), *db = okto__grad_in(gr, 1);
+    okto_tensor *dc0 = n->nin > 2 ? okto__grad_in(gr, 2) : NULL;
+    const okto_tensor *a = &n->t[0], *b = &n->t[1];
+    float alpha = n->f[0];
+    int ta = n->i[0], tb = n->i[1];
+    okto_tensor A, B, At, Bt, dct;
+    if (ta)
+        okto__view_swap(a, 0, 1, &A), At = *a;
+    else
+        A = *a, okto__view_swap(a, 0, 1, &At);
+    if (tb)
+        okto__view_swap(b, 0, 1, &B), Bt = *b;
+    else
+        B = *b, okto__view_swap(b, 0, 1, &Bt);
+    okto__view_swap(dc, 0, 1, &dct);
+    okto_status s = OKTO_OK;
+    if (da)
+        s = ta ? okto_gemm(g, da, alpha, &B, &dct, 1.0f, 0)
+               : okto_gemm(g, da, alpha, dc, &Bt, 1.0f, 0);
+    if (s == OKTO_OK && db)
+        s = tb ? okto_gemm(g, db, alpha, &dct, &A, 1.0f, 0)
+               : okto_gemm(g, db, alpha, &At, dc, 1.0f, 0);
+    if (s == OKTO_OK && dc0)
+        s = okto_axpy(g, dc0, n->f[1], dc);
+    return s;
 }
 
 okto_status okto_matmul(okto_graph *g, okto_tensor *c, const okto_tensor *a, const okto_tensor *b,

@@ -53,17 +53,20 @@
 #define OKTO__RED_MAXL 256 /* the kernels' local arrays: -DOKTO_RED_MAXL */
 #define OKTO__RED_TILE 128 /* quads a task of okto_reduce_colt_* covers: -DOKTO_RED_TILE */
 
-#define RED_DESC(id, nm)                                                                           \
+static okto_status reduce_grad(okto__grad *gr, const okto__ad_node *n);
+
+#define RED_DESC(id, nm, rule)                                                                     \
     const okto__op_desc okto__desc_##id = {.name = nm,                                             \
                                            .family = "reduce",                                     \
                                            .dtypes = OKTO__DT_FLOATS,                              \
                                            .layouts = "any strides (strided: copied first)",       \
-                                           .partitioned = 1}
-RED_DESC(REDUCE_SUM, "reduce.sum");
-RED_DESC(REDUCE_MAX, "reduce.max");
-RED_DESC(REDUCE_MIN, "reduce.min");
-RED_DESC(REDUCE_MEAN, "reduce.mean");
-RED_DESC(REDUCE_AGGREGATE, "reduce.aggregate");
+                                           .partitioned = 1,                                       \
+                                           .backward = rule}
+RED_DESC(REDUCE_SUM, "reduce.sum", reduce_grad);
+RED_DESC(REDUCE_MAX, "reduce.max", reduce_grad);
+RED_DESC(REDUCE_MIN, "reduce.min", reduce_grad);
+RED_DESC(REDUCE_MEAN, "reduce.mean", reduce_grad);
+RED_DESC(REDUCE_AGGREGATE, "reduce.aggregate", NULL);
 
 /* MEAN is a sum divided by the count */
 static const char *const op_names[] = {[OKTO_REDUCE_SUM] = "sum",
@@ -411,6 +414,57 @@ static okto_status reduce(okto__rec *r, okto_tensor *out, const okto_tensor *in,
     return s;
 }
 
+/* The tape entry: axis (-1: all of in); max and min read in and out again. */
+static okto_status record_ad(okto__rec *r, const okto_tensor *out, const okto_tensor *in,
+                             okto_reduce_op op, int axis)
+{
+    int extreme = op == OKTO_REDUCE_MAX || op == OKTO_REDUCE_MIN;
+    okto__ad_call c = {.op = (okto__op)(OKTO__OP_REDUCE_SUM + op),
+                       .nin = 1,
+                       .nout = 1,
+                       .t = {in, out},
+                       .saved = extreme ? 3u : 0u,
+                       .overwrite = 1,
+                       .i = {axis}};
+    return okto__ad_record(r, &c);
+}
+
+/* t (out's shape: in's with the axis 1 or removed, or one element for all of in) seen in in's
+ * shape, broadcast along the axis */
+static void spread(const okto_tensor *t, const okto_tensor *in, int axis, okto_tensor *v)
+{
+    okto_tensor k = *t;
+    if (axis < 0) {
+        k.rank = 1; /* one element, broadcast everywhere */
+        k.shape[0] = 1;
+    } else if (t->rank < in->rank) {
+        okto__view_unsqueeze(t, axis, &k);
+    }
+    okto__view_bcast(&k, in->rank, in->shape, v);
+}
+
+/* sum: dx += dy spread; mean: divided by the count; max, min: dy to where x equals the result
+ * (every tie gets it), through okto_zip_backward's max/min gradient with the result spread */
+static okto_status reduce_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_graph *g = okto__grad_graph(gr);
+    okto_tensor *dx = okto__grad_in(gr, 0);
+    const okto_tensor *dy = okto__grad_out(gr, 0), *x = &n->t[0];
+    okto_reduce_op op = (okto_reduce_op)(n->op - OKTO__OP_REDUCE_SUM);
+    int axis = n->i[0];
+    if (!dx)
+        return OKTO_OK;
+    okto_tensor dyv, yv;
+    spread(dy, x, axis, &dyv);
+    if (op == OKTO_REDUCE_SUM || op == OKTO_REDUCE_MEAN) {
+        double count = axis < 0 ? (double)okto__numel(x) : (double)x->shape[axis];
+        return okto_axpy(g, dx, op == OKTO_REDUCE_SUM ? 1.0f : (float)(1.0 / count), &dyv);
+    }
+    spread(&n->t[1], x, axis, &yv);
+    return okto_zip_backward(g, dx, NULL, &dyv, x, &yv,
+                             op == OKTO_REDUCE_MAX ? OKTO_ZIP_MAX : OKTO_ZIP_MIN, OKTO_ACCUMULATE);
+}
+
 okto_status okto_reduce(okto_graph *g, okto_tensor *out, const okto_tensor *in, okto_reduce_op op,
                         int axis)
 {
@@ -452,6 +506,8 @@ okto_status okto_reduce(okto_graph *g, okto_tensor *out, const okto_tensor *in, 
             inner *= in->shape[i];
         s = reduce(&r, out, in, op, outer, in->shape[ax], inner, ax);
     }
+    if (s == OKTO_OK)
+        s = record_ad(&r, out, in, op, ax);
     return okto__rec_end(&r, s);
 }
 
@@ -474,5 +530,7 @@ okto_status okto_reduce_all(okto_graph *g, okto_tensor *out, const okto_tensor *
                            OKTO__DESC(in), OKTO__DESC(out));
     if (s == OKTO_OK)
         s = reduce(&r, out, in, op, 1, okto__numel(in), 1, -1);
+    if (s == OKTO_OK)
+        s = record_ad(&r, out, in, op, -1);
     return okto__rec_end(&r, s);
 }

@@ -14,21 +14,27 @@
 #include "op.h"
 
 #include <stdint.h>
+#include <string.h>
 
 #define OKTO__SM_MAXL 256 /* cl/softmax.cl's local arrays: -DOKTO_SM_MAXL */
+
+static okto_status softmax_grad(okto__grad *gr, const okto__ad_node *n);
+static okto_status xent_grad(okto__grad *gr, const okto__ad_node *n);
 
 const okto__op_desc okto__desc_SOFTMAX = {.name = "softmax",
                                           .family = "softmax",
                                           .dtypes = OKTO__DT_FLOATS,
                                           .layouts =
                                               "rows of the last dimension dense (else copied)",
-                                          .partitioned = 1};
+                                          .partitioned = 1,
+                                          .backward = softmax_grad};
 const okto__op_desc okto__desc_SOFTMAX_XENT = {
     .name = "softmax_xent",
     .family = "softmax",
     .dtypes = OKTO__DT_FLOATS,
     .layouts = "rows of the last dimension dense (else copied); labels i32",
-    .partitioned = 1};
+    .partitioned = 1,
+    .backward = xent_grad};
 
 /* Work-group size for rows of `cols` elements: a power of two up to the row length, the
  * kernel's limit and OKTO__SM_MAXL. */
@@ -114,6 +120,10 @@ okto_status okto_softmax(okto_graph *g, okto_tensor *out, const okto_tensor *in)
     }
     if (s == OKTO_OK && !direct)
         s = okto_copy(g, out, &o);
+    if (s == OKTO_OK)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_SOFTMAX, .nin = 1, .nout = 1,
+                                                 .t = {in, out}, .saved = 1u << 1,
+                                                 .overwrite = 1});
     return okto__rec_end(&r, s);
 }
 
@@ -159,7 +169,11 @@ okto_status okto_softmax_xent(okto_graph *g, okto_tensor *loss, okto_tensor *gra
         s = okto__rec_no_alias(&r, loss, "loss", labels, "labels", 0);
     if (s == OKTO_OK)
         s = okto__rec_no_alias(&r, loss, "loss", grad, "grad", 0);
-    okto_tensor x, lab, gy, gtmp, rowloss, flag;
+    okto_tensor x, lab, gy, gtmp, rowloss, flag, adgrad;
+    /* the gradient pass reads grad: make one when the caller did not ask for it */
+    if (s == OKTO_OK && !grad && okto__ad_active(&r, 2, (const okto_tensor *[]){logits, loss}) &&
+        (s = okto__rec_temp(&r, logits->dtype, logits->rank, logits->shape, &adgrad)) == OKTO_OK)
+        grad = &adgrad;
     if (s == OKTO_OK)
         s = rows_of(&r, logits, &x);
     if (s == OKTO_OK)
@@ -240,5 +254,54 @@ okto_status okto_softmax_xent(okto_graph *g, okto_tensor *loss, okto_tensor *gra
     }
     if (s == OKTO_OK && !gdirect)
         s = okto_copy(g, grad, &gtmp);
+    if (s == OKTO_OK && loss)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_SOFTMAX_XENT, .nin = 1,
+                                                 .nout = 1, .naux = 2,
+                                                 .t = {logits, loss, labels, grad},
+                                                 .saved = 1u << 3, .overwrite = 1});
     return okto__rec_end(&r, s);
+}
+
+/* ---- gradient rules (lib/autograd) ------------------------------------------------------------ */
+
+/* y = softmax(x): dx += y (dy - sum(dy y)) over each row */
+static okto_status softmax_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_graph *g = okto__grad_graph(gr);
+    okto_tensor *dx = okto__grad_in(gr, 0);
+    const okto_tensor *dy = okto__grad_out(gr, 0), *y = &n->t[1];
+    if (!dx)
+        return OKTO_OK;
+    size_t rs[OKTO_MAX_RANK];
+    memcpy(rs, y->shape, sizeof rs);
+    rs[y->rank - 1] = 1;
+    okto_tensor t, sum;
+    okto_status s = okto__grad_temp(gr, y->dtype, y->rank, y->shape, &t);
+    if (s == OKTO_OK)
+        s = okto__grad_temp(gr, y->dtype, y->rank, rs, &sum);
+    if (s == OKTO_OK)
+        s = okto_zip(g, &t, dy, y, OKTO_ZIP_MUL);
+    if (s == OKTO_OK)
+        s = okto_reduce(g, &sum, &t, OKTO_REDUCE_SUM, -1);
+    if (s == OKTO_OK)
+        s = okto_zip(g, &t, dy, &sum, OKTO_ZIP_SUB);
+    /* dx += t y: okto_zip_backward's gradient of a product, da += dy b */
+    if (s == OKTO_OK)
+        s = okto_zip_backward(g, dx, NULL, &t, y, y, OKTO_ZIP_MUL, OKTO_ACCUMULATE);
+    return s;
+}
+
+/* loss = mean(-log softmax(logits)[label]), whose gradient the forward wrote into grad (the
+ * mean's 1/rows included): dlogits += grad dloss */
+static okto_status xent_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_tensor *dx = okto__grad_in(gr, 0);
+    const okto_tensor *grad = &n->t[3];
+    if (!dx)
+        return OKTO_OK;
+    okto_tensor dl;
+    okto__view_bcast(okto__grad_out(gr, 0), grad->rank, grad->shape, &dl);
+    dl.rank = grad->rank;
+    return okto_zip_backward(okto__grad_graph(gr), dx, NULL, grad, grad, &dl, OKTO_ZIP_MUL,
+                             OKTO_ACCUMULATE);
 }

@@ -62,6 +62,10 @@ static okto_status transfer(okto_graph *g, okto_tensor *t, void *host, int up, c
         okto__tb_cost(&tb, 0, (double)c.bytes * 2, c.bytes);
         s = okto__tb_commit(&tb);
     }
+    /* an upload over a value on the tape cuts its gradient there */
+    if (s == OKTO_OK && up)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_UPLOAD, .nout = 1, .t = {t},
+                                                 .overwrite = 1});
     return okto__rec_end(&r, s);
 }
 
