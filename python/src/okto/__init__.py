@@ -28,8 +28,8 @@ from ._enums import DTYPE, MAP, REDUCE, SCHED, STATUS, ZIP  # noqa: E402
 from ._errors import *  # noqa: E402,F401,F403  Error and one subclass per status
 from ._errors import Error, error_class  # noqa: E402
 from ._core import (  # noqa: E402
-    RW, Arg, Context, Device, Event, Graph, Kernel, Local, R, Tensor, W, as_dtype, bfloat16,
-    devices, np_dtype, tensor)
+    RW, Arg, Context, Device, Event, Graph, Kernel, Local, R, Tensor, W, as_dtype, bf16_from_f32,
+    bf16_to_f32, bfloat16, devices, np_dtype, tensor, wait_all)
 
 
 def library_version():
@@ -41,5 +41,5 @@ from . import _errors as _e  # noqa: E402
 
 __all__ = ["__version__", "library_version", "Context", "Tensor", "Graph", "Kernel", "Event",
            "Device", "Arg", "R", "W", "RW", "Local", "devices", "tensor", "as_dtype",
-           "np_dtype", "bfloat16", "MAP", "ZIP", "REDUCE", "SCHED", "DTYPE", "STATUS",
+           "np_dtype", "bfloat16", "bf16_from_f32", "bf16_to_f32", "wait_all", "MAP", "ZIP", "REDUCE", "SCHED", "DTYPE", "STATUS",
            "error_class"] + [n for n in _e.__all__ if n not in ("check",)]

@@ -1225,3 +1225,39 @@ class Graph(_Handle):
         """Writes the last run as Chrome trace-event JSON (Perfetto, chrome://tracing)."""
         check(lib.okto_graph_trace(self._ptr, os.fsencode(path)))
         return self
+
+
+def wait_all():
+    """Waits for every launched graph (what exit does too); raises the first error."""
+    with _INFLIGHT_LOCK:
+        graphs = list(_INFLIGHT)
+    first = None
+    for g in graphs:
+        try:
+            g.wait()
+        except Exception as e:  # keep waiting the others
+            first = first or e
+    if first is not None:
+        raise first
+
+
+# ---- bfloat16 on the host, as okto converts (okto_f32_to_bf16, okto_bf16_to_f32) -------------
+
+
+def bf16_from_f32(a):
+    """float data -> bfloat16 bits (uint16), rounded to nearest even; NaN stays NaN."""
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+    rounded = ((u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1)))
+               >> np.uint32(16)).astype(np.uint16)
+    nan = (u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000)
+    quiet = ((u >> np.uint32(16)) | np.uint32(0x40)).astype(np.uint16)
+    return np.where(nan, quiet, rounded)
+
+
+def bf16_to_f32(bits):
+    """bfloat16 bits (uint16, or ml_dtypes.bfloat16) -> float32, exactly."""
+    b = np.asarray(bits)
+    if bfloat16 is not None and b.dtype == bfloat16:
+        b = b.view(np.uint16)
+    return (np.ascontiguousarray(b, dtype=np.uint16).astype(np.uint32)
+            << np.uint32(16)).view(np.float32)

@@ -121,6 +121,10 @@ okto_status okto_tensor_read(const okto_tensor *t, void *dst);
 okto_status okto_tensor_write_f32(okto_tensor *t, const float *src);
 okto_status okto_tensor_read_f32(const okto_tensor *t, float *dst);
 okto_status okto_tensor_destroy(okto_tensor *t);
+uint16_t okto_f32_to_f16(float f);
+float okto_f16_to_f32(uint16_t h);
+uint16_t okto_f32_to_bf16(float f);
+float okto_bf16_to_f32(uint16_t h);
 
 /* ---- report.h, graph.h ---- */
 typedef struct okto_report {
