@@ -65,3 +65,26 @@ def close(actual, ref, dt, scale=1.0):
     assert actual.shape == ref.shape, (actual.shape, ref.shape)
     worst = float(err.max()) if err.size else 0.0
     assert worst <= tol, "largest relative error %.3g > %.3g (%s)" % (worst, tol, dt)
+
+
+SPIN = r"""
+__kernel void spin(__global float *y, ulong yoff, uint n)
+{
+    float x = y[yoff];
+    for (uint i = 0; i < n; i++)
+        x = x * 0.9999999f + 1e-7f;
+    y[yoff] = x;
+}
+"""
+
+
+def slow_graph(ctx, iters=20_000_000, tasks=1):
+    """A graph that keeps the device busy for a while (tens of ms per task on PoCL): a
+    one-item kernel looping iters times, `tasks` times in a chain. One grid and local size
+    throughout (PoCL 3.1's kernel cache, README "Known limits")."""
+    k = okto.Kernel(ctx, SPIN, "spin")
+    y = ctx.zeros(1)
+    g = okto.Graph(ctx)
+    for _ in range(tasks):
+        g.launch_kernel(k, 1, [okto.RW(y), np.uint32(iters)], local_size=1)
+    return g, y
