@@ -507,7 +507,7 @@ class Tensor(_Handle):
         if st != 0:
             lib.clReleaseMemObject(mem)
             check(st)
-        return cls._wrap(out[0], ctx, base=buffer)
+        return cls._wrap(out[0], ctx)  # okto holds the cl_mem now, not the Python object
 
     def close(self):
         """Destroys this tensor (its storage lives on while views or graphs use it). Raises
