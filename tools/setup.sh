@@ -19,6 +19,8 @@ packages=(
     zlib1g-dev                          # okto_trainutil reads gzip data (tools/train)
     python3-sklearn                     # the 8x8 digits CSV okto-train learns (pulls numpy,
                                         # which the safetensors interop test reads with)
+    python3-venv python3-dev            # the Python package: its venv (tools/test.sh) and
+                                        # Python.h for its extension
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/test.sh: builds okto into build/ and runs the whole test suite, then the leak check:
 # the foundation tests (among them test_context's 100 context create/destroy cycles) and
-# okto-probe under valgrind memcheck, which fails on any definitely or possibly lost block.
+# okto-probe under valgrind memcheck, which fails on any definitely or possibly lost block,
+# and last the Python package's tests (python/tools/ci.sh).
 # tests/valgrind.supp holds the few known false positives of glibc and PoCL. Idempotent; works
 # from any directory.
 set -euo pipefail
@@ -44,6 +45,11 @@ meson test -C build --print-errorlogs --wrapper "$wrapper" status config context
 "${vg[@]}" build/tools/okto-probe --json >/dev/null || leak_ok=0
 
 echo
+echo "== Python package (python/tools/ci.sh: pip install ./python into build/venv, pytest)"
+py_ok=1
+python/tools/ci.sh || py_ok=0
+
+echo
 if [ "$leak_ok" = 1 ]; then
     echo "leak check: no leak or memory error (test_status, test_config, test_context, okto-probe)"
 else
@@ -54,4 +60,9 @@ if [ "$suite_ok" = 1 ]; then
 else
     echo "test suite: FAILED (see the failures listed above)"
 fi
-[ "$suite_ok" = 1 ] && [ "$leak_ok" = 1 ]
+if [ "$py_ok" = 1 ]; then
+    echo "python tests: passed"
+else
+    echo "python tests: FAILED (pytest's report is above)"
+fi
+[ "$suite_ok" = 1 ] && [ "$leak_ok" = 1 ] && [ "$py_ok" = 1 ]
