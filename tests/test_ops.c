@@ -1139,6 +1139,10 @@ static void fd_check(fd_fn f, void *ctx, double *p, size_t n, const double *grad
     }
 }
 
+/* The half dtypes run on the shapes with more than one row and column only (the degenerate
+ * ones are dtype-independent paths already covered in f32), to keep test_ops short. */
+static int ops1_shape(size_t d, size_t s) { return d == 0 || (s != 0 && s != 3 && s != 4); }
+
 static const double tol_grad[OKTO_DTYPE_COUNT] = {
     [OKTO_F32] = 2e-5, [OKTO_F16] = 2e-3, [OKTO_BF16] = 1.6e-2, [OKTO_I32] = 0};
 
@@ -1197,8 +1201,8 @@ static double norm_fd_loss(void *p)
     return s;
 }
 
-static void check_norm(okto_context *c, int rms, okto_dtype dt, const shape *sh, layout l,
-                       int acc, int affine, int parts)
+static void check_norm(okto_context *c, int rms, okto_dtype dt, const shape *sh, layout l, int acc,
+                       int affine, int parts)
 {
     size_t n = numel(sh->rank, sh->d), cols = sh->d[sh->rank - 1], rows = n / cols;
     tview x = make(c, dt, sh->rank, sh->d, l), dy = make(c, dt, sh->rank, sh->d, L_SLICED);
@@ -1206,7 +1210,8 @@ static void check_norm(okto_context *c, int rms, okto_dtype dt, const shape *sh,
     tview dx = make(c, dt, sh->rank, sh->d, (layout)((l + 2) % L_COUNT));
     tview w = make(c, dt, 1, &cols, L_SLICED), b = make(c, dt, 1, &cols, L_CONTIG);
     tview dw = make(c, dt, 1, &cols, L_CONTIG), db = make(c, dt, 1, &cols, L_SLICED);
-    tview mean = make(c, OKTO_F32, 1, &rows, L_CONTIG), rstd = make(c, OKTO_F32, 1, &rows, L_CONTIG);
+    tview mean = make(c, OKTO_F32, 1, &rows, L_CONTIG),
+          rstd = make(c, OKTO_F32, 1, &rows, L_CONTIG);
     double *xv = fill(&x, n * 3 + (uint64_t)rms, -2, 3), *dyv = fill(&dy, n + 1, -1, 1);
     double *wv = fill(&w, cols + 2, 0.5, 1.5), *bv = fill(&b, cols + 3, -0.5, 0.5);
     double *dx0 = fill(&dx, 5, -1, 1), *dw0 = fill(&dw, 6, -1, 1), *db0 = fill(&db, 7, -1, 1);
@@ -1244,9 +1249,22 @@ static void check_norm(okto_context *c, int rms, okto_dtype dt, const shape *sh,
         for (size_t i = 0; i < cols; i++)
             dww[i] += dw0[i], dbw[i] += db0[i];
     }
-    norm_case cs = {rms,   acc ? OKTO_ACCUMULATE : 0, y.t, rms ? NULL : mean.t, rstd.t, dx.t,
-                    dw.t,  rms ? NULL : db.t,         x.t, affine ? w.t : NULL,
-                    affine && !rms ? b.t : NULL,      dy.t, dx0, dw0, db0, eps};
+    norm_case cs = {rms,
+                    acc ? OKTO_ACCUMULATE : 0,
+                    y.t,
+                    rms ? NULL : mean.t,
+                    rstd.t,
+                    dx.t,
+                    dw.t,
+                    rms ? NULL : db.t,
+                    x.t,
+                    affine ? w.t : NULL,
+                    affine && !rms ? b.t : NULL,
+                    dy.t,
+                    dx0,
+                    dw0,
+                    db0,
+                    eps};
     const okto_tensor *outs[] = {y.t, rms ? NULL : mean.t, rstd.t, dx.t, dw.t, rms ? NULL : db.t};
     float *got[6];
     char what[160];
@@ -1261,12 +1279,12 @@ static void check_norm(okto_context *c, int rms, okto_dtype dt, const shape *sh,
     double tol_p = tol_grad[dt] + 2e-6 * sqrt((double)rows);
     if (!(ey <= tol_y) || !(es <= 1e-5) || !(ex <= tol_grad[dt]) || !(ew <= tol_p) ||
         !(eb <= tol_p))
-        fail_msg("%s: y %g (tol %g), stats %g, dx %g (tol %g), dweight %g, dbias %g (tol %g)",
-                 what, ey, tol_y, es, ex, tol_grad[dt], ew, eb, tol_p);
+        fail_msg("%s: y %g (tol %g), stats %g, dx %g (tol %g), dweight %g, dbias %g (tol %g)", what,
+                 ey, tol_y, es, ex, tol_grad[dt], ew, eb, tol_p);
     note(rms ? OKTO__OP_RMSNORM : OKTO__OP_LAYERNORM, dt, l, tol_y, fmax(ey, es));
     note(rms ? OKTO__OP_RMSNORM_BACKWARD : OKTO__OP_LAYERNORM_BACKWARD, dt, l, tol_grad[dt], ex);
-    note_scaled(rms ? OKTO__OP_RMSNORM_BACKWARD_PARAMS : OKTO__OP_LAYERNORM_BACKWARD_PARAMS, dt,
-                l, tol_p, fmax(ew, eb), 1.0, "1 + sqrt(rows) / 10 (f32)");
+    note_scaled(rms ? OKTO__OP_RMSNORM_BACKWARD_PARAMS : OKTO__OP_LAYERNORM_BACKWARD_PARAMS, dt, l,
+                tol_p, fmax(ew, eb), 1.0, "1 + sqrt(rows) / 10 (f32)");
     if (parts) {
         cov[rms ? OKTO__OP_RMSNORM : OKTO__OP_LAYERNORM].partitioned = 1;
         cov[rms ? OKTO__OP_RMSNORM_BACKWARD : OKTO__OP_LAYERNORM_BACKWARD].partitioned = 1;
@@ -1306,7 +1324,7 @@ static void norm_ops(void **state)
         for (size_t d = 0; d < 3; d++) {
             for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
                 for (int l = 0; l < L_COUNT; l++)
-                    if (l != L_TRANSPOSED || shapes[s].rank >= 2)
+                    if ((l != L_TRANSPOSED || shapes[s].rank >= 2) && ops1_shape(d, s))
                         check_norm(ctx1, rms, float_dtypes[d], &shapes[s], (layout)l,
                                    (int)(s + (size_t)l) % 3 == 1, s != 3, 0);
             check_norm(ctx3, rms, float_dtypes[d], &big, L_CONTIG, d == 1, 1, 1);
@@ -1424,7 +1442,7 @@ static void softmax_ext_ops(void **state)
         for (size_t d = 0; d < 3; d++) {
             for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
                 for (int l = 0; l < L_COUNT; l++)
-                    if (l != L_TRANSPOSED || shapes[s].rank >= 2)
+                    if ((l != L_TRANSPOSED || shapes[s].rank >= 2) && ops1_shape(d, s))
                         check_smx(ctx1, log, float_dtypes[d], &shapes[s], (layout)l,
                                   (int)(s + (size_t)l) % 3 == 2, 0);
             check_smx(ctx3, log, float_dtypes[d], &big, L_CONTIG, d == 2, 1);
@@ -1500,8 +1518,9 @@ static void check_xe(okto_context *c, okto_dtype dt, const shape *sh, layout l, 
         for (size_t r = 0; r < rows; r++)
             for (size_t j = 0; j < cols; j++)
                 gw[r * cols + j] += d0[r * cols + j]; /* ignored rows: 0 + kept value */
-    xe_case cs = {-100, acc ? OKTO_ACCUMULATE : 0, loss.t, with_stat ? stat.t : NULL, dx.t,
-                  x.t,  lab.t, dloss.t, with_stat ? stat.t : NULL, d0};
+    xe_case cs = {
+        -100,    acc ? OKTO_ACCUMULATE : 0, loss.t, with_stat ? stat.t : NULL, dx.t, x.t, lab.t,
+        dloss.t, with_stat ? stat.t : NULL, d0};
     const okto_tensor *outs[] = {loss.t, dx.t};
     float *got[2];
     char what[160];
@@ -1578,7 +1597,7 @@ static void xent_ops(void **state)
     for (size_t d = 0; d < 3; d++) {
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int l = 0; l < L_COUNT; l++)
-                if (l != L_TRANSPOSED || shapes[s].rank >= 2)
+                if ((l != L_TRANSPOSED || shapes[s].rank >= 2) && ops1_shape(d, s))
                     check_xe(ctx1, float_dtypes[d], &shapes[s], (layout)l,
                              (int)(s + (size_t)l) % 3 == 1, (int)(s + (size_t)l) % 2, 0);
         check_xe(ctx3, float_dtypes[d], &big, L_CONTIG, d == 1, 1, 1);
@@ -1694,8 +1713,7 @@ static void emb_bad_ids(okto_context *c, size_t vocab, size_t dim, size_t ntok, 
     TU_OK(okto_tensor_write(ids.t, idv));
     assert_int_equal(okto_graph_run(g), OKTO_EINVAL);
     char want[96];
-    snprintf(want, sizeof want, "okto_embedding: token %zu has an id outside [0, %zu)", bad,
-             vocab);
+    snprintf(want, sizeof want, "okto_embedding: token %zu has an id outside [0, %zu)", bad, vocab);
     if (!strstr(okto_last_error(c), want))
         fail_msg("bad id: message \"%s\" lacks \"%s\"", okto_last_error(c), want);
     idv[bad] = 0, idv[ntok - 1] = 0;
@@ -1745,8 +1763,7 @@ static void refill_drop(void *p)
         write_vals(c->dx, c->d0);
 }
 
-static void check_drop(okto_context *c, okto_dtype dt, const shape *sh, layout l, float p,
-                       int acc)
+static void check_drop(okto_context *c, okto_dtype dt, const shape *sh, layout l, float p, int acc)
 {
     size_t n = numel(sh->rank, sh->d);
     tview x = make(c, dt, sh->rank, sh->d, l), y = make(c, dt, sh->rank, sh->d, L_SLICED);
@@ -1820,7 +1837,7 @@ static void dropout_ops(void **state)
     for (size_t d = 0; d < 3; d++)
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int l = 0; l < L_COUNT; l++)
-                if (l != L_TRANSPOSED || shapes[s].rank >= 2)
+                if ((l != L_TRANSPOSED || shapes[s].rank >= 2) && ops1_shape(d, s))
                     check_drop(ctx1, float_dtypes[d], &shapes[s], (layout)l,
                                ps[(s + (size_t)l) % 4], (int)(s + (size_t)l) % 3 == 1);
     check_drop(ctx3, OKTO_F32, &big, L_CONTIG, 0.3f, 0);
@@ -1878,7 +1895,7 @@ static void argmax_ops(void **state)
     for (size_t d = 0; d < 4; d++) {
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int l = 0; l < L_COUNT; l++)
-                if (l != L_TRANSPOSED || shapes[s].rank >= 2)
+                if ((l != L_TRANSPOSED || shapes[s].rank >= 2) && ops1_shape(d, s))
                     check_am(ctx1, dts[d], &shapes[s], (layout)l, 0);
         check_am(ctx3, dts[d], &big, L_CONTIG, 1);
     }
@@ -1917,8 +1934,7 @@ static void rec_opt(okto_graph *g, void *p)
         okto_adamw(g, c->param, c->grad, c->s0, c->s1, c->sched, c->gscale, c->b1, c->b2, c->eps,
                    c->wd);
     else
-        okto_sgd(g, c->param, c->grad, c->s0, c->sched, c->gscale, c->momentum, c->wd,
-                 c->nesterov);
+        okto_sgd(g, c->param, c->grad, c->s0, c->sched, c->gscale, c->momentum, c->wd, c->nesterov);
 }
 
 static void refill_opt(void *p)
@@ -1985,8 +2001,8 @@ static void check_opt(okto_context *c, int adam, okto_dtype dt, const shape *sh,
     float *got[4];
     char what[160];
     snprintf(what, sizeof what, "%s %s %s n %zu momentum %g%s gscale %g", adam ? "adamw" : "sgd",
-             okto_dtype_name(dt), layout_name[l], n, (double)momentum,
-             nesterov ? " nesterov" : "", gs);
+             okto_dtype_name(dt), layout_name[l], n, (double)momentum, nesterov ? " nesterov" : "",
+             gs);
     run_n(c, rec_opt, &cs, 4, outs, refill_opt, what, got);
     /* the parameter's update is small against it: judged relative to the step's size too */
     double tol = dt == OKTO_F32 ? 1e-6 : tol_ew[dt];
@@ -2160,8 +2176,8 @@ static void check_clip(okto_context *c, float max_norm, int inf)
     } else {
         double e = fmax(fabs(got[0] - scale) / scale, fabs(got[1] - norm) / norm);
         if (!(e <= 2e-6))
-            fail_msg("clip_grad_norm: scale %g (want %g), norm %g (want %g)", (double)got[0],
-                     scale, (double)got[1], norm);
+            fail_msg("clip_grad_norm: scale %g (want %g), norm %g (want %g)", (double)got[0], scale,
+                     (double)got[1], norm);
         note(OKTO__OP_CLIP_GRAD_NORM, OKTO_F32, L_CONTIG, 2e-6, e);
         note(OKTO__OP_CLIP_GRAD_NORM, OKTO_F16, L_TRANSPOSED, 2e-6, e);
         note(OKTO__OP_CLIP_GRAD_NORM, OKTO_BF16, L_SLICED, 2e-6, e);
@@ -2241,8 +2257,8 @@ static void ops1_errors(void **state)
     REFUSED(okto_layernorm(g, y, m13, m13, x, NULL, NULL, 1e-5f), "overlap", NULL);
     REFUSED(okto_layernorm_backward(g, NULL, NULL, NULL, y, x, NULL, m13, m13, 0), "all NULL",
             NULL);
-    REFUSED(okto_layernorm_backward(g, y, NULL, NULL, y, x, NULL, m13, m13, OKTO_ACCUMULATE),
-            "dx", "overlap");
+    REFUSED(okto_layernorm_backward(g, y, NULL, NULL, y, x, NULL, m13, m13, OKTO_ACCUMULATE), "dx",
+            "overlap");
     REFUSED(okto_layernorm_backward(g, y, NULL, NULL, x, x, NULL, NULL, m13, 0), "mean", "NULL");
     REFUSED(okto_layernorm_backward(g, y, NULL, NULL, x, x, NULL, m13, m13, 8u), "unknown flags",
             NULL);
@@ -2273,8 +2289,7 @@ static void ops1_errors(void **state)
     REFUSED(okto_sgd(g, y, x, NULL, sched, NULL, 0.9f, 0, 0), "momentum_buf must not be NULL",
             NULL);
     REFUSED(okto_sgd(g, y, x, NULL, sched3, NULL, 0, 0, 0), "sched is f32[3]", NULL);
-    REFUSED(okto_adamw(g, y, x, st, st, sched, NULL, 0.9f, 0.999f, 1e-8f, 0), "m is f32[26]",
-            NULL);
+    REFUSED(okto_adamw(g, y, x, st, st, sched, NULL, 0.9f, 0.999f, 1e-8f, 0), "m is f32[26]", NULL);
     REFUSED(okto_adamw(g, y, x, y, y, sched, NULL, 1.0f, 0.999f, 1e-8f, 0), "beta1 1 and beta2",
             NULL);
     REFUSED(okto_adamw_prepare(g, sched, 0.9f, 1.5f), "beta1 0.9 and beta2 1.5", NULL);
@@ -2282,8 +2297,7 @@ static void ops1_errors(void **state)
     REFUSED(okto_clip_grad_norm(g, 0, NULL, 1.0f, loss2), "n >= 1", NULL);
     REFUSED(okto_clip_grad_norm(g, 1, (const okto_tensor *[]){x}, 1.0f, loss), "out is f32[1]",
             NULL);
-    REFUSED(okto_clip_grad_norm(g, 1, (const okto_tensor *[]){x}, -1.0f, loss2), "max_norm",
-            NULL);
+    REFUSED(okto_clip_grad_norm(g, 1, (const okto_tensor *[]){x}, -1.0f, loss2), "max_norm", NULL);
     REFUSED(okto_sgd_multi(g, 1, (okto_tensor *[]){xt}, (const okto_tensor *[]){x}, NULL, NULL,
                            sched, NULL, 0, 0),
             "params[0] (f32[5,13]) is not contiguous", NULL);
@@ -2293,8 +2307,8 @@ static void ops1_errors(void **state)
             "ms[0] is f32[26]", NULL);
 #undef REFUSED
     TU_OK(okto_graph_destroy(g));
-    okto_tensor *all[] = {x,    w4,    w5,   xi,    y,     m13,   m12,    lab, labf, loss,
-                          loss2, seed, seed3, out13, sched, sched3, t1,  xt,   st};
+    okto_tensor *all[] = {x,     w4,   w5,    xi,    y,     m13,    m12, lab, labf, loss,
+                          loss2, seed, seed3, out13, sched, sched3, t1,  xt,  st};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         okto_tensor_destroy(all[i]);
 }
