@@ -61,3 +61,15 @@ __kernel void okto_dropout_bwd(__global const OKTO_T *dy, ulong dy_off, __global
         OKTO_ST(dx, dx_off + i0 + j, g);
     }
 }
+
+/* seed += 1 as one 64-bit value (seed[0] the low word, seed[1] the high one): a fresh mask for
+ * every step of a replayed graph (okto_seed_advance). Item 0 does it; launch any grid. */
+__kernel void okto_seed_advance(__global uint *seed, ulong seed_off)
+{
+    if (get_global_id(0) != 0)
+        return;
+    uint lo = seed[seed_off] + 1u;
+    seed[seed_off] = lo;
+    if (lo == 0u)
+        seed[seed_off + 1] += 1u;
+}

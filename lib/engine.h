@@ -111,6 +111,8 @@ typedef struct okto__check {
     size_t offset;               /* elements: the first of the 4 i32 flags */
     char prefix[48];             /* "okto_softmax_xent" */
     char msg[128];               /* a format taking 3 ints */
+    int init[4];                 /* what the flag holds when clear (okto__rec_check_init) */
+    int base;                    /* added to flag[1] in the message (a part's first row) */
 } okto__check;
 
 /* ---- the graph ------------------------------------------------------------------------------------ */

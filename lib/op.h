@@ -114,6 +114,13 @@ okto__device *okto__rec_device(const okto__rec *r);
  * reads it, fails the run with okto__rec_fail's prefix and msg (a format taking a, b and c as
  * ints) if it is set, and clears it. */
 okto_status okto__rec_check(okto__rec *r, const okto_tensor *flag, const char *msg);
+/* The same for kernels whose flag is {set, first bad index} kept with atomic_or / atomic_min
+ * (cl/xent.cl, cl/embed.cl): the flag is clear when it holds init (e.g. {0, INT_MAX, classes,
+ * ignore_index}: the last two are constants the message shows); the engine resets it to init
+ * after a run that set it, and the message shows flag[1] + base (a part's first row) and
+ * flag[2], flag[3]. write: okto_tensor_write init into flag now (a fresh temporary). */
+okto_status okto__rec_check_init(okto__rec *r, const okto_tensor *flag, const char *msg,
+                                 const int init[4], int base, int write);
 
 /* ---- gradients (lib/autograd) ------------------------------------------------------------------ */
 /* The tape. A user's call of a differentiable op whose inputs (or outputs) touch data that needs
@@ -210,6 +217,9 @@ void okto__tb_kernel(okto__tb *t, const char *file, okto_dtype dtype, const char
 void okto__tb_kid(okto__tb *t, okto__kid kid);
 /* A tensor argument: (buffer, ulong offset in elements of v's first element). */
 void okto__tb_arg_tensor(okto__tb *t, const okto_tensor *v);
+/* The buffer of v's storage alone, no offset: for kernels that address it by absolute element
+ * offsets (the storage's base included) from a table (cl/optim.cl's multi-tensor kernels). */
+void okto__tb_arg_mem(okto__tb *t, const okto_tensor *v);
 void okto__tb_arg_value(okto__tb *t, const void *p, size_t size);
 #define OKTO__TB_ARG(t, v) okto__tb_arg_value((t), &(v), sizeof(v))
 void okto__tb_arg_ulong(okto__tb *t, uint64_t v);

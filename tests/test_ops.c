@@ -1044,6 +1044,1278 @@ static void zip_backward_ops(void **state)
     cov[OKTO__OP_SUM_TO].partitioned = 1;
 }
 
+/* ==== ops1: norms, softmax gradients, cross-entropy, embedding, dropout, argmax, optimizers ====
+ * Forward against the double references of tests/ref/ (the ones the raw-OpenCL kernel checks
+ * use), backward against the reference backward and, in double, the reference backward against
+ * central differences of the reference forward (so the formula the kernels implement is the
+ * gradient), every float dtype, layouts (transposed views, column slices: copied by the ops),
+ * OKTO_ACCUMULATE, row parts on ctx3, every policy giving the same bits. */
+#include "ref_argmax.h"
+#include "ref_dropout.h"
+#include "ref_embed.h"
+#include "ref_norm.h"
+#include "ref_optim.h"
+#include "ref_softmax_ext.h"
+#include "ref_xent.h"
+
+/* max |got - want| / max(1, max |want|): for gradients, whose elements cancel within a row */
+static double scaled_err(const float *got, const double *want, size_t n)
+{
+    double m = 1, worst = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(want[i]))
+            m = fmax(m, fabs(want[i]));
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(want[i]) && isnan(got[i]))
+            continue;
+        double d = fabs((double)got[i] - want[i]) / m;
+        if (!(d <= worst))
+            worst = isnan(d) ? INFINITY : d;
+    }
+    return worst;
+}
+
+/* Runs rec under every policy; *got[k] = the sequential run's outs[k]; the other policies must
+ * give the same bits. refill (may be NULL) rewrites in-place operands before each run. */
+static void run_n(okto_context *c, record_fn rec, void *cs, int nout, const okto_tensor **outs,
+                  void (*refill_fn)(void *), const char *what, float **got)
+{
+    for (int k = 0; k < nout; k++)
+        got[k] = NULL;
+    for (int s = 1; s < OKTO_SCHED_COUNT; s++) {
+        okto_graph *g;
+        TU_OK(okto_graph_create(c, &g));
+        TU_OK(okto_graph_set_sched(g, (okto_sched)s));
+        rec(g, cs);
+        if (okto_graph_status(g, NULL) != OKTO_OK)
+            fail_msg("%s: recording failed: %s", what, okto_last_error(c));
+        if (refill_fn)
+            refill_fn(cs);
+        if (okto_graph_run(g) != OKTO_OK)
+            fail_msg("%s under %s: %s", what, okto_sched_name((okto_sched)s), okto_last_error(c));
+        for (int k = 0; k < nout; k++) {
+            if (!outs[k])
+                continue;
+            float *h = read_all(outs[k]);
+            if (!got[k]) {
+                got[k] = h;
+            } else {
+                if (memcmp(got[k], h, okto_tensor_numel(outs[k]) * sizeof *h) != 0)
+                    fail_msg("%s: output %d under %s differs from sequential", what, k,
+                             okto_sched_name((okto_sched)s));
+                free(h);
+            }
+        }
+        TU_OK(okto_graph_destroy(g));
+    }
+}
+
+static void write_vals(okto_tensor *t, const double *v)
+{
+    size_t n = okto_tensor_numel(t);
+    float *f = malloc(n * sizeof *f);
+    for (size_t i = 0; i < n; i++)
+        f[i] = (float)v[i];
+    TU_OK(okto_tensor_write_f32(t, f));
+    free(f);
+}
+
+/* Central differences of a double function of p at a few of its elements against grad. */
+typedef double (*fd_fn)(void *ctx);
+static void fd_check(fd_fn f, void *ctx, double *p, size_t n, const double *grad, const char *what)
+{
+    size_t step = n > 7 ? n / 7 : 1;
+    for (size_t i = 0; i < n; i += step) {
+        double keep = p[i], h = 1e-6 * fmax(1.0, fabs(keep));
+        p[i] = keep + h;
+        double fp = f(ctx);
+        p[i] = keep - h;
+        double fm = f(ctx);
+        p[i] = keep;
+        double d = (fp - fm) / (2 * h);
+        if (!(fabs(d - grad[i]) <= 1e-6 * fmax(1.0, fabs(grad[i]))))
+            fail_msg("%s: central difference %.9g at %zu but the reference backward says %.9g",
+                     what, d, i, grad[i]);
+    }
+}
+
+/* The half dtypes run on the shapes with more than one row and column only (the degenerate
+ * ones are dtype-independent paths already covered in f32), to keep test_ops short. */
+static int ops1_shape(size_t d, size_t s) { return d == 0 || (s != 0 && s != 3 && s != 4); }
+
+static const double tol_grad[OKTO_DTYPE_COUNT] = {
+    [OKTO_F32] = 2e-5, [OKTO_F16] = 2e-3, [OKTO_BF16] = 1.6e-2, [OKTO_I32] = 0};
+
+/* ---- layernorm and rmsnorm ---- */
+
+typedef struct norm_case {
+    int rms;
+    unsigned flags;
+    okto_tensor *y, *mean, *rstd, *dx, *dw, *db;
+    const okto_tensor *x, *w, *b, *dy;
+    double *dx0, *dw0, *db0;
+    float eps;
+} norm_case;
+
+static void rec_norm(okto_graph *g, void *p)
+{
+    norm_case *c = p;
+    if (c->rms) {
+        okto_rmsnorm(g, c->y, c->rstd, c->x, c->w, c->eps);
+        okto_rmsnorm_backward(g, c->dx, c->dw, c->dy, c->x, c->w, c->rstd, c->flags);
+    } else {
+        okto_layernorm(g, c->y, c->mean, c->rstd, c->x, c->w, c->b, c->eps);
+        okto_layernorm_backward(g, c->dx, c->dw, c->db, c->dy, c->x, c->w, c->mean, c->rstd,
+                                c->flags);
+    }
+}
+
+static void refill_norm(void *p)
+{
+    norm_case *c = p;
+    if (!(c->flags & OKTO_ACCUMULATE))
+        return;
+    write_vals(c->dx, c->dx0);
+    write_vals(c->dw, c->dw0);
+    if (c->db)
+        write_vals(c->db, c->db0);
+}
+
+/* the double forward's sum(dy * y) as a function of x, w or b (for central differences) */
+typedef struct norm_fd {
+    int rms;
+    double *x, *w, *b, *dy, *y;
+    size_t rows, cols;
+    double eps;
+} norm_fd;
+static double norm_fd_loss(void *p)
+{
+    norm_fd *f = p;
+    if (f->rms)
+        ref_rmsnorm_fwd(f->x, f->w, f->y, NULL, f->rows, f->cols, f->eps);
+    else
+        ref_layernorm_fwd(f->x, f->w, f->b, f->y, NULL, NULL, f->rows, f->cols, f->eps);
+    double s = 0;
+    for (size_t i = 0; i < f->rows * f->cols; i++)
+        s += f->dy[i] * f->y[i];
+    return s;
+}
+
+static void check_norm(okto_context *c, int rms, okto_dtype dt, const shape *sh, layout l, int acc,
+                       int affine, int parts)
+{
+    size_t n = numel(sh->rank, sh->d), cols = sh->d[sh->rank - 1], rows = n / cols;
+    tview x = make(c, dt, sh->rank, sh->d, l), dy = make(c, dt, sh->rank, sh->d, L_SLICED);
+    tview y = make(c, dt, sh->rank, sh->d, (layout)((l + 1) % L_COUNT));
+    tview dx = make(c, dt, sh->rank, sh->d, (layout)((l + 2) % L_COUNT));
+    tview w = make(c, dt, 1, &cols, L_SLICED), b = make(c, dt, 1, &cols, L_CONTIG);
+    tview dw = make(c, dt, 1, &cols, L_CONTIG), db = make(c, dt, 1, &cols, L_SLICED);
+    tview mean = make(c, OKTO_F32, 1, &rows, L_CONTIG),
+          rstd = make(c, OKTO_F32, 1, &rows, L_CONTIG);
+    double *xv = fill(&x, n * 3 + (uint64_t)rms, -2, 3), *dyv = fill(&dy, n + 1, -1, 1);
+    double *wv = fill(&w, cols + 2, 0.5, 1.5), *bv = fill(&b, cols + 3, -0.5, 0.5);
+    double *dx0 = fill(&dx, 5, -1, 1), *dw0 = fill(&dw, 6, -1, 1), *db0 = fill(&db, 7, -1, 1);
+    float eps = 1e-5f;
+    double *yw = malloc(n * sizeof *yw), *mw = malloc(rows * sizeof *mw),
+           *rw = malloc(rows * sizeof *rw), *dxw = malloc(n * sizeof *dxw),
+           *dww = malloc(cols * sizeof *dww), *dbw = malloc(cols * sizeof *dbw);
+    const double *W = affine ? wv : NULL, *B = affine ? bv : NULL;
+    if (rms) {
+        ref_rmsnorm_fwd(xv, W, yw, rw, rows, cols, eps);
+        ref_rmsnorm_bwd(dyv, xv, W, dxw, dww, rows, cols, eps);
+    } else {
+        ref_layernorm_fwd(xv, W, B, yw, mw, rw, rows, cols, eps);
+        ref_layernorm_bwd(dyv, xv, W, dxw, dww, dbw, rows, cols, eps);
+    }
+    if (dt == OKTO_F32 && !parts && !acc) { /* the reference backward is the gradient */
+        double *wc = malloc(cols * sizeof *wc), *ys = malloc(n * sizeof *ys);
+        for (size_t i = 0; i < cols; i++)
+            wc[i] = affine ? wv[i] : 1.0;
+        norm_fd f = {rms, xv, wc, bv, dyv, ys, rows, cols, eps};
+        double *dww1 = malloc(cols * sizeof *dww1), *dbw1 = malloc(cols * sizeof *dbw1);
+        if (rms)
+            ref_rmsnorm_bwd(dyv, xv, wc, NULL, dww1, rows, cols, eps);
+        else
+            ref_layernorm_bwd(dyv, xv, wc, NULL, dww1, dbw1, rows, cols, eps);
+        fd_check(norm_fd_loss, &f, xv, n, dxw, "norm dx");
+        fd_check(norm_fd_loss, &f, wc, cols, dww1, "norm dweight");
+        if (!rms)
+            fd_check(norm_fd_loss, &f, bv, cols, dbw1, "norm dbias");
+        free(wc), free(ys), free(dww1), free(dbw1);
+    }
+    if (acc) {
+        for (size_t i = 0; i < n; i++)
+            dxw[i] += dx0[i];
+        for (size_t i = 0; i < cols; i++)
+            dww[i] += dw0[i], dbw[i] += db0[i];
+    }
+    norm_case cs = {rms,
+                    acc ? OKTO_ACCUMULATE : 0,
+                    y.t,
+                    rms ? NULL : mean.t,
+                    rstd.t,
+                    dx.t,
+                    dw.t,
+                    rms ? NULL : db.t,
+                    x.t,
+                    affine ? w.t : NULL,
+                    affine && !rms ? b.t : NULL,
+                    dy.t,
+                    dx0,
+                    dw0,
+                    db0,
+                    eps};
+    const okto_tensor *outs[] = {y.t, rms ? NULL : mean.t, rstd.t, dx.t, dw.t, rms ? NULL : db.t};
+    float *got[6];
+    char what[160];
+    snprintf(what, sizeof what, "%s %s %s %zux%zu%s%s", rms ? "rmsnorm" : "layernorm",
+             okto_dtype_name(dt), layout_name[l], rows, cols, acc ? " accumulate" : "",
+             affine ? "" : " no weight");
+    run_n(c, rec_norm, &cs, 6, outs, refill_norm, what, got);
+    double tol_y = (dt == OKTO_F32 ? 1e-5 : tol_ew[dt] + 1e-5), ey = rel_err(got[0], yw, n);
+    double es = fmax(rms ? 0 : rel_err(got[1], mw, rows), rel_err(got[2], rw, rows));
+    double ex = scaled_err(got[3], dxw, n), ew = scaled_err(got[4], dww, cols);
+    double eb = rms ? 0 : scaled_err(got[5], dbw, cols);
+    double tol_p = tol_grad[dt] + 2e-6 * sqrt((double)rows);
+    if (!(ey <= tol_y) || !(es <= 1e-5) || !(ex <= tol_grad[dt]) || !(ew <= tol_p) ||
+        !(eb <= tol_p))
+        fail_msg("%s: y %g (tol %g), stats %g, dx %g (tol %g), dweight %g, dbias %g (tol %g)", what,
+                 ey, tol_y, es, ex, tol_grad[dt], ew, eb, tol_p);
+    note(rms ? OKTO__OP_RMSNORM : OKTO__OP_LAYERNORM, dt, l, tol_y, fmax(ey, es));
+    note(rms ? OKTO__OP_RMSNORM_BACKWARD : OKTO__OP_LAYERNORM_BACKWARD, dt, l, tol_grad[dt], ex);
+    /* tol_p grows as 2e-6 sqrt(rows) over the dtype's gradient bound: the table shows the
+     * largest bound used (1024 rows on ctx3) */
+    note(rms ? OKTO__OP_RMSNORM_BACKWARD_PARAMS : OKTO__OP_LAYERNORM_BACKWARD_PARAMS, dt, l, tol_p,
+         fmax(ew, eb));
+    if (parts) {
+        cov[rms ? OKTO__OP_RMSNORM : OKTO__OP_LAYERNORM].partitioned = 1;
+        cov[rms ? OKTO__OP_RMSNORM_BACKWARD : OKTO__OP_LAYERNORM_BACKWARD].partitioned = 1;
+        cov[rms ? OKTO__OP_RMSNORM_BACKWARD_PARAMS : OKTO__OP_LAYERNORM_BACKWARD_PARAMS]
+            .partitioned = 1;
+    }
+    for (int k = 0; k < 6; k++)
+        free(got[k]);
+    free(xv), free(dyv), free(wv), free(bv), free(dx0), free(dw0), free(db0);
+    free(yw), free(mw), free(rw), free(dxw), free(dww), free(dbw);
+    tview_free(&x), tview_free(&dy), tview_free(&y), tview_free(&dx), tview_free(&w);
+    tview_free(&b), tview_free(&dw), tview_free(&db), tview_free(&mean), tview_free(&rstd);
+}
+
+/* y = layernorm(x) in place (y is x), and the statistics left out */
+static void norm_in_place(void)
+{
+    const size_t sh[2] = {13, 5};
+    tview x = make(ctx1, OKTO_F32, 2, sh, L_CONTIG);
+    double *xv = fill(&x, 77, -2, 2), *yw = malloc(65 * sizeof *yw);
+    ref_layernorm_fwd(xv, NULL, NULL, yw, NULL, NULL, 13, 5, 1e-5);
+    okto_graph *g;
+    TU_OK(okto_graph_create(ctx1, &g));
+    TU_OK(okto_layernorm(g, x.t, NULL, NULL, x.t, NULL, NULL, 1e-5f));
+    TU_OK(okto_graph_run(g));
+    float *got = read_all(x.t);
+    assert_true(rel_err(got, yw, 65) <= 1e-5);
+    TU_OK(okto_graph_destroy(g));
+    free(xv), free(yw), free(got);
+    tview_free(&x);
+}
+
+static void norm_ops(void **state)
+{
+    (void)state;
+    for (int rms = 0; rms < 2; rms++) {
+        for (size_t d = 0; d < 3; d++) {
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+                for (int l = 0; l < L_COUNT; l++)
+                    if ((l != L_TRANSPOSED || shapes[s].rank >= 2) && ops1_shape(d, s))
+                        check_norm(ctx1, rms, float_dtypes[d], &shapes[s], (layout)l,
+                                   (int)(s + (size_t)l) % 3 == 1, s != 3, 0);
+            check_norm(ctx3, rms, float_dtypes[d], &big, L_CONTIG, d == 1, 1, 1);
+        }
+    }
+    norm_in_place();
+}
+
+/* ---- softmax backward, log_softmax and its backward ---- */
+
+typedef struct smx_case {
+    int log;
+    unsigned flags;
+    okto_tensor *y, *dx;
+    const okto_tensor *x, *yin, *dy;
+    double *dx0;
+} smx_case;
+
+static void rec_smx(okto_graph *g, void *p)
+{
+    smx_case *c = p;
+    if (c->log)
+        okto_log_softmax(g, c->y, c->x);
+    if (c->log)
+        okto_log_softmax_backward(g, c->dx, c->dy, c->yin, c->flags);
+    else
+        okto_softmax_backward(g, c->dx, c->dy, c->yin, c->flags);
+}
+
+static void refill_smx(void *p)
+{
+    smx_case *c = p;
+    if (c->flags & OKTO_ACCUMULATE)
+        write_vals(c->dx, c->dx0);
+}
+
+typedef struct smx_fd {
+    int log;
+    double *x, *y, *dy;
+    size_t rows, cols;
+} smx_fd;
+static double smx_fd_loss(void *p)
+{
+    smx_fd *f = p;
+    if (f->log)
+        ref_log_softmax_fwd(f->x, f->y, f->rows, f->cols);
+    else
+        ref_softmax_fwd(f->x, f->y, f->rows, f->cols);
+    double s = 0;
+    for (size_t i = 0; i < f->rows * f->cols; i++)
+        s += f->dy[i] * f->y[i];
+    return s;
+}
+
+static void check_smx(okto_context *c, int log, okto_dtype dt, const shape *sh, layout l, int acc,
+                      int parts)
+{
+    size_t n = numel(sh->rank, sh->d), cols = sh->d[sh->rank - 1], rows = n / cols;
+    tview x = make(c, dt, sh->rank, sh->d, l), y = make(c, dt, sh->rank, sh->d, L_SLICED);
+    tview yin = make(c, dt, sh->rank, sh->d, (layout)((l + 1) % L_COUNT));
+    tview dy = make(c, dt, sh->rank, sh->d, (layout)((l + 2) % L_COUNT));
+    tview dx = make(c, dt, sh->rank, sh->d, l);
+    double *xv = fill(&x, n + 11 + (uint64_t)log, -6, 6), *dyv = fill(&dy, n + 12, -1, 1);
+    double *dx0 = fill(&dx, n + 13, -1, 1), *yw = malloc(n * sizeof *yw);
+    double *yr = malloc(n * sizeof *yr), *dxw = malloc(n * sizeof *dxw);
+    (log ? ref_log_softmax_fwd : ref_softmax_fwd)(xv, yw, rows, cols);
+    /* the backward's y: the reference forward as the device holds it */
+    write_vals(yin.t, yw);
+    {
+        float *f = read_all(yin.t);
+        for (size_t i = 0; i < n; i++)
+            yr[i] = f[i];
+        free(f);
+    }
+    (log ? ref_log_softmax_bwd : ref_softmax_bwd)(yr, dyv, dxw, rows, cols);
+    if (dt == OKTO_F32 && !acc && !parts) {
+        double *g = malloc(n * sizeof *g), *ys = malloc(n * sizeof *ys);
+        (log ? ref_log_softmax_bwd : ref_softmax_bwd)(yw, dyv, g, rows, cols);
+        smx_fd f = {log, xv, ys, dyv, rows, cols};
+        fd_check(smx_fd_loss, &f, xv, n, g, log ? "log_softmax dx" : "softmax dx");
+        free(g), free(ys);
+    }
+    if (acc)
+        for (size_t i = 0; i < n; i++)
+            dxw[i] += dx0[i];
+    smx_case cs = {log, acc ? OKTO_ACCUMULATE : 0, y.t, dx.t, x.t, yin.t, dy.t, dx0};
+    const okto_tensor *outs[] = {log ? y.t : NULL, dx.t};
+    float *got[2];
+    char what[160];
+    snprintf(what, sizeof what, "%s %s %s %zux%zu%s", log ? "log_softmax" : "softmax_backward",
+             okto_dtype_name(dt), layout_name[l], rows, cols, acc ? " accumulate" : "");
+    run_n(c, rec_smx, &cs, 2, outs, refill_smx, what, got);
+    double tol_y = dt == OKTO_F32 ? 4e-6 : tol_ew[dt], ey = log ? rel_err(got[0], yw, n) : 0;
+    double ex = scaled_err(got[1], dxw, n);
+    if (!(ey <= tol_y) || !(ex <= tol_grad[dt]))
+        fail_msg("%s: y %g (tol %g), dx %g (tol %g)", what, ey, tol_y, ex, tol_grad[dt]);
+    if (log)
+        note(OKTO__OP_LOG_SOFTMAX, dt, l, tol_y, ey);
+    okto__op bop = log ? OKTO__OP_LOG_SOFTMAX_BACKWARD : OKTO__OP_SOFTMAX_BACKWARD;
+    note(bop, dt, l, tol_grad[dt], ex);
+    if (parts) {
+        cov[bop].partitioned = 1;
+        if (log)
+            cov[OKTO__OP_LOG_SOFTMAX].partitioned = 1;
+    }
+    free(got[0]), free(got[1]);
+    free(xv), free(dyv), free(dx0), free(yw), free(yr), free(dxw);
+    tview_free(&x), tview_free(&y), tview_free(&yin), tview_free(&dy), tview_free(&dx);
+}
+
+static void softmax_ext_ops(void **state)
+{
+    (void)state;
+    for (int log = 0; log < 2; log++)
+        for (size_t d = 0; d < 3; d++) {
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+                for (int l = 0; l < L_COUNT; l++)
+                    if ((l != L_TRANSPOSED || shapes[s].rank >= 2) && ops1_shape(d, s))
+                        check_smx(ctx1, log, float_dtypes[d], &shapes[s], (layout)l,
+                                  (int)(s + (size_t)l) % 3 == 2, 0);
+            check_smx(ctx3, log, float_dtypes[d], &big, L_CONTIG, d == 2, 1);
+        }
+}
+
+/* ---- cross-entropy ---- */
+
+typedef struct xe_case {
+    int ignore;
+    unsigned flags;
+    okto_tensor *loss, *stat, *dlogits;
+    const okto_tensor *logits, *labels, *dloss, *stat_in;
+    double *d0;
+} xe_case;
+
+static void rec_xe(okto_graph *g, void *p)
+{
+    xe_case *c = p;
+    okto_cross_entropy(g, c->loss, c->stat, c->logits, c->labels, c->ignore);
+    okto_cross_entropy_backward(g, c->dlogits, c->dloss, c->logits, c->labels, c->stat_in,
+                                c->ignore, c->flags);
+}
+
+static void refill_xe(void *p)
+{
+    xe_case *c = p;
+    if (c->flags & OKTO_ACCUMULATE)
+        write_vals(c->dlogits, c->d0);
+}
+
+typedef struct xe_fd {
+    double *x;
+    int *lab;
+    size_t rows, cols;
+    double *loss;
+} xe_fd;
+static double xe_fd_loss(void *p)
+{
+    xe_fd *f = p;
+    double cnt;
+    return ref_xent_fwd(f->x, f->lab, f->rows, f->cols, -100, f->loss, &cnt);
+}
+
+static void check_xe(okto_context *c, okto_dtype dt, const shape *sh, layout l, int acc,
+                     int with_stat, int parts)
+{
+    size_t n = numel(sh->rank, sh->d), cols = sh->d[sh->rank - 1], rows = n / cols;
+    tview x = make(c, dt, sh->rank, sh->d, l), dx = make(c, dt, sh->rank, sh->d, L_SLICED);
+    tview lab = make(c, OKTO_I32, 2, (size_t[]){rows, 1}, L_SLICED);
+    tview loss = make(c, with_stat ? OKTO_F32 : dt, 1, (size_t[]){1}, L_CONTIG);
+    tview stat = make(c, OKTO_F32, 2, (size_t[]){rows, 2}, L_CONTIG);
+    tview dloss = make(c, OKTO_F32, 1, (size_t[]){1}, L_CONTIG);
+    double *xv = fill(&x, n + 21, -6, 6), *d0 = fill(&dx, n + 22, -1, 1);
+    int *labels = malloc(rows * sizeof *labels);
+    uint64_t seed = rows * 7 + 1;
+    for (size_t r = 0; r < rows; r++)
+        labels[r] = r % 5 == 3 ? -100 : (int)(tu_rand(&seed) % cols);
+    TU_OK(okto_tensor_write(lab.t, labels));
+    TU_OK(okto_tensor_write_f32(dloss.t, (float[]){0.75f}));
+    double *lw = malloc(rows * sizeof *lw), *gw = malloc(n * sizeof *gw), count;
+    double mean = ref_xent_fwd(xv, labels, rows, cols, -100, lw, &count);
+    ref_xent_bwd(xv, labels, rows, cols, -100, 0.75, gw);
+    if (dt == OKTO_F32 && !acc && !parts) {
+        double *g1 = malloc(n * sizeof *g1);
+        ref_xent_bwd(xv, labels, rows, cols, -100, 1.0, g1);
+        xe_fd f = {xv, labels, rows, cols, lw};
+        if (count > 0)
+            fd_check(xe_fd_loss, &f, xv, n, g1, "cross_entropy dlogits");
+        free(g1);
+    }
+    if (acc)
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < cols; j++)
+                gw[r * cols + j] += d0[r * cols + j]; /* ignored rows: 0 + kept value */
+    xe_case cs = {
+        -100,    acc ? OKTO_ACCUMULATE : 0, loss.t, with_stat ? stat.t : NULL, dx.t, x.t, lab.t,
+        dloss.t, with_stat ? stat.t : NULL, d0};
+    const okto_tensor *outs[] = {loss.t, dx.t};
+    float *got[2];
+    char what[160];
+    snprintf(what, sizeof what, "cross_entropy %s %s %zux%zu%s%s", okto_dtype_name(dt),
+             layout_name[l], rows, cols, acc ? " accumulate" : "", with_stat ? " stat" : "");
+    run_n(c, rec_xe, &cs, 2, outs, refill_xe, what, got);
+    double tol = with_stat ? 1e-5 : (dt == OKTO_F32 ? 1e-5 : tol_ew[dt]);
+    double el = count > 0 ? fabs((double)got[0][0] - mean) / fmax(1.0, fabs(mean))
+                          : (isnan(got[0][0]) ? 0 : INFINITY);
+    /* the gradient is O(1/count): judged at that scale */
+    double eg = 0, sc = count > 0 ? count / 0.75 : 1;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[1][i] - gw[i]) * (acc ? 1 : sc);
+        eg = d <= eg ? eg : isnan(d) ? INFINITY : d;
+    }
+    double tg = dt == OKTO_F32 ? 4e-6 : tol_ew[dt] * (acc ? 2 : 1);
+    if (!(el <= tol) || !(eg <= tg))
+        fail_msg("%s: loss %g (want %g, error %g, tol %g), gradient error %g (tol %g)", what,
+                 (double)got[0][0], mean, el, tol, eg, tg);
+    note(OKTO__OP_CROSS_ENTROPY, dt, l, tol, el);
+    note_scaled(OKTO__OP_CROSS_ENTROPY_BACKWARD, dt, l, tg, eg, 1.0, "1/count");
+    if (parts)
+        cov[OKTO__OP_CROSS_ENTROPY].partitioned = cov[OKTO__OP_CROSS_ENTROPY_BACKWARD].partitioned =
+            1;
+    free(got[0]), free(got[1]);
+    free(xv), free(d0), free(labels), free(lw), free(gw);
+    tview_free(&x), tview_free(&dx), tview_free(&lab), tview_free(&loss), tview_free(&stat);
+    tview_free(&dloss);
+}
+
+/* a label out of range fails the run naming the row (the absolute row, also in a later part);
+ * fixed labels then run clean (the flag was reset); every row ignored gives NaN and zero grads */
+static void xe_bad_labels(okto_context *c, size_t rows, size_t cols, size_t bad_row)
+{
+    tview x = make(c, OKTO_F32, 2, (size_t[]){rows, cols}, L_CONTIG);
+    tview dx = make(c, OKTO_F32, 2, (size_t[]){rows, cols}, L_CONTIG);
+    tview lab = make(c, OKTO_I32, 1, &rows, L_CONTIG);
+    tview loss = make(c, OKTO_F32, 1, (size_t[]){1}, L_CONTIG);
+    tview dl = make(c, OKTO_F32, 1, (size_t[]){1}, L_CONTIG);
+    double *xv = fill(&x, 3, -1, 1);
+    int *labels = calloc(rows, sizeof *labels);
+    TU_OK(okto_tensor_write_f32(dl.t, (float[]){1.0f}));
+    okto_graph *g;
+    TU_OK(okto_graph_create(c, &g));
+    TU_OK(okto_cross_entropy(g, loss.t, NULL, x.t, lab.t, -100));
+    TU_OK(okto_cross_entropy_backward(g, dx.t, dl.t, x.t, lab.t, NULL, -100, 0));
+    labels[bad_row] = (int)cols;
+    labels[rows - 1] = -7;
+    TU_OK(okto_tensor_write(lab.t, labels));
+    assert_int_equal(okto_graph_run(g), OKTO_EINVAL);
+    char want[96];
+    snprintf(want, sizeof want, "row %zu has a label outside [0, %zu)", bad_row, cols);
+    if (!strstr(okto_last_error(c), "okto_cross_entropy") || !strstr(okto_last_error(c), want))
+        fail_msg("bad label: message \"%s\" lacks \"%s\"", okto_last_error(c), want);
+    labels[bad_row] = 0, labels[rows - 1] = 0;
+    TU_OK(okto_tensor_write(lab.t, labels));
+    TU_OK(okto_graph_run(g));
+    for (size_t r = 0; r < rows; r++)
+        labels[r] = -100;
+    TU_OK(okto_tensor_write(lab.t, labels));
+    TU_OK(okto_graph_run(g));
+    float *lv = read_all(loss.t), *gv = read_all(dx.t);
+    assert_true(isnan(lv[0]));
+    for (size_t i = 0; i < rows * cols; i++)
+        assert_true(gv[i] == 0.0f);
+    TU_OK(okto_graph_destroy(g));
+    free(xv), free(labels), free(lv), free(gv);
+    tview_free(&x), tview_free(&dx), tview_free(&lab), tview_free(&loss), tview_free(&dl);
+}
+
+static void xent_ops(void **state)
+{
+    (void)state;
+    for (size_t d = 0; d < 3; d++) {
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int l = 0; l < L_COUNT; l++)
+                if ((l != L_TRANSPOSED || shapes[s].rank >= 2) && ops1_shape(d, s))
+                    check_xe(ctx1, float_dtypes[d], &shapes[s], (layout)l,
+                             (int)(s + (size_t)l) % 3 == 1, (int)(s + (size_t)l) % 2, 0);
+        check_xe(ctx3, float_dtypes[d], &big, L_CONTIG, d == 1, 1, 1);
+    }
+    xe_bad_labels(ctx1, 13, 5, 4);
+    xe_bad_labels(ctx3, 1024, 257, 900);
+}
+
+/* ---- embedding ---- */
+
+typedef struct emb_case {
+    unsigned flags;
+    int pad;
+    okto_tensor *out, *dtable;
+    const okto_tensor *table, *ids, *dout;
+    double *d0;
+} emb_case;
+
+static void rec_emb(okto_graph *g, void *p)
+{
+    emb_case *c = p;
+    okto_embedding(g, c->out, c->table, c->ids);
+    okto_embedding_backward(g, c->dtable, c->dout, c->ids, c->pad, c->flags);
+}
+
+static void refill_emb(void *p)
+{
+    emb_case *c = p;
+    if (c->flags & OKTO_ACCUMULATE)
+        write_vals(c->dtable, c->d0);
+}
+
+typedef struct emb_fd {
+    double *table, *dout;
+    const int *ids;
+    size_t ntok, vocab, dim;
+    double *out;
+    int pad;
+} emb_fd;
+static double emb_fd_loss(void *p)
+{
+    emb_fd *f = p;
+    ref_embed_fwd(f->table, f->ids, f->ntok, f->vocab, f->dim, f->out);
+    double s = 0;
+    for (size_t t = 0; t < f->ntok; t++)
+        if (f->ids[t] != f->pad)
+            for (size_t d = 0; d < f->dim; d++)
+                s += f->dout[t * f->dim + d] * f->out[t * f->dim + d];
+    return s;
+}
+
+static void check_emb(okto_context *c, okto_dtype dt, size_t vocab, size_t dim, size_t ntok,
+                      layout l, int acc, int pad, int parts)
+{
+    size_t ts[2] = {vocab, dim}, os[3] = {ntok > 3 ? ntok / 3 : 1, ntok > 3 ? 3 : ntok, dim};
+    int orank = ntok > 3 && ntok % 3 == 0 ? 3 : 2;
+    if (orank == 2)
+        os[0] = ntok, os[1] = dim;
+    tview table = make(c, dt, 2, ts, l), dtable = make(c, dt, 2, ts, (layout)((l + 1) % L_COUNT));
+    tview out = make(c, dt, orank, os, L_SLICED), dout = make(c, dt, orank, os, l);
+    tview ids = make(c, OKTO_I32, orank - 1, os, L_SLICED);
+    double *tv = fill(&table, vocab * 5 + dim, -2, 2), *dv = fill(&dout, ntok + 3, -1, 1);
+    double *d0 = fill(&dtable, 9, -1, 1);
+    int *idv = malloc(ntok * sizeof *idv);
+    uint64_t seed = ntok * 31 + vocab;
+    for (size_t t = 0; t < ntok; t++) /* skewed: low ids repeat often */
+        idv[t] = (int)((tu_rand(&seed) % vocab) * (tu_rand(&seed) % 2) % vocab);
+    TU_OK(okto_tensor_write(ids.t, idv));
+    double *ow = malloc(ntok * dim * sizeof *ow), *gw = malloc(vocab * dim * sizeof *gw);
+    ref_embed_fwd(tv, idv, ntok, vocab, dim, ow);
+    ref_embed_bwd(dv, idv, ntok, vocab, dim, pad, gw);
+    if (dt == OKTO_F32 && !acc && !parts) {
+        emb_fd f = {tv, dv, idv, ntok, vocab, dim, malloc(ntok * dim * sizeof(double)), pad};
+        fd_check(emb_fd_loss, &f, tv, vocab * dim, gw, "embedding dtable");
+        free(f.out);
+    }
+    if (acc) /* rows no token hits keep their value too */
+        for (size_t i = 0; i < vocab * dim; i++)
+            gw[i] += d0[i];
+    emb_case cs = {acc ? OKTO_ACCUMULATE : 0, pad, out.t, dtable.t, table.t, ids.t, dout.t, d0};
+    const okto_tensor *outs[] = {out.t, dtable.t};
+    float *got[2];
+    char what[160];
+    snprintf(what, sizeof what, "embedding %s %s %zux%zu ntok %zu%s pad %d", okto_dtype_name(dt),
+             layout_name[l], vocab, dim, ntok, acc ? " accumulate" : "", pad);
+    run_n(c, rec_emb, &cs, 2, outs, refill_emb, what, got);
+    double eo = rel_err(got[0], ow, ntok * dim), eg = rel_err(got[1], gw, vocab * dim);
+    double tg = dt == OKTO_F32 ? 2e-6 : tol_ew[dt];
+    if (!(eo == 0) || !(eg <= tg))
+        fail_msg("%s: out error %g (exact wanted), dtable error %g (tol %g)", what, eo, eg, tg);
+    note(OKTO__OP_EMBEDDING, dt, l, 0, eo);
+    note(OKTO__OP_EMBEDDING_BACKWARD, dt, l, tg, eg);
+    if (parts)
+        cov[OKTO__OP_EMBEDDING].partitioned = cov[OKTO__OP_EMBEDDING_BACKWARD].partitioned = 1;
+    free(got[0]), free(got[1]);
+    free(tv), free(dv), free(d0), free(idv), free(ow), free(gw);
+    tview_free(&table), tview_free(&dtable), tview_free(&out), tview_free(&dout);
+    tview_free(&ids);
+}
+
+static void emb_bad_ids(okto_context *c, size_t vocab, size_t dim, size_t ntok, size_t bad)
+{
+    tview table = make(c, OKTO_F32, 2, (size_t[]){vocab, dim}, L_CONTIG);
+    tview out = make(c, OKTO_F32, 2, (size_t[]){ntok, dim}, L_CONTIG);
+    tview ids = make(c, OKTO_I32, 1, &ntok, L_CONTIG);
+    double *tv = fill(&table, 1, -1, 1);
+    int *idv = calloc(ntok, sizeof *idv);
+    okto_graph *g;
+    TU_OK(okto_graph_create(c, &g));
+    TU_OK(okto_embedding(g, out.t, table.t, ids.t));
+    TU_OK(okto_embedding_backward(g, table.t, out.t, ids.t, -1, OKTO_ACCUMULATE));
+    idv[bad] = -3, idv[ntok - 1] = (int)vocab;
+    TU_OK(okto_tensor_write(ids.t, idv));
+    assert_int_equal(okto_graph_run(g), OKTO_EINVAL);
+    char want[96];
+    snprintf(want, sizeof want, "okto_embedding: token %zu has an id outside [0, %zu)", bad, vocab);
+    if (!strstr(okto_last_error(c), want))
+        fail_msg("bad id: message \"%s\" lacks \"%s\"", okto_last_error(c), want);
+    idv[bad] = 0, idv[ntok - 1] = 0;
+    TU_OK(okto_tensor_write(ids.t, idv));
+    TU_OK(okto_graph_run(g));
+    TU_OK(okto_graph_destroy(g));
+    free(tv), free(idv);
+    tview_free(&table), tview_free(&out), tview_free(&ids);
+}
+
+static void embed_ops(void **state)
+{
+    (void)state;
+    static const size_t sz[][3] = {{1, 1, 1}, {7, 5, 13}, {13, 257, 9}, {50, 3, 201}, {5, 7, 1}};
+    for (size_t d = 0; d < 3; d++) {
+        for (size_t s = 0; s < sizeof sz / sizeof *sz; s++)
+            for (int l = 0; l < L_COUNT; l++)
+                check_emb(ctx1, float_dtypes[d], sz[s][0], sz[s][1], sz[s][2], (layout)l,
+                          (int)(s + (size_t)l) % 3 == 1, s == 3 ? 0 : -1, 0);
+        check_emb(ctx3, float_dtypes[d], 1024, 257, 600, L_CONTIG, d == 2, 0, 1);
+    }
+    emb_bad_ids(ctx1, 10, 4, 9, 2);
+    emb_bad_ids(ctx3, 20, 257, 800, 700);
+}
+
+/* ---- dropout ---- */
+
+typedef struct drop_case {
+    float p;
+    unsigned stream, flags;
+    okto_tensor *y, *dx;
+    const okto_tensor *x, *dy, *seed;
+    double *d0;
+} drop_case;
+
+static void rec_drop(okto_graph *g, void *p)
+{
+    drop_case *c = p;
+    okto_dropout(g, c->y, c->x, c->p, c->seed, c->stream);
+    okto_dropout_backward(g, c->dx, c->dy, c->p, c->seed, c->stream, c->flags);
+}
+
+static void refill_drop(void *p)
+{
+    drop_case *c = p;
+    if (c->flags & OKTO_ACCUMULATE)
+        write_vals(c->dx, c->d0);
+}
+
+static void check_drop(okto_context *c, okto_dtype dt, const shape *sh, layout l, float p, int acc)
+{
+    size_t n = numel(sh->rank, sh->d);
+    tview x = make(c, dt, sh->rank, sh->d, l), y = make(c, dt, sh->rank, sh->d, L_SLICED);
+    tview dy = make(c, dt, sh->rank, sh->d, (layout)((l + 1) % L_COUNT));
+    tview dx = make(c, dt, sh->rank, sh->d, L_CONTIG);
+    tview seed = make(c, OKTO_I32, 1, (size_t[]){2}, L_CONTIG);
+    uint32_t sv[2] = {0x9e3779b9u, (uint32_t)n};
+    TU_OK(okto_tensor_write(seed.t, sv));
+    double *xv = fill(&x, n + 31, -2, 2), *dyv = fill(&dy, n + 32, -1, 1);
+    double *d0 = fill(&dx, n + 33, -1, 1);
+    double *yw = malloc(n * sizeof *yw), *dxw = malloc(n * sizeof *dxw);
+    unsigned stream = 7;
+    ref_dropout(xv, yw, n, p, sv[0], sv[1], stream);
+    ref_dropout(dyv, dxw, n, p, sv[0], sv[1], stream);
+    if (acc)
+        for (size_t i = 0; i < n; i++)
+            dxw[i] += d0[i];
+    drop_case cs = {p, stream, acc ? OKTO_ACCUMULATE : 0, y.t, dx.t, x.t, dy.t, seed.t, d0};
+    const okto_tensor *outs[] = {y.t, dx.t};
+    float *got[2];
+    char what[160];
+    snprintf(what, sizeof what, "dropout %s %s p %g n %zu%s", okto_dtype_name(dt), layout_name[l],
+             (double)p, n, acc ? " accumulate" : "");
+    run_n(c, rec_drop, &cs, 2, outs, refill_drop, what, got);
+    double tol = dt == OKTO_F32 ? 1e-6 : tol_ew[dt] * (acc ? 2 : 1);
+    double ey = rel_err(got[0], yw, n), ex = rel_err(got[1], dxw, n);
+    if (!(ey <= tol) || !(ex <= tol))
+        fail_msg("%s: y error %g, dx error %g (tol %g)", what, ey, ex, tol);
+    note(OKTO__OP_DROPOUT, dt, l, tol, ey);
+    note(OKTO__OP_DROPOUT_BACKWARD, dt, l, tol, ex);
+    free(got[0]), free(got[1]);
+    free(xv), free(dyv), free(d0), free(yw), free(dxw);
+    tview_free(&x), tview_free(&y), tview_free(&dy), tview_free(&dx), tview_free(&seed);
+}
+
+/* a replayed graph advances the seed (with the carry into the high word) and draws new masks */
+static void drop_seed_advance(void)
+{
+    size_t n = 1000;
+    tview x = make(ctx1, OKTO_F32, 1, &n, L_CONTIG), y = make(ctx1, OKTO_F32, 1, &n, L_CONTIG);
+    tview seed = make(ctx1, OKTO_I32, 1, (size_t[]){2}, L_SLICED);
+    uint32_t sv[2] = {0xffffffffu, 5};
+    TU_OK(okto_tensor_write(seed.t, sv));
+    double *xv = fill(&x, 5, 1, 2), *yw = malloc(n * sizeof *yw);
+    okto_graph *g;
+    TU_OK(okto_graph_create(ctx1, &g));
+    TU_OK(okto_dropout(g, y.t, x.t, 0.5f, seed.t, 3));
+    TU_OK(okto_seed_advance(g, seed.t));
+    for (int step = 0; step < 2; step++) {
+        TU_OK(okto_graph_run(g));
+        ref_dropout(xv, yw, n, 0.5f, sv[0], sv[1], 3);
+        float *got = read_all(y.t);
+        assert_true(rel_err(got, yw, n) <= 1e-6);
+        free(got);
+        uint64_t v = ((uint64_t)sv[1] << 32 | sv[0]) + 1;
+        sv[0] = (uint32_t)v, sv[1] = (uint32_t)(v >> 32);
+        uint32_t now[2];
+        TU_OK(okto_tensor_read(seed.t, now));
+        assert_true(now[0] == sv[0] && now[1] == sv[1]);
+    }
+    note(OKTO__OP_SEED_ADVANCE, OKTO_I32, L_SLICED, 0, 0);
+    TU_OK(okto_graph_destroy(g));
+    free(xv), free(yw);
+    tview_free(&x), tview_free(&y), tview_free(&seed);
+}
+
+static void dropout_ops(void **state)
+{
+    (void)state;
+    static const float ps[] = {0.3f, 0.0f, 1.0f, 0.9f};
+    for (size_t d = 0; d < 3; d++)
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int l = 0; l < L_COUNT; l++)
+                if ((l != L_TRANSPOSED || shapes[s].rank >= 2) && ops1_shape(d, s))
+                    check_drop(ctx1, float_dtypes[d], &shapes[s], (layout)l,
+                               ps[(s + (size_t)l) % 4], (int)(s + (size_t)l) % 3 == 1);
+    check_drop(ctx3, OKTO_F32, &big, L_CONTIG, 0.3f, 0);
+    drop_seed_advance();
+}
+
+/* ---- argmax ---- */
+
+typedef struct am_case {
+    okto_tensor *out;
+    const okto_tensor *in;
+} am_case;
+
+static void rec_am(okto_graph *g, void *p)
+{
+    am_case *c = p;
+    okto_argmax(g, c->out, c->in);
+}
+
+static void check_am(okto_context *c, okto_dtype dt, const shape *sh, layout l, int parts)
+{
+    size_t n = numel(sh->rank, sh->d), cols = sh->d[sh->rank - 1], rows = n / cols;
+    tview in = make(c, dt, sh->rank, sh->d, l), out = make(c, OKTO_I32, 1, &rows, L_SLICED);
+    double *x = fill(&in, n + 41, -4, 4);
+    /* ties (small integers) and, in float dtypes, a NaN and infinities */
+    for (size_t i = 0; i < n; i++)
+        x[i] = floor(x[i]);
+    if (dt != OKTO_I32 && n > 3)
+        x[n / 2] = NAN, x[1] = INFINITY, x[2] = -INFINITY;
+    write_vals(in.t, x);
+    int *want = malloc(rows * sizeof *want);
+    ref_argmax(x, rows, cols, want);
+    double *wd = malloc(rows * sizeof *wd);
+    for (size_t r = 0; r < rows; r++)
+        wd[r] = want[r];
+    am_case cs = {out.t, in.t};
+    char what[128];
+    snprintf(what, sizeof what, "argmax %s %s %zux%zu", okto_dtype_name(dt), layout_name[l], rows,
+             cols);
+    float *got = run_all(c, rec_am, &cs, out.t, NULL, what);
+    double err = rel_err(got, wd, rows);
+    if (!(err == 0))
+        fail_msg("%s: wrong index (error %g)", what, err);
+    note(OKTO__OP_ARGMAX, dt, l, 0, err);
+    if (parts)
+        cov[OKTO__OP_ARGMAX].partitioned = 1;
+    free(x), free(want), free(wd), free(got);
+    tview_free(&in), tview_free(&out);
+}
+
+static void argmax_ops(void **state)
+{
+    (void)state;
+    static const okto_dtype dts[] = {OKTO_F32, OKTO_F16, OKTO_BF16, OKTO_I32};
+    for (size_t d = 0; d < 4; d++) {
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int l = 0; l < L_COUNT; l++)
+                if ((l != L_TRANSPOSED || shapes[s].rank >= 2) && ops1_shape(d, s))
+                    check_am(ctx1, dts[d], &shapes[s], (layout)l, 0);
+        check_am(ctx3, dts[d], &big, L_CONTIG, 1);
+    }
+}
+
+/* ---- optimizers ---- */
+
+typedef struct opt_case {
+    int adam, nesterov, multi;
+    float momentum, wd, b1, b2, eps;
+    okto_tensor *param, *s0, *s1, *sched;
+    const okto_tensor *grad, *gscale;
+    double *p0, *m0, *v0;
+    float sched0[4];
+    /* the multi form: n tensors */
+    int n;
+    okto_tensor **params, **s0s, **s1s;
+    const okto_tensor **grads;
+    const float *decays;
+    double **p0s, **m0s, **v0s;
+} opt_case;
+
+static void rec_opt(okto_graph *g, void *p)
+{
+    opt_case *c = p;
+    okto_sched_advance(g, c->sched);
+    if (c->adam)
+        okto_adamw_prepare(g, c->sched, c->b1, c->b2);
+    if (c->multi && c->adam)
+        okto_adamw_multi(g, c->n, c->params, c->grads, c->s0s, c->s1s, c->decays, c->sched,
+                         c->gscale, c->b1, c->b2, c->eps);
+    else if (c->multi)
+        okto_sgd_multi(g, c->n, c->params, c->grads, c->momentum != 0 ? c->s0s : NULL, c->decays,
+                       c->sched, c->gscale, c->momentum, c->nesterov);
+    else if (c->adam)
+        okto_adamw(g, c->param, c->grad, c->s0, c->s1, c->sched, c->gscale, c->b1, c->b2, c->eps,
+                   c->wd);
+    else
+        okto_sgd(g, c->param, c->grad, c->s0, c->sched, c->gscale, c->momentum, c->wd, c->nesterov);
+}
+
+static void refill_opt(void *p)
+{
+    opt_case *c = p;
+    TU_OK(okto_tensor_write_f32(c->sched, c->sched0));
+    if (c->multi) {
+        for (int i = 0; i < c->n; i++) {
+            write_vals(c->params[i], c->p0s[i]);
+            if (c->s0s && c->s0s[i])
+                write_vals(c->s0s[i], c->m0s[i]);
+            if (c->s1s && c->s1s[i])
+                write_vals(c->s1s[i], c->v0s[i]);
+        }
+        return;
+    }
+    write_vals(c->param, c->p0);
+    if (c->s0)
+        write_vals(c->s0, c->m0);
+    if (c->s1)
+        write_vals(c->s1, c->v0);
+}
+
+/* one step against ref_sgd / ref_adamw; gs: the gradient scale (NAN: the step is skipped) */
+static void check_opt(okto_context *c, int adam, okto_dtype dt, const shape *sh, layout l,
+                      float momentum, int nesterov, double gs, int parts)
+{
+    size_t n = numel(sh->rank, sh->d);
+    tview p = make(c, dt, sh->rank, sh->d, l), gr = make(c, dt, sh->rank, sh->d, L_SLICED);
+    tview m = make(c, OKTO_F32, sh->rank, sh->d, L_CONTIG);
+    tview v = make(c, OKTO_F32, sh->rank, sh->d, (layout)((l + 1) % L_COUNT));
+    tview sched = make(c, OKTO_F32, 1, (size_t[]){4}, L_CONTIG);
+    tview gsc = make(c, OKTO_F32, 1, (size_t[]){1}, L_CONTIG);
+    double *pv = fill(&p, n + 51, -1, 1), *gv = fill(&gr, n + 52, -1, 1);
+    double *mv = fill(&m, n + 53, -0.1, 0.1), *vv = fill(&v, n + 54, 0, 0.01);
+    TU_OK(okto_tensor_write_f32(gsc.t, (float[]){(float)gs}));
+    float t0 = 4, lr = 0.01f, wd = 0.1f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+    double *pw = malloc(n * sizeof *pw), *mw = malloc(n * sizeof *mw), *vw = malloc(n * sizeof *vw);
+    memcpy(pw, pv, n * sizeof *pw), memcpy(mw, mv, n * sizeof *mw), memcpy(vw, vv, n * sizeof *vw);
+    if (isfinite(gs)) {
+        if (adam)
+            ref_adamw(pw, gv, mw, vw, n, lr, t0 + 1, b1, b2, eps, wd, gs);
+        else
+            ref_sgd(pw, gv, mw, n, lr, momentum, wd, nesterov, gs);
+    }
+    opt_case cs = {.adam = adam,
+                   .nesterov = nesterov,
+                   .momentum = momentum,
+                   .wd = wd,
+                   .b1 = b1,
+                   .b2 = b2,
+                   .eps = eps,
+                   .param = p.t,
+                   .s0 = adam || momentum != 0 ? m.t : NULL,
+                   .s1 = adam ? v.t : NULL,
+                   .sched = sched.t,
+                   .grad = gr.t,
+                   .gscale = gs == 1 ? NULL : gsc.t,
+                   .p0 = pv,
+                   .m0 = mv,
+                   .v0 = vv,
+                   .sched0 = {lr, t0, 0, 0}};
+    const okto_tensor *outs[] = {p.t, m.t, v.t, sched.t};
+    float *got[4];
+    char what[160];
+    snprintf(what, sizeof what, "%s %s %s n %zu momentum %g%s gscale %g", adam ? "adamw" : "sgd",
+             okto_dtype_name(dt), layout_name[l], n, (double)momentum, nesterov ? " nesterov" : "",
+             gs);
+    run_n(c, rec_opt, &cs, 4, outs, refill_opt, what, got);
+    /* the parameter's update is small against it: judged relative to the step's size too */
+    double tol = dt == OKTO_F32 ? 1e-6 : tol_ew[dt];
+    double ep = rel_err(got[0], pw, n), em = rel_err(got[1], mw, n);
+    double ev = adam ? rel_err(got[2], vw, n) : 0;
+    double bc1 = 1 - pow(b1, t0 + 1), bc2 = 1 - pow(b2, t0 + 1);
+    double sw[4] = {lr, t0 + 1, lr / bc1, 1 / sqrt(bc2)};
+    double es = adam ? rel_err(got[3], sw, 4) : rel_err(got[3], sw, 2);
+    if (!(ep <= tol) || !(em <= 1e-6) || !(ev <= 1e-6) || !(es <= 1e-6))
+        fail_msg("%s: param %g (tol %g), state %g / %g, sched %g", what, ep, tol, em, ev, es);
+    note(adam ? OKTO__OP_ADAMW : OKTO__OP_SGD, dt, l, tol, fmax(ep, fmax(em, ev)));
+    note(OKTO__OP_SCHED_ADVANCE, OKTO_F32, L_CONTIG, 1e-6, es);
+    if (adam)
+        note(OKTO__OP_ADAMW_PREPARE, OKTO_F32, L_CONTIG, 1e-6, es);
+    if (parts)
+        cov[adam ? OKTO__OP_ADAMW : OKTO__OP_SGD].partitioned = 1;
+    for (int k = 0; k < 4; k++)
+        free(got[k]);
+    free(pv), free(gv), free(mv), free(vv), free(pw), free(mw), free(vw);
+    tview_free(&p), tview_free(&gr), tview_free(&m), tview_free(&v), tview_free(&sched);
+    tview_free(&gsc);
+}
+
+/* the multi-tensor steps: three parameters in one arena (row views) and one on its own, grads
+ * in another arena, against the reference (and so the single-tensor ops' arithmetic) */
+static void check_opt_multi(okto_context *c, int adam, okto_dtype dt, float momentum)
+{
+    const size_t rows[4] = {3, 70000, 1, 0}; /* the fourth is a tensor of its own */
+    size_t cols = 5, arena_rows = rows[0] + rows[1] + rows[2];
+    okto_tensor *pa, *ga, *ma, *va, *solo[4];
+    TU_OK(okto_tensor_create(c, dt, 2, (size_t[]){arena_rows, cols}, &pa));
+    TU_OK(okto_tensor_create(c, dt, 2, (size_t[]){arena_rows, cols}, &ga));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 2, (size_t[]){arena_rows, cols}, &ma));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 2, (size_t[]){arena_rows, cols}, &va));
+    TU_OK(okto_tensor_create(c, dt, 1, (size_t[]){13}, &solo[0]));
+    TU_OK(okto_tensor_create(c, dt, 1, (size_t[]){13}, &solo[1]));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 1, (size_t[]){13}, &solo[2]));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 1, (size_t[]){13}, &solo[3]));
+    okto_tensor *P[4], *M[4], *V[4];
+    const okto_tensor *G[4];
+    size_t r0 = 0;
+    for (int i = 0; i < 3; i++) {
+        okto_tensor *t;
+        TU_OK(okto_tensor_view(pa, r0, rows[i], &P[i]));
+        TU_OK(okto_tensor_view(ga, r0, rows[i], &t));
+        G[i] = t;
+        TU_OK(okto_tensor_view(ma, r0, rows[i], &M[i]));
+        TU_OK(okto_tensor_view(va, r0, rows[i], &V[i]));
+        r0 += rows[i];
+    }
+    P[3] = solo[0], G[3] = solo[1], M[3] = solo[2], V[3] = solo[3];
+    double *p0[4], *m0[4], *v0[4], *pw[4], *mw[4], *vw[4];
+    const float decays[4] = {0.1f, 0.0f, 0.2f, 0.05f};
+    float lr = 0.01f, t0 = 2, b1 = 0.9f, b2 = 0.99f, eps = 1e-8f;
+    for (int i = 0; i < 4; i++) {
+        size_t n = okto_tensor_numel(P[i]);
+        tview tp = {P[i], NULL}, tg = {(okto_tensor *)G[i], NULL}, tm = {M[i], NULL},
+              tv = {V[i], NULL};
+        /* fill() zeroes the base first: give it the view itself */
+        tp.base = P[i], tg.base = (okto_tensor *)G[i], tm.base = M[i], tv.base = V[i];
+        p0[i] = fill(&tp, 61 + (uint64_t)i, -1, 1);
+        double *g = fill(&tg, 71 + (uint64_t)i, -1, 1);
+        m0[i] = fill(&tm, 81 + (uint64_t)i, -0.1, 0.1);
+        v0[i] = fill(&tv, 91 + (uint64_t)i, 0, 0.01);
+        pw[i] = malloc(n * sizeof(double)), mw[i] = malloc(n * sizeof(double));
+        vw[i] = malloc(n * sizeof(double));
+        memcpy(pw[i], p0[i], n * sizeof(double)), memcpy(mw[i], m0[i], n * sizeof(double));
+        memcpy(vw[i], v0[i], n * sizeof(double));
+        if (adam)
+            ref_adamw(pw[i], g, mw[i], vw[i], n, lr, t0 + 1, b1, b2, eps, decays[i], 0.5);
+        else
+            ref_sgd(pw[i], g, mw[i], n, lr, momentum, decays[i], 0, 0.5);
+        free(g);
+    }
+    tview gsc = make(c, OKTO_F32, 1, (size_t[]){1}, L_CONTIG);
+    tview sched = make(c, OKTO_F32, 1, (size_t[]){4}, L_CONTIG);
+    TU_OK(okto_tensor_write_f32(gsc.t, (float[]){0.5f}));
+    opt_case cs = {.adam = adam,
+                   .multi = 1,
+                   .momentum = momentum,
+                   .b1 = b1,
+                   .b2 = b2,
+                   .eps = eps,
+                   .sched = sched.t,
+                   .gscale = gsc.t,
+                   .sched0 = {lr, t0, 0, 0},
+                   .n = 4,
+                   .params = P,
+                   .grads = G,
+                   .s0s = M,
+                   .s1s = adam ? V : NULL,
+                   .decays = decays,
+                   .p0s = p0,
+                   .m0s = m0,
+                   .v0s = v0};
+    const okto_tensor *outs[] = {P[0], P[1], P[2], P[3], M[1], V[1], M[3]};
+    float *got[7];
+    char what[96];
+    snprintf(what, sizeof what, "%s_multi %s", adam ? "adamw" : "sgd", okto_dtype_name(dt));
+    run_n(c, rec_opt, &cs, 7, outs, refill_opt, what, got);
+    double tol = dt == OKTO_F32 ? 1e-6 : tol_ew[dt], err = 0;
+    for (int i = 0; i < 4; i++)
+        err = fmax(err, rel_err(got[i], pw[i], okto_tensor_numel(P[i])));
+    double es = rel_err(got[4], mw[1], okto_tensor_numel(M[1]));
+    es = fmax(es, rel_err(got[6], mw[3], 13));
+    if (adam)
+        es = fmax(es, rel_err(got[5], vw[1], okto_tensor_numel(V[1])));
+    if (!(err <= tol) || !(es <= 1e-6))
+        fail_msg("%s: param error %g (tol %g), state %g", what, err, tol, es);
+    note(adam ? OKTO__OP_ADAMW_MULTI : OKTO__OP_SGD_MULTI, dt, L_CONTIG, tol, err);
+    for (int k = 0; k < 7; k++)
+        free(got[k]);
+    for (int i = 0; i < 4; i++) {
+        free(p0[i]), free(m0[i]), free(v0[i]), free(pw[i]), free(mw[i]), free(vw[i]);
+        if (i < 3) {
+            okto_tensor_destroy(P[i]), okto_tensor_destroy((okto_tensor *)G[i]);
+            okto_tensor_destroy(M[i]), okto_tensor_destroy(V[i]);
+        }
+        okto_tensor_destroy(solo[i]);
+    }
+    okto_tensor_destroy(pa), okto_tensor_destroy(ga), okto_tensor_destroy(ma);
+    okto_tensor_destroy(va);
+    tview_free(&gsc), tview_free(&sched);
+}
+
+typedef struct clip_case {
+    int n;
+    const okto_tensor **grads;
+    okto_tensor *out;
+    float max_norm;
+} clip_case;
+
+static void rec_clip(okto_graph *g, void *p)
+{
+    clip_case *c = p;
+    okto_clip_grad_norm(g, c->n, c->grads, c->max_norm, c->out);
+}
+
+/* grads of three dtypes and layouts (two views of one storage among them), against the norm of
+ * all their values; a non-finite gradient gives scale NaN */
+static void check_clip(okto_context *c, float max_norm, int inf)
+{
+    tview a = make(c, OKTO_F32, 2, (size_t[]){70000, 3}, L_CONTIG);
+    tview b = make(c, OKTO_F16, 2, (size_t[]){13, 5}, L_TRANSPOSED);
+    tview d = make(c, OKTO_BF16, 3, (size_t[]){3, 7, 5}, L_SLICED);
+    okto_tensor *a1, *a2;
+    TU_OK(okto_tensor_view(a.t, 0, 1000, &a1));
+    TU_OK(okto_tensor_view(a.t, 1000, 69000, &a2));
+    double *av = fill(&a, 101, -0.01, 0.01), *bv = fill(&b, 102, -1, 1), *dv = fill(&d, 103, -1, 1);
+    if (inf) {
+        okto_tensor *row;
+        TU_OK(okto_tensor_view(b.base, 0, 1, &row)); /* b's storage is [5, 13]: its first row */
+        float *h = malloc(13 * sizeof *h);
+        for (int i = 0; i < 13; i++)
+            h[i] = i == 4 ? INFINITY : 1.0f;
+        TU_OK(okto_tensor_write_f32(row, h));
+        free(h);
+        okto_tensor_destroy(row);
+    }
+    size_t na = 210000, nb = 65, nd = 105, nall = na + nb + nd;
+    double *all = malloc(nall * sizeof *all);
+    memcpy(all, av, na * sizeof *all), memcpy(all + na, bv, nb * sizeof *all);
+    memcpy(all + na + nb, dv, nd * sizeof *all);
+    double scale, norm = ref_clip_norm(all, nall, max_norm, &scale);
+    tview out = make(c, OKTO_F32, 1, (size_t[]){2}, L_CONTIG);
+    const okto_tensor *grads[] = {a1, b.t, a2, d.t};
+    clip_case cs = {4, grads, out.t, max_norm};
+    float *got = run_all(c, rec_clip, &cs, out.t, NULL, "clip_grad_norm");
+    if (inf) {
+        assert_true(isnan(got[0]) && !isfinite(got[1]));
+    } else {
+        double e = fmax(fabs(got[0] - scale) / scale, fabs(got[1] - norm) / norm);
+        if (!(e <= 2e-6))
+            fail_msg("clip_grad_norm: scale %g (want %g), norm %g (want %g)", (double)got[0], scale,
+                     (double)got[1], norm);
+        note(OKTO__OP_CLIP_GRAD_NORM, OKTO_F32, L_CONTIG, 2e-6, e);
+        note(OKTO__OP_CLIP_GRAD_NORM, OKTO_F16, L_TRANSPOSED, 2e-6, e);
+        note(OKTO__OP_CLIP_GRAD_NORM, OKTO_BF16, L_SLICED, 2e-6, e);
+    }
+    free(got), free(av), free(bv), free(dv), free(all);
+    okto_tensor_destroy(a1), okto_tensor_destroy(a2);
+    tview_free(&a), tview_free(&b), tview_free(&d), tview_free(&out);
+}
+
+static void optim_ops(void **state)
+{
+    (void)state;
+    for (size_t d = 0; d < 3; d++) {
+        okto_dtype dt = float_dtypes[d];
+        for (size_t s = 1; s < sizeof shapes / sizeof *shapes; s += 2)
+            for (int l = 0; l < L_COUNT; l++)
+                if (l != L_TRANSPOSED || shapes[s].rank >= 2) {
+                    check_opt(ctx1, 0, dt, &shapes[s], (layout)l, 0, 0, 1, 0);
+                    check_opt(ctx1, 0, dt, &shapes[s], (layout)l, 0.9f, (int)s % 2, 0.5, 0);
+                    check_opt(ctx1, 1, dt, &shapes[s], (layout)l, 0, 0, l == 1 ? 0.25 : 1, 0);
+                }
+        check_opt(ctx1, 1, dt, &shapes[2], L_CONTIG, 0, 0, NAN, 0); /* skipped step */
+        check_opt(ctx1, 0, dt, &shapes[2], L_SLICED, 0.9f, 1, INFINITY, 0);
+        check_opt(ctx3, 0, dt, &big, L_CONTIG, 0.9f, 0, 1, 1);
+        check_opt(ctx3, 1, dt, &big, L_CONTIG, 0, 0, 0.5, 1);
+        check_opt_multi(ctx1, 1, dt, 0);
+        check_opt_multi(ctx3, 0, dt, 0.9f);
+        check_opt_multi(ctx1, 0, dt, 0);
+    }
+    check_clip(ctx1, 1.0f, 0);
+    check_clip(ctx3, 100.0f, 0);
+    check_clip(ctx1, 1.0f, 1);
+}
+
+/* ---- argument errors: refused at record time, nothing recorded ---- */
+
+static void ops1_errors(void **state)
+{
+    (void)state;
+    okto_context *c = ctx1;
+    okto_tensor *x, *w4, *w5, *xi, *y, *m13, *m12, *lab, *labf, *loss, *loss2, *seed, *seed3,
+        *out13, *sched, *sched3, *t1, *xt, *st;
+    TU_OK(okto_tensor_create(c, OKTO_F32, 2, (size_t[]){13, 5}, &x));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 2, (size_t[]){13, 5}, &y));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 1, (size_t[]){4}, &w4));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 1, (size_t[]){5}, &w5));
+    TU_OK(okto_tensor_create(c, OKTO_I32, 2, (size_t[]){13, 5}, &xi));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 1, (size_t[]){13}, &m13));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 1, (size_t[]){12}, &m12));
+    TU_OK(okto_tensor_create(c, OKTO_I32, 1, (size_t[]){13}, &lab));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 1, (size_t[]){13}, &labf));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 1, (size_t[]){1}, &loss));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 1, (size_t[]){2}, &loss2));
+    TU_OK(okto_tensor_create(c, OKTO_I32, 1, (size_t[]){2}, &seed));
+    TU_OK(okto_tensor_create(c, OKTO_I32, 1, (size_t[]){3}, &seed3));
+    TU_OK(okto_tensor_create(c, OKTO_I32, 1, (size_t[]){13}, &out13));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 1, (size_t[]){4}, &sched));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 1, (size_t[]){3}, &sched3));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 1, (size_t[]){1}, &t1));
+    TU_OK(okto_tensor_transpose(x, 0, 1, &xt));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 1, (size_t[]){26}, &st));
+    okto_graph *g;
+    TU_OK(okto_graph_create(c, &g));
+    TU_OK(okto_fill(g, y, 0)); /* one task already there: refusals must leave it alone */
+    int n0 = okto_graph_task_count(g);
+#define REFUSED(call, s1, s2) tu_expect_refused(c, g, (call), OKTO_EINVAL, (s1), (s2), n0)
+    REFUSED(okto_layernorm(g, y, NULL, NULL, x, w4, NULL, 1e-5f),
+            "okto_layernorm: x is f32[13,5] but weight is f32[4]", "expected f32[5]");
+    REFUSED(okto_layernorm(g, y, NULL, NULL, NULL, NULL, NULL, 1e-5f), "okto_layernorm",
+            "x must not be NULL");
+    REFUSED(okto_layernorm(g, xi, NULL, NULL, xi, NULL, NULL, 1e-5f), "y is i32[13,5]", NULL);
+    REFUSED(okto_layernorm(g, y, m12, NULL, x, NULL, NULL, 1e-5f), "mean is f32[12]", "13");
+    REFUSED(okto_layernorm(g, y, out13, NULL, x, NULL, NULL, 1e-5f), "mean is i32[13]", NULL);
+    REFUSED(okto_layernorm(g, y, NULL, NULL, x, w5, NULL, 0.0f), "eps", NULL);
+    REFUSED(okto_layernorm(g, w5, NULL, NULL, x, NULL, NULL, 1e-5f), "x is f32[13,5] but y", NULL);
+    REFUSED(okto_layernorm(g, y, NULL, NULL, x, y, NULL, 1e-5f), "weight", NULL);
+    REFUSED(okto_layernorm(g, y, m13, m13, x, NULL, NULL, 1e-5f), "overlap", NULL);
+    REFUSED(okto_layernorm_backward(g, NULL, NULL, NULL, y, x, NULL, m13, m13, 0), "all NULL",
+            NULL);
+    REFUSED(okto_layernorm_backward(g, y, NULL, NULL, y, x, NULL, m13, m13, OKTO_ACCUMULATE), "dx",
+            "overlap");
+    REFUSED(okto_layernorm_backward(g, y, NULL, NULL, x, x, NULL, NULL, m13, 0), "mean", "NULL");
+    REFUSED(okto_layernorm_backward(g, y, NULL, NULL, x, x, NULL, m13, m13, 8u), "unknown flags",
+            NULL);
+    REFUSED(okto_rmsnorm(g, y, m12, x, NULL, 1e-5f), "okto_rmsnorm: x is f32[13,5] but rstd", NULL);
+    REFUSED(okto_rmsnorm_backward(g, y, w4, x, x, NULL, m13, 0), "dweight is f32[4]", NULL);
+    REFUSED(okto_softmax_backward(g, y, x, w5, 0), "okto_softmax_backward", "y is f32[5]");
+    REFUSED(okto_log_softmax(g, xi, x), "okto_log_softmax", "i32");
+    REFUSED(okto_log_softmax_backward(g, y, x, y, 0), "dx", "overlap");
+    REFUSED(okto_cross_entropy(g, loss, NULL, x, labf, -100), "labels is f32[13]", NULL);
+    REFUSED(okto_cross_entropy(g, loss, NULL, x, m12, -100), "labels", NULL);
+    REFUSED(okto_cross_entropy(g, loss2, NULL, x, lab, -100), "loss is f32[2]", NULL);
+    REFUSED(okto_cross_entropy(g, loss, m13, x, lab, -100), "stat is f32[13]", "26");
+    REFUSED(okto_cross_entropy_backward(g, y, loss2, x, lab, NULL, -100, 0), "dloss is f32[2]",
+            NULL);
+    REFUSED(okto_cross_entropy_backward(g, w5, loss, x, lab, NULL, -100, 0), "dlogits", NULL);
+    REFUSED(okto_embedding(g, y, w5, lab), "okto_embedding: table is f32[5]", "[vocab, dim]");
+    REFUSED(okto_embedding(g, y, x, labf), "ids is f32[13]", NULL);
+    REFUSED(okto_embedding(g, w5, x, lab), "out is f32[5]", "expected 13 rows");
+    REFUSED(okto_embedding(g, y, y, lab), "overlap", NULL);
+    REFUSED(okto_embedding_backward(g, x, y, labf, -1, 0), "ids", NULL);
+    REFUSED(okto_dropout(g, y, x, 0.5f, seed3, 0), "okto_dropout: seed is i32[3]", NULL);
+    REFUSED(okto_dropout(g, y, x, NAN, seed, 0), "p is NaN", NULL);
+    REFUSED(okto_dropout_backward(g, y, x, 0.5f, seed, 0, 16u), "unknown flags", NULL);
+    REFUSED(okto_seed_advance(g, seed3), "okto_seed_advance", "seed is i32[3]");
+    REFUSED(okto_argmax(g, m13, x), "okto_argmax: out is f32[13]", NULL);
+    REFUSED(okto_argmax(g, lab, w5), "in is f32[5] (1 rows)", NULL);
+    REFUSED(okto_sgd(g, y, w5, NULL, sched, NULL, 0, 0, 0), "param is f32[13,5] but grad", NULL);
+    REFUSED(okto_sgd(g, y, x, NULL, sched, NULL, 0.9f, 0, 0), "momentum_buf must not be NULL",
+            NULL);
+    REFUSED(okto_sgd(g, y, x, NULL, sched3, NULL, 0, 0, 0), "sched is f32[3]", NULL);
+    REFUSED(okto_adamw(g, y, x, st, st, sched, NULL, 0.9f, 0.999f, 1e-8f, 0), "m is f32[26]", NULL);
+    REFUSED(okto_adamw(g, y, x, y, y, sched, NULL, 1.0f, 0.999f, 1e-8f, 0), "beta1 1 and beta2",
+            NULL);
+    REFUSED(okto_adamw_prepare(g, sched, 0.9f, 1.5f), "beta1 0.9 and beta2 1.5", NULL);
+    REFUSED(okto_sgd(g, y, x, NULL, sched, loss2, 0, 0, 0), "gscale is f32[2]", NULL);
+    REFUSED(okto_clip_grad_norm(g, 0, NULL, 1.0f, loss2), "n >= 1", NULL);
+    REFUSED(okto_clip_grad_norm(g, 1, (const okto_tensor *[]){x}, 1.0f, loss), "out is f32[1]",
+            NULL);
+    REFUSED(okto_clip_grad_norm(g, 1, (const okto_tensor *[]){x}, -1.0f, loss2), "max_norm", NULL);
+    REFUSED(okto_sgd_multi(g, 1, (okto_tensor *[]){xt}, (const okto_tensor *[]){x}, NULL, NULL,
+                           sched, NULL, 0, 0),
+            "params[0] (f32[5,13]) is not contiguous", NULL);
+    REFUSED(okto_adamw_multi(g, 2, (okto_tensor *[]){y, y}, (const okto_tensor *[]){x, x},
+                             (okto_tensor *[]){st, st}, (okto_tensor *[]){st, st}, NULL, sched,
+                             NULL, 0.9f, 0.999f, 1e-8f),
+            "ms[0] is f32[26]", NULL);
+#undef REFUSED
+    TU_OK(okto_graph_destroy(g));
+    okto_tensor *all[] = {x,     w4,   w5,    xi,    y,     m13,    m12, lab, labf, loss,
+                          loss2, seed, seed3, out13, sched, sched3, t1,  xt,  st};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        okto_tensor_destroy(all[i]);
+}
+/* ==== end of ops1 ==== */
+
 /* ---- the op-support table ----------------------------------------------------------------------- */
 
 static int internal(okto__op op)
@@ -1163,7 +2435,13 @@ int main(int argc, char **argv)
         cmocka_unit_test(blas_ops),         cmocka_unit_test(transfers),
         cmocka_unit_test(matmul_ops),       cmocka_unit_test(reduce_ops),
         cmocka_unit_test(softmax_ops),      cmocka_unit_test(map_backward_ops),
-        cmocka_unit_test(zip_backward_ops), cmocka_unit_test(coverage_complete),
+        cmocka_unit_test(zip_backward_ops),
+        /* ops1 */
+        cmocka_unit_test(norm_ops), cmocka_unit_test(softmax_ext_ops), cmocka_unit_test(xent_ops),
+        cmocka_unit_test(embed_ops), cmocka_unit_test(dropout_ops), cmocka_unit_test(argmax_ops),
+        cmocka_unit_test(optim_ops), cmocka_unit_test(ops1_errors),
+        /* end of ops1 */
+        cmocka_unit_test(coverage_complete),
     };
     if (argc == 3 && strcmp(argv[1], "--write-docs") == 0) {
         /* every row, then the table (written only when every row passed) */

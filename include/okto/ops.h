@@ -132,6 +132,166 @@ OKTO_API okto_status okto_softmax(okto_graph *g, okto_tensor *out, const okto_te
 OKTO_API okto_status okto_softmax_xent(okto_graph *g, okto_tensor *loss, okto_tensor *grad,
                                        const okto_tensor *logits, const okto_tensor *labels);
 
+/* ==== ops1: normalisation, softmax gradients, cross-entropy, embedding, dropout, argmax and the
+ * optimizers (lib/ops/norm.c, softmax_ext.c, xent.c, embed.c, dropout.c, argmax.c, optim.c) ====
+ * Conventions: data tensors are f32, f16 or bf16 (computed in float); statistics and optimizer
+ * state are float32. The kernels take contiguous blocks: an input of another layout is read
+ * through a contiguous copy and an output written through a temporary (docs/ops.md: "any strides
+ * (copied)"). A backward op writes the gradients of the forward's inputs (dx, dweight, ...) from
+ * dy; a NULL gradient is skipped (not all may be NULL); OKTO_ACCUMULATE adds to every non-NULL
+ * one instead of overwriting. "dx may be dy" holds without OKTO_ACCUMULATE only. Row ops treat
+ * every dimension but the last as rows. Same bits on every run and under every policy. */
+
+/* ---- normalisation ---- */
+/* Layer normalisation over the last dimension of x: y = (x - mean) * rstd * weight + bias with
+ * rstd = 1 / sqrt(var + eps) (biased variance). weight, bias: x's dtype, [cols], or NULL (1, 0).
+ * mean, rstd: optional float32 outputs of numel rows (the backward's inputs; NULL when not
+ * training). y: x's shape and dtype; y may be x. eps > 0. */
+OKTO_API okto_status okto_layernorm(okto_graph *g, okto_tensor *y, okto_tensor *mean,
+                                    okto_tensor *rstd, const okto_tensor *x,
+                                    const okto_tensor *weight, const okto_tensor *bias, float eps);
+/* dx (x's shape), dweight, dbias ([cols]) from dy and the forward's x, weight (NULL if it had
+ * none), mean and rstd. dweight and dbias are sums over the rows in a fixed blocked order. */
+OKTO_API okto_status okto_layernorm_backward(okto_graph *g, okto_tensor *dx, okto_tensor *dweight,
+                                             okto_tensor *dbias, const okto_tensor *dy,
+                                             const okto_tensor *x, const okto_tensor *weight,
+                                             const okto_tensor *mean, const okto_tensor *rstd,
+                                             unsigned flags);
+/* RMS normalisation: y = x * rstd * weight, rstd = 1 / sqrt(mean(x^2) + eps); weight [cols] or
+ * NULL; rstd an optional float32 output of numel rows. y may be x. */
+OKTO_API okto_status okto_rmsnorm(okto_graph *g, okto_tensor *y, okto_tensor *rstd,
+                                  const okto_tensor *x, const okto_tensor *weight, float eps);
+OKTO_API okto_status okto_rmsnorm_backward(okto_graph *g, okto_tensor *dx, okto_tensor *dweight,
+                                           const okto_tensor *dy, const okto_tensor *x,
+                                           const okto_tensor *weight, const okto_tensor *rstd,
+                                           unsigned flags);
+
+/* ---- softmax gradients and log-softmax (over the last dimension) ---- */
+/* dx = y * (dy - sum(dy * y)) from okto_softmax's output y. */
+OKTO_API okto_status okto_softmax_backward(okto_graph *g, okto_tensor *dx, const okto_tensor *dy,
+                                           const okto_tensor *y, unsigned flags);
+/* y = (x - max) - log(sum(exp(x - max))): no softmax is formed, so it keeps its precision far
+ * below log(FLT_MIN). y may be x. */
+OKTO_API okto_status okto_log_softmax(okto_graph *g, okto_tensor *y, const okto_tensor *x);
+/* dx = dy - exp(y) * sum(dy) from okto_log_softmax's output y. */
+OKTO_API okto_status okto_log_softmax_backward(okto_graph *g, okto_tensor *dx,
+                                               const okto_tensor *dy, const okto_tensor *y,
+                                               unsigned flags);
+
+/* ---- cross-entropy ---- */
+/* ignore_index that ignores nothing (only a label of INT_MIN itself would still be ignored). */
+#define OKTO_IGNORE_NONE (-2147483647 - 1)
+/* Cross-entropy of logits [rows, classes] (leading dimensions are rows) against int32 labels
+ * (numel rows, each in [0, classes)): loss (one element, any float dtype) = the mean over the
+ * rows whose label is not ignore_index of -log softmax(logits)[label]; rows labelled
+ * ignore_index (PyTorch's default is -100; OKTO_IGNORE_NONE for none) add nothing and are not
+ * counted (every row ignored: NaN, as PyTorch). The count and the mean stay on the device, so
+ * a recorded graph replays with new labels. stat: an optional float32 output of 2 * rows
+ * elements (per row the max and log-sum-exp) for the backward; NULL when not training. A label
+ * out of range that is not ignore_index fails the run with OKTO_EINVAL naming the op and the
+ * first such row (its loss, and so the mean, is NaN). */
+OKTO_API okto_status okto_cross_entropy(okto_graph *g, okto_tensor *loss, okto_tensor *stat,
+                                        const okto_tensor *logits, const okto_tensor *labels,
+                                        int ignore_index);
+/* dlogits = dloss[0] * d(mean loss)/dlogits = dloss[0] * (softmax - onehot) / count for counted
+ * rows, 0 for ignored ones (nothing added when accumulating). dloss: one element (any float
+ * dtype) on the device, the upstream gradient (1 for the loss itself, a loss scale otherwise),
+ * so a replayed graph needs no host value. stat: the forward's, or NULL (then recomputed, and
+ * a bad label reported by this op too; with stat a bad row's gradient is NaN and the forward
+ * reports it). dlogits may be logits. */
+OKTO_API okto_status okto_cross_entropy_backward(okto_graph *g, okto_tensor *dlogits,
+                                                 const okto_tensor *dloss,
+                                                 const okto_tensor *logits,
+                                                 const okto_tensor *labels,
+                                                 const okto_tensor *stat, int ignore_index,
+                                                 unsigned flags);
+
+/* ---- embedding ---- */
+/* out[t, :] = table[ids[t], :]: table [vocab, dim], ids int32 (any shape, ntok elements), out
+ * of ntok rows of dim (e.g. ids' shape + [dim]), table's dtype. An id outside [0, vocab) gives
+ * a zero row and fails the run with OKTO_EINVAL naming the op and the first such token. */
+OKTO_API okto_status okto_embedding(okto_graph *g, okto_tensor *out, const okto_tensor *table,
+                                    const okto_tensor *ids);
+/* dtable [vocab, dim] = the sum over the tokens with ids[t] == v, in increasing t, of
+ * dout[t, :] (a stable counting sort, then a segmented sum: no float atomics, the same bits
+ * every run). Tokens with id padding_idx add nothing (its row gets 0, or keeps its value with
+ * OKTO_ACCUMULATE); padding_idx -1 for none. Out-of-range ids are reported as by the forward. */
+OKTO_API okto_status okto_embedding_backward(okto_graph *g, okto_tensor *dtable,
+                                             const okto_tensor *dout, const okto_tensor *ids,
+                                             int padding_idx, unsigned flags);
+
+/* ---- dropout ---- */
+/* y = mask * x / (1 - p), p the probability of dropping an element (p <= 0: y = x; p >= 1:
+ * y = 0). The mask of element i (row-major in x's shape) is drawn from Philox-4x32-10 keyed by
+ * seed, an int32 tensor of 2 elements on the device (its bits as two uint32 words), and
+ * `stream` (give each dropout site of a graph its own): the backward regenerates it, nothing is
+ * saved. A replayed graph draws a new mask when seed changes: okto_tensor_write it between
+ * runs, or record okto_seed_advance once per step. y may be x. */
+OKTO_API okto_status okto_dropout(okto_graph *g, okto_tensor *y, const okto_tensor *x, float p,
+                                  const okto_tensor *seed, unsigned stream);
+/* dx = mask * dy / (1 - p) with the forward's p, seed and stream (and seed's value then). */
+OKTO_API okto_status okto_dropout_backward(okto_graph *g, okto_tensor *dx, const okto_tensor *dy,
+                                           float p, const okto_tensor *seed, unsigned stream,
+                                           unsigned flags);
+/* seed += 1 as one 64-bit value (seed[0] the low word), on the device: a fresh mask per step.
+ * Record it after the step's last dropout backward. */
+OKTO_API okto_status okto_seed_advance(okto_graph *g, okto_tensor *seed);
+
+/* ---- argmax ---- */
+/* out[r] = the index of the largest element of row r of in (its last dimension; for another
+ * axis pass an okto_tensor_transpose view, which is copied), the first on ties, a NaN counting
+ * as the largest. in: f32, f16, bf16 or i32 (compared as floats); out: int32 of numel rows. */
+OKTO_API okto_status okto_argmax(okto_graph *g, okto_tensor *out, const okto_tensor *in);
+
+/* ---- optimizers ---- */
+/* sched: a float32 tensor of 4 elements on the device, so a replayed graph needs no host value:
+ *   sched[0] learning rate (the host writes it when it changes),
+ *   sched[1] step count t (0 before the first step; okto_sched_advance adds 1),
+ *   sched[2] AdamW's lr / (1 - beta1^t), sched[3] 1 / sqrt(1 - beta2^t) (okto_adamw_prepare).
+ * A step records: okto_sched_advance, okto_adamw_prepare (AdamW), then each parameter's step.
+ * gscale: optional one-element float32 the gradients are multiplied by (element 0 of
+ * okto_clip_grad_norm's output, or 1 / loss scale); when it is not finite the step is skipped,
+ * parameters and state unchanged. NULL: 1.
+ * Parameters and gradients: f32, f16 or bf16, one shape; state (momentum_buf, m, v) float32 of
+ * that shape, zeroed before the first step (okto_fill). */
+OKTO_API okto_status okto_sched_advance(okto_graph *g, okto_tensor *sched);
+OKTO_API okto_status okto_adamw_prepare(okto_graph *g, okto_tensor *sched, float beta1,
+                                        float beta2);
+/* PyTorch's SGD (dampening 0): d = grad * gs + weight_decay * param; with momentum != 0,
+ * buf = momentum * buf + d and d = nesterov ? d + momentum * buf : buf; param -= lr * d.
+ * momentum_buf may be NULL when momentum is 0. */
+OKTO_API okto_status okto_sgd(okto_graph *g, okto_tensor *param, const okto_tensor *grad,
+                              okto_tensor *momentum_buf, const okto_tensor *sched,
+                              const okto_tensor *gscale, float momentum, float weight_decay,
+                              int nesterov);
+/* PyTorch's AdamW: g' = grad * gs; m = b1 m + (1 - b1) g'; v = b2 v + (1 - b2) g'^2;
+ * param = param (1 - lr wd) - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). */
+OKTO_API okto_status okto_adamw(okto_graph *g, okto_tensor *param, const okto_tensor *grad,
+                                okto_tensor *m, okto_tensor *v, const okto_tensor *sched,
+                                const okto_tensor *gscale, float beta1, float beta2, float eps,
+                                float weight_decay);
+/* The global L2 norm over the n gradient tensors (any float dtypes and layouts), in a fixed
+ * order: out (float32, 2 elements) = {scale, norm} with scale = min(1, max_norm / (norm +
+ * 1e-6)), NaN when the norm is not finite (so a step given it as gscale is skipped). Pass a
+ * one-element view of out as the steps' gscale. */
+OKTO_API okto_status okto_clip_grad_norm(okto_graph *g, int n, const okto_tensor *const *grads,
+                                         float max_norm, okto_tensor *out);
+/* One launch per storage over many parameters: okto_sgd / okto_adamw of params[i] with
+ * grads[i] and state[i] for i < n, decays[i] each one's weight decay (host values, or NULL for
+ * 0). Tensors must be contiguous; params[i] must not overlap another argument. The same bits as
+ * the single-tensor ops. */
+OKTO_API okto_status okto_sgd_multi(okto_graph *g, int n, okto_tensor *const *params,
+                                    const okto_tensor *const *grads,
+                                    okto_tensor *const *momentum_bufs, const float *decays,
+                                    const okto_tensor *sched, const okto_tensor *gscale,
+                                    float momentum, int nesterov);
+OKTO_API okto_status okto_adamw_multi(okto_graph *g, int n, okto_tensor *const *params,
+                                      const okto_tensor *const *grads, okto_tensor *const *ms,
+                                      okto_tensor *const *vs, const float *decays,
+                                      const okto_tensor *sched, const okto_tensor *gscale,
+                                      float beta1, float beta2, float eps);
+/* ==== end of ops1 ==== */
+
 /* ---- user kernels ---------------------------------------------------------------------------- */
 typedef struct okto_kernel okto_kernel;
 /* Builds source for the context's device(s); OKTO_EBUILD with the build log in okto_last_error

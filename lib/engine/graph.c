@@ -363,6 +363,13 @@ okto_status okto__rec_temp(okto__rec *r, okto_dtype dtype, int rank, const size_
 
 okto_status okto__rec_check(okto__rec *r, const okto_tensor *flag, const char *msg)
 {
+    static const int zero[4] = {0, 0, 0, 0};
+    return okto__rec_check_init(r, flag, msg, zero, 0, 0);
+}
+
+okto_status okto__rec_check_init(okto__rec *r, const okto_tensor *flag, const char *msg,
+                                 const int init[4], int base, int write)
+{
     okto_graph *g = r->g;
     if (g->nchecks == g->checkcap) {
         int cap = g->checkcap ? 2 * g->checkcap : 4;
@@ -379,6 +386,15 @@ okto_status okto__rec_check(okto__rec *r, const okto_tensor *flag, const char *m
     c->offset = flag->st->base + flag->offset;
     snprintf(c->prefix, sizeof c->prefix, "%s", r->fn);
     snprintf(c->msg, sizeof c->msg, "%s", msg);
+    memcpy(c->init, init, sizeof c->init);
+    c->base = base;
+    if (write) {
+        okto_status s = okto_tensor_write((okto_tensor *)flag, init);
+        if (s != OKTO_OK) {
+            g->nchecks--;
+            return s;
+        }
+    }
     return OKTO_OK;
 }
 
@@ -501,6 +517,15 @@ void okto__tb_arg_tensor(okto__tb *t, const okto_tensor *v)
     memcpy(d, &v->st->mem, sizeof(cl_mem));
     t->argst[t->nargs - 1] = v->st;
     okto__tb_arg_ulong(t, v->st->base + v->offset);
+}
+
+void okto__tb_arg_mem(okto__tb *t, const okto_tensor *v)
+{
+    void *d = tb_arg(t, OKTO__ARG_MEM, sizeof(cl_mem));
+    if (!d)
+        return;
+    memcpy(d, &v->st->mem, sizeof(cl_mem));
+    t->argst[t->nargs - 1] = v->st;
 }
 
 void okto__tb_access(okto__tb *t, const okto_tensor *v, int mode)

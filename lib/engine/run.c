@@ -439,18 +439,20 @@ static void find_failed_event(okto_graph *g, int waited, cl_int err)
 }
 
 /* The device-side checks of a good run (okto__rec_check): read, report the first that is set,
- * clear every one that was. */
+ * reset every one that was to its clear value. */
 static void run_checks(okto_graph *g)
 {
     cl_command_queue q = g->ctx->xfer;
     for (int i = 0; i < g->nchecks; i++) {
         const okto__check *c = &g->checks[i];
-        cl_int flag[4] = {0, 0, 0, 0}, zero[4] = {0, 0, 0, 0};
+        cl_int flag[4] = {0, 0, 0, 0}, init[4];
+        for (int k = 0; k < 4; k++)
+            init[k] = c->init[k]; /* what a clear flag holds (okto__rec_check_init) */
         cl_int err = clEnqueueReadBuffer(q, c->st->mem, CL_TRUE, c->offset * sizeof(cl_int),
                                          sizeof flag, flag, 0, NULL, NULL);
         if (err == CL_SUCCESS && flag[0])
             err = clEnqueueWriteBuffer(q, c->st->mem, CL_TRUE, c->offset * sizeof(cl_int),
-                                       sizeof zero, zero, 0, NULL, NULL);
+                                       sizeof init, init, 0, NULL, NULL);
         if (err != CL_SUCCESS) {
             if (g->run_status == OKTO_OK) {
                 g->run_status = okto__cl_status(err);
@@ -463,7 +465,8 @@ static void run_checks(okto_graph *g)
         }
         if (flag[0] && g->run_status == OKTO_OK) {
             char what[256];
-            snprintf(what, sizeof what, c->msg, (int)flag[1], (int)flag[2], (int)flag[3]);
+            snprintf(what, sizeof what, c->msg, (int)flag[1] + c->base, (int)flag[2],
+                     (int)flag[3]);
             g->run_status = OKTO_EINVAL;
             snprintf(g->run_error, sizeof g->run_error, "%s: %s (found on the device)", c->prefix,
                      what);
