@@ -139,6 +139,8 @@ struct okto_graph {
     int ntemps, tempcap;
     okto__check *checks;
     int nchecks, checkcap;
+    okto_tensor **handles;       /* okto_graph_tensor's, freed with the graph */
+    int nhandles, handlecap;
     /* the tape (lib/autograd): the differentiable calls, in recording order */
     okto__ad_node *nodes;
     int nnodes, nodecap;

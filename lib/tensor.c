@@ -786,6 +786,11 @@ okto_status okto_tensor_destroy(okto_tensor *t)
 {
     if (!t)
         return OKTO_OK;
+    if (t->heap == 2)
+        return okto__fail(t->st->ctx, OKTO_EINVAL,
+                          "okto_tensor_destroy: %s belongs to the graph that made it "
+                          "(okto_graph_tensor); it goes with the graph",
+                          OKTO__DESC(t));
     int n = atomic_load(&t->st->busy);
     if (n > 0)
         return okto__fail(t->st->ctx, OKTO_EBUSY,

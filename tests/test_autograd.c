@@ -2,8 +2,9 @@
  *
  * The property test records random programs over the differentiable ops (maps, zips with
  * broadcasting and scalars, matmuls with transposed operands and views, reductions along an
- * axis, softmax, softmax cross-entropy, copies, and the in-place forms of scale, axpy, add and
- * softmax), asks for the gradient of a random weighting of everything they computed, and checks
+ * axis, softmax, log-softmax, layer and RMS normalisation with and without parameters, dropout,
+ * softmax cross-entropy and cross-entropy, copies, and the in-place forms of scale, axpy, add
+ * and softmax), asks for the gradient of a random weighting of everything they computed, and checks
  * it against central differences of a double-precision host run of the same program: for every
  * parameter element, |okto - fd| <= 2e-3 (1 + |fd|).
  *
@@ -21,6 +22,9 @@
 #include <cmocka.h>
 
 #include "engine.h" /* the tape, for the no-tape-without-marks check */
+#include "ref_dropout.h"
+#include "ref_norm.h"
+#include "ref_softmax_ext.h"
 #include "testutil.h"
 
 static okto_context *ctx;
@@ -42,13 +46,14 @@ static int teardown(void **state)
 /* ---- random programs -------------------------------------------------------------------------- */
 enum {
     K_PARAM, K_INPUT, K_T, K_MAP, K_ZIP, K_ZIPS, K_MATMUL, K_REDUCE, K_SOFTMAX,
-    K_SCALE_IP, K_ADD_IP, K_AXPY_IP, K_SOFTMAX_IP, K_COPY, K_POS
+    K_SCALE_IP, K_ADD_IP, K_AXPY_IP, K_SOFTMAX_IP, K_COPY, K_POS, K_LN, K_RMS, K_LOGSM, K_DROP
 };
 
 #define MAXV 48
 typedef struct step {
     int kind, a, b, op, ta, tb, axis, keep;
     float s;
+    int w, bias; /* normalisations: parameter values (-1: none) */
 } step;
 
 typedef struct val {
@@ -68,7 +73,9 @@ typedef struct prog {
     /* the loss: sum over sinks of sum(v * w), plus a cross-entropy term */
     int nterm, term[MAXV];
     float *w[MAXV];
+    okto_tensor *seed; /* dropout's: {11, 22} */
     int xent; /* value index, or -1 */
+    int xent_kind; /* 0: okto_softmax_xent, 1: okto_cross_entropy */
     int *labels;
 } prog;
 
@@ -209,6 +216,20 @@ static double host_eval(prog *p, double **pdata)
             }
             break;
         }
+        case K_LN:
+        case K_RMS: {
+            double *w = s->w >= 0 ? p->v[s->w].h : NULL, *bb = s->bias >= 0 ? p->v[s->bias].h : NULL;
+            double *mean = malloc(R * sizeof *mean), *rs = malloc(R * sizeof *rs);
+            if (s->kind == K_LN)
+                ref_layernorm_fwd(a->h, w, bb, h, mean, rs, R, C, 1e-5);
+            else
+                ref_rmsnorm_fwd(a->h, w, h, rs, R, C, 1e-5);
+            free(mean);
+            free(rs);
+            break;
+        }
+        case K_LOGSM: ref_log_softmax_fwd(a->h, h, R, C); break;
+        case K_DROP: ref_dropout(a->h, h, n, s->s, 11, 22, (uint32_t)s->op); break;
         case K_SOFTMAX:
         case K_SOFTMAX_IP:
             for (size_t r = 0; r < R; r++) {
@@ -355,6 +376,15 @@ static void record(okto_graph *g, prog *p, int i)
                           (s->ta ? OKTO_TRANS_A : 0u) | (s->tb ? OKTO_TRANS_B : 0u)));
         break;
     case K_REDUCE: TU_OK(okto_reduce(g, v->t, a->t, (okto_reduce_op)s->op, s->axis)); break;
+    case K_LN:
+        TU_OK(okto_layernorm(g, v->t, NULL, NULL, a->t, s->w >= 0 ? p->v[s->w].t : NULL,
+                             s->bias >= 0 ? p->v[s->bias].t : NULL, 1e-5f));
+        break;
+    case K_RMS:
+        TU_OK(okto_rmsnorm(g, v->t, NULL, a->t, s->w >= 0 ? p->v[s->w].t : NULL, 1e-5f));
+        break;
+    case K_LOGSM: TU_OK(okto_log_softmax(g, v->t, a->t)); break;
+    case K_DROP: TU_OK(okto_dropout(g, v->t, a->t, s->s, p->seed, (unsigned)s->op)); break;
     default: break;
     }
 }
@@ -362,7 +392,7 @@ static void record(okto_graph *g, prog *p, int i)
 /* One step of a random program (host side: shapes; device: recorded later). */
 static void grow(prog *p, uint64_t *rng)
 {
-    int kind = (int)(tu_rand(rng) % 13);
+    int kind = (int)(tu_rand(rng) % 17);
     int a = pick(p, rng);
     val *va = &p->v[a];
     size_t R = dimo(va, 0), C = dimo(va, 1);
@@ -481,6 +511,32 @@ static void grow(prog *p, uint64_t *rng)
         add_val(p, s, va->rank, va->shape[0], va->shape[1]);
         p->v[p->n - 1].relu = 1;
         return;
+    case 13:
+    case 14: { /* layer or RMS normalisation over rows of at least two, parameters or not */
+        if (va->rank != 2 || C < 2)
+            return;
+        s.kind = kind == 13 ? K_LN : K_RMS;
+        int u = (int)(tu_rand(rng) % 3);
+        s.w = u ? leaf(p, rng, tu_rand(rng) % 2 ? K_PARAM : K_INPUT, 1, C, 1) : -1;
+        s.bias = u == 2 && s.kind == K_LN ? leaf(p, rng, K_PARAM, 1, C, 1) : -1;
+        add_val(p, s, 2, R, C);
+        p->v[p->n - 1].relu = 1;
+        return;
+    }
+    case 15: /* log-softmax */
+        if (va->rank != 2)
+            return;
+        s.kind = K_LOGSM;
+        add_val(p, s, 2, R, C);
+        p->v[p->n - 1].relu = 1;
+        return;
+    case 16: /* dropout: a fixed mask (the seed does not change), so differences see it */
+        s.kind = K_DROP;
+        s.s = tu_uniform(rng, 0.2f, 0.5f);
+        s.op = (int)(tu_rand(rng) % 1000);
+        add_val(p, s, va->rank, va->shape[0], va->shape[1]);
+        p->v[p->n - 1].relu = 1;
+        return;
     default: /* a copy */
         s.kind = K_COPY;
         add_val(p, s, va->rank, va->shape[0], va->shape[1]);
@@ -499,6 +555,7 @@ static void prog_free(prog *p)
     for (int k = 0; k < p->nterm; k++)
         free(p->w[k]);
     free(p->labels);
+    okto_tensor_destroy(p->seed);
 }
 
 /* Builds, records and checks one random program. */
@@ -520,9 +577,15 @@ static void check_program(uint64_t seed, int steps)
         p->v[p->st[i].a].used = 1;
         if (k == K_ZIP || k == K_MATMUL || k == K_ADD_IP || k == K_AXPY_IP)
             p->v[p->st[i].b].used = 1;
+        if ((k == K_LN || k == K_RMS) && p->st[i].w >= 0)
+            p->v[p->st[i].w].used = 1;
+        if (k == K_LN && p->st[i].bias >= 0)
+            p->v[p->st[i].bias].used = 1;
     }
     okto_graph *g;
     TU_OK(okto_graph_create(ctx, &g));
+    TU_OK(okto_tensor_create(ctx, OKTO_I32, 1, (size_t[]){2}, &p->seed));
+    TU_OK(okto_tensor_write(p->seed, (int32_t[]){11, 22}));
     for (int i = 0; i < p->n; i++)
         record(g, p, i);
     okto_tensor *loss, *part, *prod[MAXV] = {0}, *wt[MAXV] = {0}, *labels = NULL;
@@ -540,7 +603,11 @@ static void check_program(uint64_t seed, int steps)
                 p->labels[r] = (int)(tu_rand(&rng) % v->shape[1]);
             TU_OK(okto_tensor_create(ctx, OKTO_I32, 1, (size_t[]){v->shape[0]}, &labels));
             TU_OK(okto_tensor_write(labels, p->labels));
-            TU_OK(okto_softmax_xent(g, part, NULL, v->t, labels));
+            p->xent_kind = (int)(tu_rand(&rng) % 2);
+            if (p->xent_kind)
+                TU_OK(okto_cross_entropy(g, part, NULL, v->t, labels, OKTO_IGNORE_NONE));
+            else
+                TU_OK(okto_softmax_xent(g, part, NULL, v->t, labels));
             TU_OK(okto_zip(g, loss, loss, part, OKTO_ZIP_ADD));
             continue;
         }

@@ -51,6 +51,11 @@ OKTO_API okto_status okto_graph_report(const okto_graph *g, okto_report *out);
 OKTO_API okto_status okto_graph_report_lane(const okto_graph *g, int lane, okto_lane_report *out);
 /* Chrome trace-event JSON of the last run (open it in Perfetto or chrome://tracing). */
 OKTO_API okto_status okto_graph_trace(const okto_graph *g, const char *path);
+/* A new contiguous tensor that belongs to the graph: it lives (and its handle stays valid) until
+ * okto_graph_destroy, which frees it; okto_tensor_destroy refuses it. For activations and other
+ * intermediates of a recorded computation (the layers of okto/nn.h make theirs this way). */
+OKTO_API okto_status okto_graph_tensor(okto_graph *g, okto_dtype dtype, int rank,
+                                       const size_t *shape, okto_tensor **out);
 /* OKTO_EBUSY (graph intact) while a launch is in flight; NULL is OK. */
 OKTO_API okto_status okto_graph_destroy(okto_graph *g);
 

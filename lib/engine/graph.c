@@ -108,6 +108,11 @@ okto_status okto_graph_destroy(okto_graph *g)
         okto__storage_release(g->stores[i].st);
     }
     free(g->temps);
+    for (int i = 0; i < g->nhandles; i++) {
+        okto__storage_release(g->handles[i]->st);
+        free(g->handles[i]);
+    }
+    free(g->handles);
     free(g->checks);
     free(g->nodes);
     free(g->stores);
@@ -359,6 +364,41 @@ okto_status okto__rec_temp(okto__rec *r, okto_dtype dtype, int rank, const size_
     if (s == OKTO_OK)
         g->temps[g->ntemps++] = out->st;
     return s;
+}
+
+okto_status okto_graph_tensor(okto_graph *g, okto_dtype dtype, int rank, const size_t *shape,
+                              okto_tensor **out)
+{
+    okto__rec r;
+    okto_status s = okto__rec_begin(&r, g, OKTO__OP_FILL, "okto_graph_tensor");
+    if (s == OKTO_OK && !out)
+        s = okto__rec_fail(&r, OKTO_EINVAL, "out must not be NULL");
+    if (out)
+        *out = NULL;
+    okto_tensor v;
+    if (s == OKTO_OK && g->nhandles == g->handlecap) {
+        int cap = g->handlecap ? 2 * g->handlecap : 16;
+        okto_tensor **h = realloc(g->handles, (size_t)cap * sizeof *h);
+        if (!h)
+            s = okto__rec_fail(&r, OKTO_ENOMEM, "out of host memory");
+        else
+            g->handles = h, g->handlecap = cap;
+    }
+    if (s == OKTO_OK)
+        s = okto__rec_temp(&r, dtype, rank, shape, &v);
+    okto_tensor *t = s == OKTO_OK ? malloc(sizeof *t) : NULL;
+    if (s == OKTO_OK && !t)
+        s = okto__rec_fail(&r, OKTO_ENOMEM, "out of host memory");
+    if (s == OKTO_OK) {
+        /* the handle holds its own reference: a rolled-back call around this one releases the
+         * temporary's, not the handle's */
+        *t = v;
+        t->heap = 2;
+        okto__storage_retain(t->st);
+        g->handles[g->nhandles++] = t;
+        *out = t;
+    }
+    return okto__rec_end(&r, s);
 }
 
 okto_status okto__rec_check(okto__rec *r, const okto_tensor *flag, const char *msg)

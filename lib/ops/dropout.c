@@ -13,7 +13,10 @@
 
 #include <math.h>
 
-const okto__op_desc okto__desc_DROPOUT = {.name = "dropout",
+static okto_status dropout_grad(okto__grad *gr, const okto__ad_node *n);
+
+const okto__op_desc okto__desc_DROPOUT = {.backward = dropout_grad,
+                                          .name = "dropout",
                                           .family = "dropout",
                                           .dtypes = OKTO__DT_FLOATS,
                                           .layouts = "any strides (copied); seed i32[2]"};
@@ -92,7 +95,22 @@ static okto_status dropout(okto_graph *g, int bwd, okto_tensor *out, const okto_
         s = okto__tb_commit(&t);
     }
     s = okto__rk_out_end(&r, &o, s);
+    /* the gradient draws the same mask again: it reads the seed, nothing else */
+    if (s == OKTO_OK && !bwd)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_DROPOUT, .nin = 1, .nout = 1,
+                                                 .naux = 1, .t = {in, out, seed}, .saved = 4u,
+                                                 .overwrite = 1, .f = {p},
+                                                 .i = {(int)stream}});
     return okto__rec_end(&r, s);
+}
+
+static okto_status dropout_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_tensor *dx = okto__grad_in(gr, 0);
+    if (!dx)
+        return OKTO_OK;
+    return okto_dropout_backward(okto__grad_graph(gr), dx, okto__grad_out(gr, 0), n->f[0],
+                                 &n->t[2], (unsigned)n->i[0], OKTO_ACCUMULATE);
 }
 
 okto_status okto_dropout(okto_graph *g, okto_tensor *y, const okto_tensor *x, float p,

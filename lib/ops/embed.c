@@ -9,7 +9,10 @@
  * item's sum in increasing token order, so the bits never depend on timing. */
 #include "rowkit.h"
 
-const okto__op_desc okto__desc_EMBEDDING = {.name = "embedding",
+static okto_status embed_grad(okto__grad *gr, const okto__ad_node *n);
+
+const okto__op_desc okto__desc_EMBEDDING = {.backward = embed_grad,
+                                            .name = "embedding",
                                             .family = "embed",
                                             .dtypes = OKTO__DT_FLOATS,
                                             .layouts = "any strides (copied); ids i32",
@@ -102,7 +105,20 @@ okto_status okto_embedding(okto_graph *g, okto_tensor *out, const okto_tensor *t
         s = okto__tb_commit(&t);
     }
     s = okto__rk_out_end(&r, &o, s);
+    if (s == OKTO_OK)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_EMBEDDING, .nin = 1, .nout = 1,
+                                                 .naux = 1, .t = {table, out, ids},
+                                                 .saved = 4u, .overwrite = 1});
     return okto__rec_end(&r, s);
+}
+
+static okto_status embed_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_tensor *dt = okto__grad_in(gr, 0);
+    if (!dt)
+        return OKTO_OK;
+    return okto_embedding_backward(okto__grad_graph(gr), dt, okto__grad_out(gr, 0), &n->t[2], -1,
+                                   OKTO_ACCUMULATE);
 }
 
 okto_status okto_embedding_backward(okto_graph *g, okto_tensor *dtable, const okto_tensor *dout,

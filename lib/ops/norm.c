@@ -12,11 +12,14 @@
 
 #include <math.h>
 
+static okto_status norm_grad(okto__grad *gr, const okto__ad_node *n);
+
 const okto__op_desc okto__desc_LAYERNORM = {.name = "layernorm",
                                             .family = "norm",
                                             .dtypes = OKTO__DT_FLOATS,
                                             .layouts = "any strides (copied); mean, rstd f32",
-                                            .partitioned = 1};
+                                            .partitioned = 1,
+                                            .backward = norm_grad};
 const okto__op_desc okto__desc_LAYERNORM_BACKWARD = {.name = "layernorm.backward",
                                                      .family = "norm",
                                                      .dtypes = OKTO__DT_FLOATS,
@@ -32,7 +35,8 @@ const okto__op_desc okto__desc_RMSNORM = {.name = "rmsnorm",
                                           .family = "norm",
                                           .dtypes = OKTO__DT_FLOATS,
                                           .layouts = "any strides (copied); rstd f32",
-                                          .partitioned = 1};
+                                          .partitioned = 1,
+                                          .backward = norm_grad};
 const okto__op_desc okto__desc_RMSNORM_BACKWARD = {.name = "rmsnorm.backward",
                                                    .family = "norm",
                                                    .dtypes = OKTO__DT_FLOATS,
@@ -157,7 +161,31 @@ static okto_status norm_fwd(okto_graph *g, int rms, okto_tensor *y, okto_tensor 
         s = okto__rk_out_end(&r, &mo, s);
     if (rstd != &rscratch)
         s = okto__rk_out_end(&r, &ro, s);
+    /* the gradient reads x, the weight and the statistics (the scratch ones when the caller
+     * asked for none: the kernels always write them) */
+    if (s == OKTO_OK)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = op, .nin = 3, .nout = 1, .naux = 2,
+                                                 .t = {x, weight, bias, y, rms ? NULL : mean,
+                                                       rstd},
+                                                 .saved = 1u | 2u | 16u | 32u, .overwrite = 1,
+                                                 .f = {eps}, .i = {rms}});
     return okto__rec_end(&r, s);
+}
+
+static okto_status norm_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_graph *g = okto__grad_graph(gr);
+    okto_tensor *dx = okto__grad_in(gr, 0), *dw = okto__grad_in(gr, 1), *db = okto__grad_in(gr, 2);
+    const okto_tensor *dy = okto__grad_out(gr, 0);
+    const okto_tensor *w = n->t[1].st ? &n->t[1] : NULL;
+    if (!dx && !dw && !db)
+        return OKTO_OK;
+    if (n->i[0])
+        return dx || dw ? okto_rmsnorm_backward(g, dx, dw, dy, &n->t[0], w, &n->t[5],
+                                                OKTO_ACCUMULATE)
+                        : OKTO_OK;
+    return okto_layernorm_backward(g, dx, dw, db, dy, &n->t[0], w, &n->t[4], &n->t[5],
+                                   OKTO_ACCUMULATE);
 }
 
 okto_status okto_layernorm(okto_graph *g, okto_tensor *y, okto_tensor *mean, okto_tensor *rstd,

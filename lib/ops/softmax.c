@@ -267,28 +267,11 @@ okto_status okto_softmax_xent(okto_graph *g, okto_tensor *loss, okto_tensor *gra
 /* y = softmax(x): dx += y (dy - sum(dy y)) over each row */
 static okto_status softmax_grad(okto__grad *gr, const okto__ad_node *n)
 {
-    okto_graph *g = okto__grad_graph(gr);
     okto_tensor *dx = okto__grad_in(gr, 0);
-    const okto_tensor *dy = okto__grad_out(gr, 0), *y = &n->t[1];
     if (!dx)
         return OKTO_OK;
-    size_t rs[OKTO_MAX_RANK];
-    memcpy(rs, y->shape, sizeof rs);
-    rs[y->rank - 1] = 1;
-    okto_tensor t, sum;
-    okto_status s = okto__grad_temp(gr, y->dtype, y->rank, y->shape, &t);
-    if (s == OKTO_OK)
-        s = okto__grad_temp(gr, y->dtype, y->rank, rs, &sum);
-    if (s == OKTO_OK)
-        s = okto_zip(g, &t, dy, y, OKTO_ZIP_MUL);
-    if (s == OKTO_OK)
-        s = okto_reduce(g, &sum, &t, OKTO_REDUCE_SUM, -1);
-    if (s == OKTO_OK)
-        s = okto_zip(g, &t, dy, &sum, OKTO_ZIP_SUB);
-    /* dx += t y: okto_zip_backward's gradient of a product, da += dy b */
-    if (s == OKTO_OK)
-        s = okto_zip_backward(g, dx, NULL, &t, y, y, OKTO_ZIP_MUL, OKTO_ACCUMULATE);
-    return s;
+    return okto_softmax_backward(okto__grad_graph(gr), dx, okto__grad_out(gr, 0), &n->t[1],
+                                 OKTO_ACCUMULATE);
 }
 
 /* loss = mean(-log softmax(logits)[label]), whose gradient the forward wrote into grad (the

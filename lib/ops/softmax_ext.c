@@ -9,7 +9,10 @@ const okto__op_desc okto__desc_SOFTMAX_BACKWARD = {.name = "softmax.backward",
                                                    .dtypes = OKTO__DT_FLOATS,
                                                    .layouts = "any strides (copied)",
                                                    .partitioned = 1};
-const okto__op_desc okto__desc_LOG_SOFTMAX = {.name = "log_softmax",
+static okto_status log_softmax_grad(okto__grad *gr, const okto__ad_node *n);
+
+const okto__op_desc okto__desc_LOG_SOFTMAX = {.backward = log_softmax_grad,
+                                              .name = "log_softmax",
                                               .family = "softmax",
                                               .dtypes = OKTO__DT_FLOATS,
                                               .layouts = "any strides (copied)",
@@ -86,7 +89,20 @@ static okto_status smx(okto_graph *g, okto__op op, const char *fn, const char *k
         s = okto__tb_commit(&t);
     }
     s = okto__rk_out_end(&r, &o, s);
+    if (s == OKTO_OK && !bwd)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = op, .nin = 1, .nout = 1, .t = {a, out},
+                                                 .saved = 2u, .overwrite = 1});
     return okto__rec_end(&r, s);
+}
+
+/* y = log_softmax(x): the gradient reads y */
+static okto_status log_softmax_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_tensor *dx = okto__grad_in(gr, 0);
+    if (!dx)
+        return OKTO_OK;
+    return okto_log_softmax_backward(okto__grad_graph(gr), dx, okto__grad_out(gr, 0), &n->t[1],
+                                     OKTO_ACCUMULATE);
 }
 
 okto_status okto_softmax_backward(okto_graph *g, okto_tensor *dx, const okto_tensor *dy,

@@ -10,7 +10,10 @@
  * added) and resets it (okto__rec_check_init). */
 #include "rowkit.h"
 
-const okto__op_desc okto__desc_CROSS_ENTROPY = {.name = "cross_entropy",
+static okto_status xent_grad(okto__grad *gr, const okto__ad_node *n);
+
+const okto__op_desc okto__desc_CROSS_ENTROPY = {.backward = xent_grad,
+                                                .name = "cross_entropy",
                                                 .family = "xent",
                                                 .dtypes = OKTO__DT_FLOATS,
                                                 .layouts =
@@ -183,7 +186,24 @@ okto_status okto_cross_entropy(okto_graph *g, okto_tensor *loss, okto_tensor *st
         s = okto_cast(g, loss, &l32);
     if (stat)
         s = okto__rk_out_end(&r, &so, s);
+    /* the gradient reads logits, labels and the statistics (kept whether or not the caller
+     * asked for them) */
+    if (s == OKTO_OK)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_CROSS_ENTROPY, .nin = 1,
+                                                 .nout = 1, .naux = 2,
+                                                 .t = {logits, loss, labels, &st},
+                                                 .saved = 1u | 4u | 8u, .overwrite = 1,
+                                                 .i = {ignore_index}});
     return okto__rec_end(&r, s);
+}
+
+static okto_status xent_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_tensor *dx = okto__grad_in(gr, 0);
+    if (!dx)
+        return OKTO_OK;
+    return okto_cross_entropy_backward(okto__grad_graph(gr), dx, okto__grad_out(gr, 0), &n->t[0],
+                                       &n->t[2], &n->t[3], n->i[0], OKTO_ACCUMULATE);
 }
 
 okto_status okto_cross_entropy_backward(okto_graph *g, okto_tensor *dlogits,
