@@ -136,6 +136,9 @@ typedef struct okto__ad_call {
     int nin, nout, naux;
     const okto_tensor *t[OKTO__AD_SLOTS]; /* in, then out, then aux; NULL: an absent optional */
     unsigned saved;              /* bit k: slot k is read by the gradient rule */
+    /* bit k: input k's gradient is exactly the output's (y = x + ..., y += ...): in place, the
+     * shared gradient buffer already holds it and the rule is not asked for it */
+    unsigned identity;
     int overwrite;               /* outputs are written, not updated (c = ..., not c += ...) */
     float f[4];
     int i[4];
@@ -144,7 +147,7 @@ typedef struct okto__ad_call {
 typedef struct okto__ad_node {
     uint16_t op;                 /* okto__op: the rule is okto__ops[op]->backward */
     uint8_t nin, nout, naux, overwrite;
-    uint16_t saved;
+    uint16_t saved, identity;
     const char *fn;              /* the public call, for messages */
     int task0, task1;            /* the call's tasks */
     float f[4];

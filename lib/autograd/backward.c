@@ -436,12 +436,16 @@ static void pass_modes(okto__grad *gr, const okto_tensor *loss)
 
 /* The rule of an entry. In place (out is an input, the same view), the input's gradient and the
  * output's share one buffer, and the input's replaces the output's there: the rule adds into a
- * zeroed temporary, copied over the shared region once the rule has read it. */
+ * zeroed temporary, copied over the shared region once the rule has read it. Unless the
+ * input's gradient is the output's (an identity: y += ...): then the buffer holds it already,
+ * and the rule is not asked for it (once per output; a second aliased input, x + x in place,
+ * goes through a temporary added on top). */
 static okto_status run_rule(okto__grad *gr, const okto__ad_node *n)
 {
     int alias[OKTO__AD_SLOTS];
     okto_tensor shared[OKTO__AD_SLOTS];
     okto_status s = OKTO_OK;
+    unsigned replaced = 0, asked = gr->has_in;
     for (int j = 0; j < n->nin && s == OKTO_OK; j++) {
         alias[j] = -1;
         if (!(gr->has_in >> j & 1))
@@ -455,15 +459,21 @@ static okto_status run_rule(okto__grad *gr, const okto__ad_node *n)
                                        "input %d (%s) partly overlaps output %d (%s)", j,
                                        OKTO__DESC(&n->t[j]), o, OKTO__DESC(&n->t[n->nin + o]));
             alias[j] = o;
+            if ((n->identity >> j & 1) && !(replaced >> o & 1)) {
+                replaced |= 1u << o;
+                gr->has_in &= ~(1u << j);
+                alias[j] = -1;
+                continue;
+            }
             shared[j] = *a;
             if ((s = okto__rec_temp(gr->r, shared[j].dtype, shared[j].rank, shared[j].shape,
                                     &gr->gin[j])) == OKTO_OK)
                 s = okto_fill(gr->g, &gr->gin[j], 0.0f);
         }
     }
-    if (s == OKTO_OK)
+    if (s == OKTO_OK && gr->has_in)
         s = okto__ops[n->op]->backward(gr, n);
-    unsigned replaced = 0;
+    gr->has_in = asked;
     for (int j = 0; j < n->nin && s == OKTO_OK; j++) {
         if (!(gr->has_in >> j & 1) || alias[j] < 0)
             continue;

@@ -70,6 +70,7 @@ okto_status okto__ad_record(okto__rec *r, const okto__ad_call *c)
     n->naux = (uint8_t)c->naux;
     n->overwrite = (uint8_t)c->overwrite;
     n->saved = (uint16_t)c->saved;
+    n->identity = (uint16_t)c->identity;
     n->fn = r->fn;
     n->task0 = r->start;
     n->task1 = g->ntasks;

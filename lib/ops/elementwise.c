@@ -626,7 +626,8 @@ okto_status okto_axpy(okto_graph *g, okto_tensor *y, float alpha, const okto_ten
     }
     if (s == OKTO_OK)
         s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_AXPY, .nin = 2, .nout = 1,
-                                                 .t = {x, y, y}, .f = {alpha}});
+                                                 .t = {x, y, y}, .identity = 2u,
+                                                 .f = {alpha}});
     return okto__rec_end(&r, s);
 }
 
@@ -708,6 +709,9 @@ static okto_status zip(okto_graph *g, okto_tensor *out, const okto_tensor *a, co
                            .nout = 1,
                            .t = {a, b, out},
                            .saved = linear ? 0 : scalar ? 1u : 3u,
+                           .identity = op == OKTO_ZIP_ADD   ? 3u
+                                       : op == OKTO_ZIP_SUB ? 1u
+                                                            : 0u,
                            .overwrite = 1,
                            .f = {sv},
                            .i = {scalar}};
@@ -874,7 +878,8 @@ okto_status okto_sum_to(okto_graph *g, okto_tensor *out, const okto_tensor *in, 
     if (s == OKTO_OK) {
         /* accumulating, out is an input too */
         int acc = (flags & OKTO_ACCUMULATE) != 0;
-        okto__ad_call c = {.op = OKTO__OP_SUM_TO, .nin = 2, .nout = 1, .t = {in, out, out}};
+        okto__ad_call c = {.op = OKTO__OP_SUM_TO, .nin = 2, .nout = 1, .t = {in, out, out},
+                           .identity = 2u};
         if (!acc)
             c.nin = 1, c.t[2] = NULL, c.overwrite = 1;
         s = okto__ad_record(&r, &c);

@@ -341,7 +341,8 @@ static okto_status gemm(okto_graph *g, okto_tensor *c, float alpha, const okto_t
     if (s == OKTO_OK) {
         /* inputs a, b, and c itself when beta reads it */
         okto__ad_call ad = {.op = OKTO__OP_MATMUL, .nin = 3, .nout = 1, .t = {a, b, c, c},
-                            .saved = 3u, .f = {alpha, beta}, .i = {ta, tb}};
+                            .saved = 3u, .identity = beta == 1.0f ? 4u : 0u,
+                            .f = {alpha, beta}, .i = {ta, tb}};
         if (beta == 0.0f)
             ad.nin = 2, ad.t[2] = c, ad.t[3] = NULL, ad.overwrite = 1;
         s = okto__ad_record(&r, &ad);
