@@ -1044,6 +1044,135 @@ static void zip_backward_ops(void **state)
     cov[OKTO__OP_SUM_TO].partitioned = 1;
 }
 
+/* ==== ops2: batched matmul, attention, conv2d, pooling, concat and split ======================== */
+
+/* ---- batched matmul (rank 3 and 4, NumPy broadcasting of the batch) --------------------------- */
+
+/* a's batch dimensions abat (0 to 2 of them) and b's bbat; c's batch is their broadcast */
+static void check_bmm(okto_context *c, okto_dtype dt, const shape *abat, const shape *bbat,
+                      size_t m, size_t n, size_t k, unsigned flags, int gemm, layout la, layout lb,
+                      int parts)
+{
+    int ta = (flags & OKTO_TRANS_A) != 0, tb = (flags & OKTO_TRANS_B) != 0;
+    int nc = abat->rank > bbat->rank ? abat->rank : bbat->rank;
+    size_t as[4], bs[4], cs[4], ab[2] = {1, 1}, bb[2] = {1, 1}, cb[2] = {1, 1};
+    for (int i = 0; i < abat->rank; i++)
+        as[i] = abat->d[i], ab[2 - abat->rank + i] = abat->d[i];
+    for (int i = 0; i < bbat->rank; i++)
+        bs[i] = bbat->d[i], bb[2 - bbat->rank + i] = bbat->d[i];
+    for (int i = 0; i < 2; i++)
+        cb[i] = ab[i] > bb[i] ? ab[i] : bb[i];
+    for (int i = 0; i < nc; i++)
+        cs[i] = cb[2 - nc + i];
+    as[abat->rank] = ta ? k : m, as[abat->rank + 1] = ta ? m : k;
+    bs[bbat->rank] = tb ? n : k, bs[bbat->rank + 1] = tb ? k : n;
+    cs[nc] = m, cs[nc + 1] = n;
+    tview A = make(c, dt, abat->rank + 2, as, la), B = make(c, dt, bbat->rank + 2, bs, lb);
+    tview C = make(c, dt, nc + 2, cs, L_CONTIG);
+    double *a = fill(&A, m * 7 + k + ab[1], -1, 1), *b = fill(&B, n * 5 + k + bb[0], -1, 1);
+    double *c0 = fill(&C, m + n + cb[1], -1, 1);
+    float alpha = gemm ? 0.5f : 1.0f, beta = gemm ? -1.5f : (flags & OKTO_ACCUMULATE) ? 1.0f : 0;
+    size_t nb = cb[0] * cb[1];
+    double *want = malloc(nb * m * n * sizeof *want);
+    for (size_t t = 0; t < nb; t++) {
+        size_t t0 = t / cb[1], t1 = t % cb[1];
+        size_t ai = (ab[0] > 1 ? t0 : 0) * ab[1] + (ab[1] > 1 ? t1 : 0);
+        size_t bi = (bb[0] > 1 ? t0 : 0) * bb[1] + (bb[1] > 1 ? t1 : 0);
+        const double *pa = a + ai * m * k, *pb = b + bi * k * n;
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) {
+                double s = 0;
+                for (size_t p = 0; p < k; p++)
+                    s += (ta ? pa[p * m + i] : pa[i * k + p]) * (tb ? pb[j * k + p] : pb[p * n + j]);
+                size_t o = (t * m + i) * n + j;
+                want[o] = alpha * s + (beta != 0 ? beta * c0[o] : 0);
+            }
+    }
+    mm_case mc = {C.t, A.t, B.t, alpha, beta, flags & ~(gemm ? OKTO_ACCUMULATE : 0u), gemm};
+    char what[200];
+    snprintf(what, sizeof what, "batched %s %s a %s b %s -> %zux%zux%zu flags %u, a %s, b %s",
+             gemm ? "gemm" : "matmul", okto_dtype_name(dt), OKTO__DESC(A.t), OKTO__DESC(B.t), m,
+             n, k, flags, layout_name[la], layout_name[lb]);
+    mm_c0 = c0, mm_ct = C.t;
+    float *got = run_all(c, rec_mm, &mc, C.t, mm_refill, what);
+    double tol = (4e-6 * sqrt((double)k) + 1e-6) + (dt == OKTO_F32 ? 0 : tol_ew[dt]);
+    double err = rel_err(got, want, nb * m * n);
+    if (!(err <= tol))
+        fail_msg("%s: error %g > %g", what, err, tol);
+    double sc = sqrt((double)k) + 0.25;
+    okto__op op = nb > 1 ? OKTO__OP_MATMUL_BATCHED : OKTO__OP_MATMUL;
+    note_scaled(op, dt, la, tol, err, sc, "sqrt(k)");
+    note_scaled(op, dt, lb, tol, err, sc, "sqrt(k)");
+    if (parts)
+        cov[op].partitioned = 1;
+    free(a), free(b), free(c0), free(want), free(got);
+    tview_free(&A), tview_free(&B), tview_free(&C);
+}
+
+static void matmul_batched_ops(void **state)
+{
+    (void)state;
+    /* batches: the same for both, a broadcast matrix (missing or 1), rank 4 that merges and one
+     * that does not (a [2,1,..] x b [2,3,..]: one strided call per index of the first) */
+    static const struct {
+        shape a, b;
+    } bat[] = {
+        {{1, {3}}, {1, {3}}},       {{1, {3}}, {0, {0}}},       {{0, {0}}, {1, {4}}},
+        {{1, {5}}, {1, {1}}},       {{2, {2, 3}}, {2, {2, 3}}}, {{2, {2, 1}}, {2, {2, 3}}},
+        {{2, {1, 3}}, {1, {3}}},    {{1, {1}}, {2, {1, 1}}},
+    };
+    /* products: tiny (okto's batched kernel), CLBlast-sized, a vector */
+    static const size_t sz[][3] = {{7, 13, 5}, {33, 17, 65}, {1, 9, 40}};
+    for (size_t d = 0; d < 3; d++)
+        for (size_t bi = 0; bi < sizeof bat / sizeof *bat; bi++)
+            for (size_t s = 0; s < sizeof sz / sizeof *sz; s++) {
+                unsigned f = (unsigned)((bi + s) % 4);
+                layout la = (layout)((bi + d) % L_COUNT), lb = (layout)((bi + s + 1) % L_COUNT);
+                check_bmm(ctx1, float_dtypes[d], &bat[bi].a, &bat[bi].b, sz[s][0], sz[s][1],
+                          sz[s][2], f, f == 3, la, lb, 0);
+            }
+    /* every flag on one batch in f32; OKTO_ACCUMULATE on both paths */
+    for (unsigned f = 0; f < 4; f++)
+        check_bmm(ctx1, OKTO_F32, &bat[1].a, &bat[1].b, 33, 17, 65, f, 0, L_CONTIG, L_TRANSPOSED,
+                  0);
+    check_bmm(ctx1, OKTO_F32, &bat[0].a, &bat[0].b, 7, 13, 5, OKTO_ACCUMULATE, 0, L_SLICED,
+              L_CONTIG, 0);
+    check_bmm(ctx1, OKTO_BF16, &bat[4].a, &bat[4].b, 33, 17, 65, OKTO_ACCUMULATE, 0, L_CONTIG,
+              L_CONTIG, 0);
+    /* parts: batch ranges across 3 lanes, a broadcast b */
+    check_bmm(ctx3, OKTO_F32, &(shape){1, {5}}, &(shape){0, {0}}, 160, 200, 240, 0, 0, L_CONTIG,
+              L_TRANSPOSED, 1);
+    check_bmm(ctx3, OKTO_F16, &(shape){2, {2, 3}}, &(shape){2, {2, 3}}, 150, 150, 250,
+              OKTO_ACCUMULATE, 0, L_SLICED, L_CONTIG, 1);
+}
+
+static void matmul_batched_errors(void **state)
+{
+    (void)state;
+    okto_tensor *a, *b, *c, *c2, *b2;
+    TU_OK(okto_tensor_create(ctx1, OKTO_F32, 3, (size_t[]){3, 4, 5}, &a));
+    TU_OK(okto_tensor_create(ctx1, OKTO_F32, 3, (size_t[]){2, 5, 6}, &b));
+    TU_OK(okto_tensor_create(ctx1, OKTO_F32, 3, (size_t[]){3, 4, 6}, &c));
+    TU_OK(okto_tensor_create(ctx1, OKTO_F32, 2, (size_t[]){4, 6}, &c2));
+    TU_OK(okto_tensor_create(ctx1, OKTO_F32, 1, (size_t[]){5}, &b2));
+    okto_graph *g;
+    TU_OK(okto_graph_create(ctx1, &g));
+    /* batches 3 and 2 do not broadcast */
+    tu_expect_refused(ctx1, g, okto_matmul(g, c, a, b, 0), OKTO_EINVAL, "batch dimensions",
+                      "f32[2,5,6]", 0);
+    /* c has fewer dimensions than a */
+    okto_tensor *b56;
+    TU_OK(okto_tensor_create(ctx1, OKTO_F32, 2, (size_t[]){5, 6}, &b56));
+    tu_expect_refused(ctx1, g, okto_matmul(g, c2, a, b56, 0), OKTO_EINVAL, "f32[4,6]",
+                      "f32[3,4,5]", 0);
+    tu_expect_refused(ctx1, g, okto_matmul(g, c, a, b2, 0), OKTO_EINVAL, "2-D to 4-D", NULL, 0);
+    TU_OK(okto_matmul(g, c, a, b56, 0));
+    assert_true(okto_graph_task_count(g) >= 1);
+    okto_graph_destroy(g);
+    okto_tensor_destroy(a), okto_tensor_destroy(b), okto_tensor_destroy(c);
+    okto_tensor_destroy(c2), okto_tensor_destroy(b2), okto_tensor_destroy(b56);
+}
+
 /* ---- the op-support table ----------------------------------------------------------------------- */
 
 static int internal(okto__op op)
@@ -1163,7 +1292,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(blas_ops),         cmocka_unit_test(transfers),
         cmocka_unit_test(matmul_ops),       cmocka_unit_test(reduce_ops),
         cmocka_unit_test(softmax_ops),      cmocka_unit_test(map_backward_ops),
-        cmocka_unit_test(zip_backward_ops), cmocka_unit_test(coverage_complete),
+        cmocka_unit_test(zip_backward_ops),
+        /* ops2 */
+        cmocka_unit_test(matmul_batched_ops), cmocka_unit_test(matmul_batched_errors),
+        /* the table, last */
+        cmocka_unit_test(coverage_complete),
     };
     if (argc == 3 && strcmp(argv[1], "--write-docs") == 0) {
         /* every row, then the table (written only when every row passed) */

@@ -43,12 +43,19 @@ enum {
     OKTO_TRANS_B = 1u << 1,
     OKTO_ACCUMULATE = 1u << 2 /* okto_matmul and the _backward ops: add to the output */
 };
-/* c = op(a) op(b), or c += with OKTO_ACCUMULATE, for 2-D tensors. Views with a unit stride in
- * either dimension go to the GEMM as they are (a transposed view is a transposed operand);
- * others are made contiguous first. Partitioned across lanes. */
+/* c = op(a) op(b), or c += with OKTO_ACCUMULATE. The matrices are the last two dimensions; op()
+ * transposes them. Tensors of rank 3 and 4 are batches of products: their leading dimensions
+ * broadcast as NumPy's matmul does (aligned at the end, each equal or 1 in a and b, missing
+ * ones count as 1) and c's leading dimensions must be exactly that broadcast: a [B, M, K] times
+ * b [K, N] (or [1, K, N]) gives c [B, M, N] with b's one matrix serving every product. Views
+ * whose matrices have a unit stride in either dimension go to the GEMM as they are (a
+ * transposed view is a transposed operand), any batch strides included; others are made
+ * contiguous first. Partitioned across lanes (row panels of one product, or ranges of a
+ * batch). */
 OKTO_API okto_status okto_matmul(okto_graph *g, okto_tensor *c, const okto_tensor *a,
                                  const okto_tensor *b, unsigned flags);
-/* c = alpha op(a) op(b) + beta c. OKTO_ACCUMULATE is refused here (beta says it). */
+/* c = alpha op(a) op(b) + beta c, with okto_matmul's shapes and batches. OKTO_ACCUMULATE is
+ * refused here (beta says it). */
 OKTO_API okto_status okto_gemm(okto_graph *g, okto_tensor *c, float alpha, const okto_tensor *a,
                                const okto_tensor *b, float beta, unsigned flags);
 
