@@ -109,7 +109,7 @@ okto__device *okto__rec_device(const okto__rec *r);
 okto_status okto__rec_check(okto__rec *r, const okto_tensor *flag, const char *msg);
 
 /* ---- a task under construction ------------------------------------------------------------------ */
-#define OKTO__TB_MAX_ARGS 40
+#define OKTO__TB_MAX_ARGS 48 /* attention's dk/dv kernel takes 42 */
 #define OKTO__TB_MAX_ACC 16
 #define OKTO__TB_ARGBYTES 512
 

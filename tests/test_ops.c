@@ -21,6 +21,10 @@
 
 #include "engine.h"
 #include "testutil.h"
+/* ops2: the double references of attention, conv2d and pooling (tests/ref) */
+#include "ref_attention.h"
+#include "ref_conv.h"
+#include "ref_pool.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -1083,7 +1087,8 @@ static void check_bmm(okto_context *c, okto_dtype dt, const shape *abat, const s
             for (size_t j = 0; j < n; j++) {
                 double s = 0;
                 for (size_t p = 0; p < k; p++)
-                    s += (ta ? pa[p * m + i] : pa[i * k + p]) * (tb ? pb[j * k + p] : pb[p * n + j]);
+                    s +=
+                        (ta ? pa[p * m + i] : pa[i * k + p]) * (tb ? pb[j * k + p] : pb[p * n + j]);
                 size_t o = (t * m + i) * n + j;
                 want[o] = alpha * s + (beta != 0 ? beta * c0[o] : 0);
             }
@@ -1091,8 +1096,8 @@ static void check_bmm(okto_context *c, okto_dtype dt, const shape *abat, const s
     mm_case mc = {C.t, A.t, B.t, alpha, beta, flags & ~(gemm ? OKTO_ACCUMULATE : 0u), gemm};
     char what[200];
     snprintf(what, sizeof what, "batched %s %s a %s b %s -> %zux%zux%zu flags %u, a %s, b %s",
-             gemm ? "gemm" : "matmul", okto_dtype_name(dt), OKTO__DESC(A.t), OKTO__DESC(B.t), m,
-             n, k, flags, layout_name[la], layout_name[lb]);
+             gemm ? "gemm" : "matmul", okto_dtype_name(dt), OKTO__DESC(A.t), OKTO__DESC(B.t), m, n,
+             k, flags, layout_name[la], layout_name[lb]);
     mm_c0 = c0, mm_ct = C.t;
     float *got = run_all(c, rec_mm, &mc, C.t, mm_refill, what);
     double tol = (4e-6 * sqrt((double)k) + 1e-6) + (dt == OKTO_F32 ? 0 : tol_ew[dt]);
@@ -1117,9 +1122,9 @@ static void matmul_batched_ops(void **state)
     static const struct {
         shape a, b;
     } bat[] = {
-        {{1, {3}}, {1, {3}}},       {{1, {3}}, {0, {0}}},       {{0, {0}}, {1, {4}}},
-        {{1, {5}}, {1, {1}}},       {{2, {2, 3}}, {2, {2, 3}}}, {{2, {2, 1}}, {2, {2, 3}}},
-        {{2, {1, 3}}, {1, {3}}},    {{1, {1}}, {2, {1, 1}}},
+        {{1, {3}}, {1, {3}}},    {{1, {3}}, {0, {0}}},       {{0, {0}}, {1, {4}}},
+        {{1, {5}}, {1, {1}}},    {{2, {2, 3}}, {2, {2, 3}}}, {{2, {2, 1}}, {2, {2, 3}}},
+        {{2, {1, 3}}, {1, {3}}}, {{1, {1}}, {2, {1, 1}}},
     };
     /* products: tiny (okto's batched kernel), CLBlast-sized, a vector */
     static const size_t sz[][3] = {{7, 13, 5}, {33, 17, 65}, {1, 9, 40}};
@@ -1163,14 +1168,359 @@ static void matmul_batched_errors(void **state)
     /* c has fewer dimensions than a */
     okto_tensor *b56;
     TU_OK(okto_tensor_create(ctx1, OKTO_F32, 2, (size_t[]){5, 6}, &b56));
-    tu_expect_refused(ctx1, g, okto_matmul(g, c2, a, b56, 0), OKTO_EINVAL, "f32[4,6]",
-                      "f32[3,4,5]", 0);
+    tu_expect_refused(ctx1, g, okto_matmul(g, c2, a, b56, 0), OKTO_EINVAL, "f32[4,6]", "f32[3,4,5]",
+                      0);
     tu_expect_refused(ctx1, g, okto_matmul(g, c, a, b2, 0), OKTO_EINVAL, "2-D to 4-D", NULL, 0);
     TU_OK(okto_matmul(g, c, a, b56, 0));
     assert_true(okto_graph_task_count(g) >= 1);
     okto_graph_destroy(g);
     okto_tensor_destroy(a), okto_tensor_destroy(b), okto_tensor_destroy(c);
     okto_tensor_destroy(c2), okto_tensor_destroy(b2), okto_tensor_destroy(b56);
+}
+
+/* ---- helpers for ops with several outputs ---------------------------------------------------- */
+
+/* run_all for n outputs: every policy's outputs must match sequential's bits; got[i] receives
+ * sequential's outs[i] (the caller frees them). */
+static void run_all_n(okto_context *c, record_fn rec, void *cs, const okto_tensor *const *outs,
+                      int n, void (*refill_fn)(void *cs), const char *what, float **got)
+{
+    for (int i = 0; i < n; i++)
+        got[i] = NULL;
+    for (int s = 1; s < OKTO_SCHED_COUNT; s++) {
+        okto_graph *g;
+        TU_OK(okto_graph_create(c, &g));
+        TU_OK(okto_graph_set_sched(g, (okto_sched)s));
+        rec(g, cs);
+        if (okto_graph_status(g, NULL) != OKTO_OK)
+            fail_msg("%s: recording failed: %s", what, okto_last_error(c));
+        if (refill_fn)
+            refill_fn(cs);
+        okto_status st = okto_graph_run(g);
+        if (st != OKTO_OK)
+            fail_msg("%s under %s: %s", what, okto_sched_name((okto_sched)s), okto_last_error(c));
+        for (int i = 0; i < n; i++) {
+            if (!outs[i])
+                continue;
+            float *x = read_all(outs[i]);
+            if (!got[i]) {
+                got[i] = x;
+                continue;
+            }
+            if (memcmp(got[i], x, okto_tensor_numel(outs[i]) * sizeof *x) != 0)
+                fail_msg("%s: output %d under %s differs from sequential", what, i,
+                         okto_sched_name((okto_sched)s));
+            free(x);
+        }
+        TU_OK(okto_graph_destroy(g));
+    }
+}
+
+/* The values of a view as the device holds them, in double. */
+static double *host_of(const okto_tensor *t)
+{
+    size_t n = okto_tensor_numel(t);
+    float *f = read_all(t);
+    double *h = malloc(n * sizeof *h);
+    for (size_t i = 0; i < n; i++)
+        h[i] = f[i];
+    free(f);
+    return h;
+}
+
+/* Rewrites tensors from saved values before each run (outputs that are accumulated into). */
+#define MAX_REFILL 4
+static okto_tensor *rf_t[MAX_REFILL];
+static double *rf_v[MAX_REFILL];
+static void refill_many(void *p)
+{
+    (void)p;
+    for (int i = 0; i < MAX_REFILL; i++)
+        if (rf_t[i]) {
+            refill_vals = rf_v[i], refill_t = rf_t[i];
+            refill(NULL);
+        }
+}
+
+static void refill_set(int i, okto_tensor *t, double *v) { rf_t[i] = t, rf_v[i] = v; }
+static void refill_clear(void)
+{
+    for (int i = 0; i < MAX_REFILL; i++)
+        rf_t[i] = NULL, rf_v[i] = NULL;
+}
+
+/* Central differences of a scalar function of n inputs x (perturbed in place) in double. */
+static double *central_diff(double (*f)(void *ctx), void *ctx, double *x, size_t n)
+{
+    double *gd = malloc(n * sizeof *gd);
+    for (size_t i = 0; i < n; i++) {
+        double x0 = x[i], h = 1e-5 * fmax(1.0, fabs(x0));
+        x[i] = x0 + h;
+        double fp = f(ctx);
+        x[i] = x0 - h;
+        double fm = f(ctx);
+        x[i] = x0;
+        gd[i] = (fp - fm) / (2 * h);
+    }
+    return gd;
+}
+
+/* ---- attention -------------------------------------------------------------------------------- */
+
+typedef enum att_layout { AT_CONTIG, AT_SLICED, AT_TRANSPOSED, AT_FUSED } att_layout;
+static const char *const att_layout_name[] = {"contiguous", "row-strided views",
+                                              "D strided (copied)", "heads of a fused projection"};
+static const layout att_cov_layout[] = {L_CONTIG, L_SLICED, L_TRANSPOSED, L_SLICED};
+
+typedef struct att_case {
+    okto_tensor *o, *lse, *dq, *dk, *dv;
+    const okto_tensor *q, *k, *v, *dout, *fo, *flse;
+    float scale;
+    int causal;
+    unsigned flags;
+} att_case;
+
+static void rec_att(okto_graph *g, void *p)
+{
+    att_case *c = p;
+    okto_attention(g, c->o, c->lse, c->q, c->k, c->v, c->scale, c->causal);
+}
+
+static void rec_att_bwd(okto_graph *g, void *p)
+{
+    att_case *c = p;
+    okto_attention_backward(g, c->dq, c->dk, c->dv, c->dout, c->q, c->k, c->v, c->fo, c->flse,
+                            c->scale, c->causal, c->flags);
+}
+
+/* the loss sum(dout * o) of the double forward, for central differences */
+typedef struct att_fd {
+    double *q, *k, *v, *g;
+    int B, H, Tq, Tk, D, causal;
+    double scale;
+} att_fd;
+
+static double att_loss(void *p)
+{
+    att_fd *a = p;
+    size_t nq = (size_t)a->B * a->H * a->Tq * a->D;
+    double *o = malloc(nq * sizeof *o), l = 0;
+    ref_attention_forward(a->q, a->k, a->v, o, NULL, a->B, a->H, a->Tq, a->Tk, a->D, a->scale,
+                          a->causal);
+    for (size_t i = 0; i < nq; i++)
+        l += a->g[i] * o[i];
+    free(o);
+    return l;
+}
+
+/* tolerances of rel_err (|err| / max(1, |ref|)), 2-5x the worst seen (f32: o 1.7e-7, lse
+ * 1.2e-7, gradients 2.3e-7; f16: o 4.7e-4, gradients 4.5e-4; bf16: o 3.4e-3, gradients 4.1e-3):
+ * o and the gradients are stored in the dtype (half an ulp: 4.9e-4 for f16, 3.9e-3 for bf16),
+ * and the backward's delta reads the stored o */
+static const double att_tol_o[3] = {1e-6, 1e-3, 8e-3};
+static const double att_tol_lse = 5e-7; /* f32 in every dtype */
+static const double att_tol_grad[3] = {1e-6, 1.5e-3, 1.2e-2};
+
+static void check_attention(okto_context *c, okto_dtype dt, int B, int H, int Tq, int Tk, int D,
+                            int causal, att_layout lay, int acc, int parts)
+{
+    size_t qs[4] = {(size_t)B, (size_t)H, (size_t)Tq, (size_t)D};
+    size_t ks[4] = {(size_t)B, (size_t)H, (size_t)Tk, (size_t)D};
+    size_t nq = (size_t)B * H * Tq * D, nk = (size_t)B * H * Tk * D, nr = (size_t)B * H * Tq;
+    int di = dt == OKTO_F32 ? 0 : dt == OKTO_F16 ? 1 : 2;
+    okto_tensor *qkv = NULL, *dqkv = NULL, *obase = NULL;
+    tview Q = {0}, K = {0}, V = {0}, O = {0}, G, DQ = {0}, DK = {0}, DV = {0}, L;
+    if (lay == AT_FUSED) {
+        /* q, k, v (and dq, dk, dv) are heads of one [B, T, 3 H, D] tensor, o is written into a
+         * [B, T, H, D] one: slices and permutations, no copies */
+        assert_int_equal(Tq, Tk);
+        size_t fs[4] = {(size_t)B, (size_t)Tq, 3 * (size_t)H, (size_t)D};
+        size_t os[4] = {(size_t)B, (size_t)Tq, (size_t)H, (size_t)D};
+        const int perm[4] = {0, 2, 1, 3};
+        TU_OK(okto_tensor_create(c, dt, 4, fs, &qkv));
+        TU_OK(okto_tensor_create(c, dt, 4, fs, &dqkv));
+        TU_OK(okto_tensor_create(c, dt, 4, os, &obase));
+        tview *parts3[2][3] = {{&Q, &K, &V}, {&DQ, &DK, &DV}};
+        for (int w = 0; w < 2; w++)
+            for (int i = 0; i < 3; i++) {
+                okto_tensor *sl;
+                TU_OK(okto_tensor_slice(w ? dqkv : qkv, 2, (size_t)i * H, (size_t)H, &sl));
+                TU_OK(okto_tensor_permute(sl, perm, &parts3[w][i]->t));
+                okto_tensor_destroy(sl);
+            }
+        TU_OK(okto_tensor_permute(obase, perm, &O.t));
+        float *r = malloc(4 * nq * sizeof *r);
+        tu_fill_random(r, 3 * nq, (uint64_t)(B * 131 + Tq), -1.5f, 1.5f);
+        TU_OK(okto_tensor_write_f32(qkv, r));
+        tu_fill_random(r, 3 * nq, 77, -1, 1);
+        TU_OK(okto_tensor_write_f32(dqkv, r));
+        free(r);
+    } else {
+        layout l = lay == AT_CONTIG ? L_CONTIG : lay == AT_SLICED ? L_SLICED : L_TRANSPOSED;
+        Q = make(c, dt, 4, qs, l), K = make(c, dt, 4, ks, l), V = make(c, dt, 4, ks, l);
+        O = make(c, dt, 4, qs, l);
+        DQ = make(c, dt, 4, qs, l), DK = make(c, dt, 4, ks, L_CONTIG), DV = make(c, dt, 4, ks, l);
+        free(fill(&Q, (uint64_t)(B * 131 + Tq), -1.5, 1.5));
+        free(fill(&K, (uint64_t)(H * 17 + Tk), -1.5, 1.5));
+        free(fill(&V, (uint64_t)(D * 5 + 3), -1, 1));
+        free(fill(&DQ, 41, -1, 1)), free(fill(&DK, 43, -1, 1)), free(fill(&DV, 47, -1, 1));
+    }
+    G = make(c, dt, 4, qs, lay == AT_SLICED ? L_SLICED : L_CONTIG);
+    L = make(c, OKTO_F32, 3, (size_t[]){(size_t)B, (size_t)H, (size_t)Tq}, L_CONTIG);
+    double *q = host_of(Q.t), *k = host_of(K.t), *v = host_of(V.t), *g = fill(&G, 53, -1, 1);
+    double scale = (float)(1.0 / sqrt((double)D));
+    char what[200];
+    snprintf(what, sizeof what, "attention %s B %d H %d Tq %d Tk %d D %d%s, %s%s",
+             okto_dtype_name(dt), B, H, Tq, Tk, D, causal ? " causal" : "", att_layout_name[lay],
+             acc ? ", accumulate" : "");
+
+    /* forward: o and lse against the double reference */
+    double *ro = malloc(nq * sizeof *ro), *rl = malloc(nr * sizeof *rl);
+    ref_attention_forward(q, k, v, ro, rl, B, H, Tq, Tk, D, scale, causal);
+    att_case cs = {
+        .o = O.t, .lse = L.t, .q = Q.t, .k = K.t, .v = V.t, .scale = 0.0f, .causal = causal};
+    const okto_tensor *fouts[2] = {O.t, L.t};
+    float *fg[2];
+    run_all_n(c, rec_att, &cs, fouts, 2, NULL, what, fg);
+    double eo = rel_err(fg[0], ro, nq), el = rel_err(fg[1], rl, nr);
+    if (!(eo <= att_tol_o[di]) || !(el <= att_tol_lse))
+        fail_msg("%s: o error %g (tol %g), lse error %g (tol %g)", what, eo, att_tol_o[di], el,
+                 att_tol_lse);
+    note(OKTO__OP_ATTENTION, dt, att_cov_layout[lay], att_tol_o[di], fmax(eo, el));
+    if (parts)
+        cov[OKTO__OP_ATTENTION].partitioned = 1;
+
+    /* backward: against the reference backward and central differences of the double forward */
+    double *rq = malloc(nq * sizeof *rq), *rk = malloc(nk * sizeof *rk);
+    double *rv = malloc(nk * sizeof *rv);
+    ref_attention_backward(q, k, v, g, rq, rk, rv, B, H, Tq, Tk, D, scale, causal);
+    double *fq = NULL, *fk = NULL, *fv = NULL;
+    if (nq + 2 * nk <= 1200) {
+        att_fd fd = {q, k, v, g, B, H, Tq, Tk, D, causal, scale};
+        fq = central_diff(att_loss, &fd, q, nq);
+        fk = central_diff(att_loss, &fd, k, nk);
+        fv = central_diff(att_loss, &fd, v, nk);
+    }
+    double *d0[3] = {host_of(DQ.t), host_of(DK.t), host_of(DV.t)};
+    refill_clear();
+    if (acc) {
+        refill_set(0, DQ.t, d0[0]), refill_set(1, DK.t, d0[1]), refill_set(2, DV.t, d0[2]);
+        for (size_t i = 0; i < nq; i++) {
+            rq[i] += d0[0][i];
+            if (fq)
+                fq[i] += d0[0][i];
+        }
+        for (size_t i = 0; i < nk; i++) {
+            rk[i] += d0[1][i], rv[i] += d0[2][i];
+            if (fk)
+                fk[i] += d0[1][i], fv[i] += d0[2][i];
+        }
+    }
+    cs.dq = DQ.t, cs.dk = DK.t, cs.dv = DV.t, cs.dout = G.t, cs.fo = O.t, cs.flse = L.t;
+    cs.flags = acc ? OKTO_ACCUMULATE : 0;
+    const okto_tensor *bouts[3] = {DQ.t, DK.t, DV.t};
+    float *bg[3];
+    run_all_n(c, rec_att_bwd, &cs, bouts, 3, acc ? refill_many : NULL, what, bg);
+    refill_clear();
+    double eq = rel_err(bg[0], rq, nq), ek = rel_err(bg[1], rk, nk), ev = rel_err(bg[2], rv, nk);
+    double tol = att_tol_grad[di];
+    if (!(eq <= tol) || !(ek <= tol) || !(ev <= tol))
+        fail_msg("%s: dq error %g, dk %g, dv %g > %g (reference backward)", what, eq, ek, ev, tol);
+    if (fq) {
+        double e1 = rel_err(bg[0], fq, nq), e2 = rel_err(bg[1], fk, nk),
+               e3 = rel_err(bg[2], fv, nk);
+        if (!(e1 <= tol) || !(e2 <= tol) || !(e3 <= tol))
+            fail_msg("%s: dq error %g, dk %g, dv %g > %g (central differences)", what, e1, e2, e3,
+                     tol);
+    }
+    note(OKTO__OP_ATTENTION_BWD, dt, att_cov_layout[lay], tol, eq);
+    note(OKTO__OP_ATTENTION_BWD_DELTA, dt, att_cov_layout[lay], tol, fmax(eq, fmax(ek, ev)));
+    note(OKTO__OP_ATTENTION_BWD_DKDV, dt, att_cov_layout[lay], tol, fmax(ek, ev));
+    if (parts)
+        cov[OKTO__OP_ATTENTION_BWD].partitioned = cov[OKTO__OP_ATTENTION_BWD_DELTA].partitioned =
+            cov[OKTO__OP_ATTENTION_BWD_DKDV].partitioned = 1;
+    for (int i = 0; i < 3; i++)
+        free(d0[i]), free(bg[i]);
+    free(fg[0]), free(fg[1]);
+    free(q), free(k), free(v), free(g), free(ro), free(rl), free(rq), free(rk), free(rv);
+    free(fq), free(fk), free(fv);
+    tview_free(&Q), tview_free(&K), tview_free(&V), tview_free(&O), tview_free(&G);
+    tview_free(&DQ), tview_free(&DK), tview_free(&DV), tview_free(&L);
+    okto_tensor_destroy(qkv), okto_tensor_destroy(dqkv), okto_tensor_destroy(obase);
+}
+
+static void attention_ops(void **state)
+{
+    (void)state;
+    for (size_t d = 0; d < 3; d++) {
+        okto_dtype dt = float_dtypes[d];
+        check_attention(ctx1, dt, 2, 3, 7, 7, 5, 0, AT_CONTIG, 0, 0);
+        check_attention(ctx1, dt, 1, 2, 5, 9, 8, 0, AT_SLICED, 0, 0);
+        check_attention(ctx1, dt, 2, 2, 17, 17, 16, 1, AT_FUSED, 0, 0);
+        check_attention(ctx1, dt, 1, 1, 3, 3, 128, 1, AT_TRANSPOSED, 1, 0);
+        check_attention(ctx1, dt, 1, 2, 6, 6, 4, 1, AT_FUSED, 1, 0);
+    }
+    /* parts: by batch, and by head when B = 1 */
+    check_attention(ctx3, OKTO_F32, 3, 2, 40, 40, 16, 0, AT_CONTIG, 0, 1);
+    check_attention(ctx3, OKTO_BF16, 1, 3, 70, 70, 16, 1, AT_FUSED, 1, 1);
+}
+
+static void attention_errors(void **state)
+{
+    (void)state;
+    okto_context *c = ctx1;
+    okto_tensor *q, *k, *o, *lse, *big, *kh, *q3, *k9;
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 5, 8}, &q));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 5, 8}, &k));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 5, 8}, &o));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 3, (size_t[]){2, 3, 5}, &lse));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){1, 1, 2, 129}, &big));
+    TU_OK(okto_tensor_create(c, OKTO_F16, 4, (size_t[]){2, 3, 5, 8}, &kh));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 3, (size_t[]){3, 5, 8}, &q3));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 9, 8}, &k9));
+    okto_graph *g;
+    TU_OK(okto_graph_create(c, &g));
+    tu_expect_refused(c, g, okto_attention(g, NULL, lse, q, k, k, 0, 0), OKTO_EINVAL,
+                      "o must not be NULL", NULL, 0);
+    tu_expect_refused(c, g, okto_attention(g, o, lse, q, NULL, k, 0, 0), OKTO_EINVAL,
+                      "k must not be NULL", NULL, 0);
+    tu_expect_refused(c, g, okto_attention(g, o, lse, q, kh, k, 0, 0), OKTO_EINVAL, "dtypes differ",
+                      "f16[2,3,5,8]", 0);
+    tu_expect_refused(c, g, okto_attention(g, o, lse, q3, k, k, 0, 0), OKTO_EINVAL, "4-D",
+                      "f32[3,5,8]", 0);
+    tu_expect_refused(c, g, okto_attention(g, big, NULL, big, big, big, 0, 0), OKTO_ENOTSUP,
+                      "head dim 129", NULL, 0);
+    tu_expect_refused(c, g, okto_attention(g, o, lse, q, k9, k9, 0, 1), OKTO_ENOTSUP, "is_causal",
+                      "Tk 9", 0);
+    tu_expect_refused(c, g, okto_attention(g, o, q3, q, k, k, 0, 0), OKTO_EINVAL,
+                      "lse is f32[3,5,8]", "f32[2,3,5]", 0);
+    tu_expect_refused(c, g, okto_attention(g, q, lse, q, k, k, 0, 0), OKTO_EINVAL, "overlap", NULL,
+                      0);
+    tu_expect_refused(c, g, okto_attention(g, o, lse, q, k, k, NAN, 0), OKTO_EINVAL, "finite", NULL,
+                      0);
+    tu_expect_refused(c, g, okto_attention(g, o, lse, q, k9, k, 0, 0), OKTO_EINVAL, "f32[2,3,9,8]",
+                      NULL, 0);
+    /* non-causal Tq != Tk is fine */
+    TU_OK(okto_attention(g, o, lse, q, k9, k9, 0, 0));
+    int n = okto_graph_task_count(g);
+    tu_expect_refused(c, g,
+                      okto_attention_backward(g, NULL, NULL, NULL, o, q, k, k, o, lse, 0, 0, 0),
+                      OKTO_EINVAL, "all NULL", NULL, n);
+    tu_expect_refused(c, g, okto_attention_backward(g, q3, NULL, NULL, o, q, k, k, o, lse, 0, 0, 0),
+                      OKTO_EINVAL, "dq", "f32[3,5,8]", n);
+    tu_expect_refused(c, g,
+                      okto_attention_backward(g, big, NULL, NULL, o, q, k, k, o, NULL, 0, 0, 0),
+                      OKTO_EINVAL, "lse must not be NULL", NULL, n);
+    tu_expect_refused(c, g, okto_attention_backward(g, q, NULL, NULL, o, q, k, k, o, lse, 0, 0, 0),
+                      OKTO_EINVAL, "overlap", NULL, n);
+    tu_expect_refused(c, g, okto_attention_backward(g, big, big, NULL, o, q, k, k, o, lse, 0, 0, 0),
+                      OKTO_EINVAL, NULL, NULL, n);
+    tu_expect_refused(c, g, okto_attention_backward(g, k9, NULL, NULL, o, q, k, k, o, lse, 0, 0, 8),
+                      OKTO_EINVAL, "flags", NULL, n);
+    okto_graph_destroy(g);
+    okto_tensor *all[] = {q, k, o, lse, big, kh, q3, k9};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        okto_tensor_destroy(all[i]);
 }
 
 /* ---- the op-support table ----------------------------------------------------------------------- */
@@ -1288,13 +1638,20 @@ static int teardown(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(map_ops),          cmocka_unit_test(zip_ops),
-        cmocka_unit_test(blas_ops),         cmocka_unit_test(transfers),
-        cmocka_unit_test(matmul_ops),       cmocka_unit_test(reduce_ops),
-        cmocka_unit_test(softmax_ops),      cmocka_unit_test(map_backward_ops),
+        cmocka_unit_test(map_ops),
+        cmocka_unit_test(zip_ops),
+        cmocka_unit_test(blas_ops),
+        cmocka_unit_test(transfers),
+        cmocka_unit_test(matmul_ops),
+        cmocka_unit_test(reduce_ops),
+        cmocka_unit_test(softmax_ops),
+        cmocka_unit_test(map_backward_ops),
         cmocka_unit_test(zip_backward_ops),
         /* ops2 */
-        cmocka_unit_test(matmul_batched_ops), cmocka_unit_test(matmul_batched_errors),
+        cmocka_unit_test(matmul_batched_ops),
+        cmocka_unit_test(matmul_batched_errors),
+        cmocka_unit_test(attention_ops),
+        cmocka_unit_test(attention_errors),
         /* the table, last */
         cmocka_unit_test(coverage_complete),
     };

@@ -139,6 +139,33 @@ OKTO_API okto_status okto_softmax(okto_graph *g, okto_tensor *out, const okto_te
 OKTO_API okto_status okto_softmax_xent(okto_graph *g, okto_tensor *loss, okto_tensor *grad,
                                        const okto_tensor *logits, const okto_tensor *labels);
 
+/* ==== ops2: attention, convolution, pooling, concat and split ================================= */
+
+/* ---- attention ----------------------------------------------------------------------------- */
+/* Fused scaled dot-product attention: o = softmax(scale q k^T + mask) v per batch and head, the
+ * T x T scores never stored. q and o are [B, H, Tq, D], k and v [B, H, Tk, D] (one H for all),
+ * one float dtype; views with D contiguous go to the kernels as they are, so heads sliced and
+ * permuted out of a fused [B, T, 3 H, D] projection (okto_tensor_slice + okto_tensor_permute)
+ * cost no copy; other views are copied first. scale: 0 means 1/sqrt(D). causal: query i sees
+ * keys j <= i (PyTorch's is_causal). lse (may be NULL): f32 [B, H, Tq], the natural-log
+ * logsumexp of each query's scaled scores, which the backward takes. Refused with
+ * OKTO_ENOTSUP: D > 128, and causal with Tq != Tk (the kernels would align the sequences' ends,
+ * PyTorch's is_causal their starts). o and lse may overlap nothing; q, k, v may overlap each
+ * other. Partitioned across lanes by batch (by head when B = 1). */
+OKTO_API okto_status okto_attention(okto_graph *g, okto_tensor *o, okto_tensor *lse,
+                                    const okto_tensor *q, const okto_tensor *k,
+                                    const okto_tensor *v, float scale, int causal);
+/* Its gradient: dq, dk, dv (shaped as q, k, v; any may be NULL, not all) of sum(dout * o), from
+ * the forward's inputs, its output o and its lse (required), with the forward's scale and
+ * causal. flags: OKTO_ACCUMULATE adds to the gradients. The gradients may overlap nothing
+ * (they may be disjoint slices of one fused gradient tensor). */
+OKTO_API okto_status okto_attention_backward(okto_graph *g, okto_tensor *dq, okto_tensor *dk,
+                                             okto_tensor *dv, const okto_tensor *dout,
+                                             const okto_tensor *q, const okto_tensor *k,
+                                             const okto_tensor *v, const okto_tensor *o,
+                                             const okto_tensor *lse, float scale, int causal,
+                                             unsigned flags);
+
 /* ---- user kernels ---------------------------------------------------------------------------- */
 typedef struct okto_kernel okto_kernel;
 /* Builds source for the context's device(s); OKTO_EBUILD with the build log in okto_last_error
