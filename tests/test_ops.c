@@ -1523,6 +1523,226 @@ static void attention_errors(void **state)
         okto_tensor_destroy(all[i]);
 }
 
+/* ---- conv2d ----------------------------------------------------------------------------------- */
+
+typedef struct conv_case {
+    okto_tensor *y, *dx, *dw, *db;
+    const okto_tensor *x, *w, *b, *dy;
+    ref_conv_geom geo;
+    unsigned flags;
+} conv_case;
+
+static void rec_conv(okto_graph *g, void *p)
+{
+    conv_case *c = p;
+    okto_conv2d(g, c->y, c->x, c->w, c->b, c->geo.sh, c->geo.sw, c->geo.ph, c->geo.pw, c->geo.dh,
+                c->geo.dw);
+}
+
+static void rec_conv_bwd(okto_graph *g, void *p)
+{
+    conv_case *c = p;
+    okto_conv2d_backward(g, c->dx, c->dw, c->db, c->dy, c->x, c->w, c->geo.sh, c->geo.sw, c->geo.ph,
+                         c->geo.pw, c->geo.dh, c->geo.dw, c->flags);
+}
+
+typedef struct conv_fd {
+    const ref_conv_geom *geo;
+    double *x, *w, *b, *dy;
+} conv_fd;
+
+static double conv_loss(void *p)
+{
+    conv_fd *f = p;
+    const ref_conv_geom *g = f->geo;
+    size_t ny = (size_t)g->N * g->Cout * g->OH * g->OW;
+    double *y = malloc(ny * sizeof *y), l = 0;
+    ref_conv2d_forward(g, f->x, f->w, f->b, y);
+    for (size_t i = 0; i < ny; i++)
+        l += f->dy[i] * y[i];
+    free(y);
+    return l;
+}
+
+/* a float sum of `terms` products: 4e-6 sqrt(terms) + 1e-6 (as matmul), plus the rounding of a
+ * half result */
+static double sum_tol(okto_dtype dt, double terms)
+{
+    return 4e-6 * sqrt(terms) + 1e-6 + (dt == OKTO_F32 ? 0 : tol_ew[dt]);
+}
+
+/* geometry: N C H W Cout KH KW sh sw ph pw dh dw */
+static void check_conv(okto_context *c, okto_dtype dt, const int gm[13], int has_bias, layout lx,
+                       int acc, int parts)
+{
+    ref_conv_geom geo = {gm[0], gm[1], gm[2],  gm[3],  gm[4],  gm[5], gm[6], gm[7],
+                         gm[8], gm[9], gm[10], gm[11], gm[12], 0,     0};
+    geo.OH = ref_conv_out(geo.H, geo.KH, geo.sh, geo.ph, geo.dh);
+    geo.OW = ref_conv_out(geo.W, geo.KW, geo.sw, geo.pw, geo.dw);
+    size_t xs[4] = {(size_t)geo.N, (size_t)geo.C, (size_t)geo.H, (size_t)geo.W};
+    size_t ws[4] = {(size_t)geo.Cout, (size_t)geo.C, (size_t)geo.KH, (size_t)geo.KW};
+    size_t ys[4] = {(size_t)geo.N, (size_t)geo.Cout, (size_t)geo.OH, (size_t)geo.OW};
+    size_t nx = numel(4, xs), nw = numel(4, ws), ny = numel(4, ys), nb = (size_t)geo.Cout;
+    tview X = make(c, dt, 4, xs, lx), W = make(c, dt, 4, ws, L_CONTIG), B = {0};
+    tview Y = make(c, dt, 4, ys, lx == L_CONTIG ? L_CONTIG : L_SLICED);
+    tview DY = make(c, dt, 4, ys, lx), DX = make(c, dt, 4, xs, lx);
+    tview DW = make(c, dt, 4, ws, lx == L_SLICED ? L_SLICED : L_CONTIG);
+    tview DB = make(c, dt, 1, &nb, L_CONTIG);
+    double *x = fill(&X, nx + 3, -1, 1), *w = fill(&W, nw + 5, -1, 1), *b = NULL;
+    double *dy = fill(&DY, ny + 7, -1, 1);
+    if (has_bias) {
+        B = make(c, dt, 1, &nb, L_CONTIG);
+        b = fill(&B, nb + 11, -1, 1);
+    }
+    char what[200];
+    snprintf(what, sizeof what, "conv2d %s x %s w %s stride %d,%d pad %d,%d dil %d,%d%s, %s%s",
+             okto_dtype_name(dt), OKTO__DESC(X.t), OKTO__DESC(W.t), geo.sh, geo.sw, geo.ph, geo.pw,
+             geo.dh, geo.dw, has_bias ? ", bias" : "", layout_name[lx], acc ? ", accumulate" : "");
+    /* forward */
+    double *ry = malloc(ny * sizeof *ry);
+    ref_conv2d_forward(&geo, x, w, b, ry);
+    conv_case cs = {.y = Y.t, .x = X.t, .w = W.t, .b = B.t, .dy = DY.t, .geo = geo};
+    float *gy = run_all(c, rec_conv, &cs, Y.t, NULL, what);
+    double K = (double)geo.C * geo.KH * geo.KW;
+    double ty = sum_tol(dt, K + 1), ey = rel_err(gy, ry, ny);
+    if (!(ey <= ty))
+        fail_msg("%s: y error %g > %g", what, ey, ty);
+    note_scaled(OKTO__OP_CONV2D, dt, lx, ty, ey, sqrt(K + 1) + 0.25, "sqrt(terms)");
+    if (has_bias)
+        note_scaled(OKTO__OP_CONV2D_BIAS, dt, lx, ty, ey, sqrt(K + 1) + 0.25, "sqrt(terms)");
+    if (parts)
+        cov[OKTO__OP_CONV2D].partitioned = cov[OKTO__OP_CONV2D_BIAS].partitioned = 1;
+    /* backward */
+    double *rx = malloc(nx * sizeof *rx), *rw = malloc(nw * sizeof *rw),
+           *rb = malloc(nb * sizeof *rb);
+    ref_conv2d_backward(&geo, x, w, dy, rx, rw, rb);
+    double *fx = NULL, *fw = NULL, *fb = NULL;
+    if (nx + nw <= 800) {
+        double *b0 = b ? b : calloc(nb, sizeof *b0);
+        conv_fd fd = {&geo, x, w, b0, dy};
+        fx = central_diff(conv_loss, &fd, x, nx);
+        fw = central_diff(conv_loss, &fd, w, nw);
+        fb = central_diff(conv_loss, &fd, b0, nb);
+        if (!b)
+            free(b0);
+    }
+    double *d0[3] = {fill(&DX, 13, -1, 1), fill(&DW, 17, -1, 1), fill(&DB, 19, -1, 1)};
+    refill_clear();
+    if (acc) {
+        refill_set(0, DX.t, d0[0]), refill_set(1, DW.t, d0[1]), refill_set(2, DB.t, d0[2]);
+        double *r3[3] = {rx, rw, rb}, *f3[3] = {fx, fw, fb};
+        size_t n3[3] = {nx, nw, nb};
+        for (int i = 0; i < 3; i++)
+            for (size_t j = 0; j < n3[i]; j++) {
+                r3[i][j] += d0[i][j];
+                if (f3[i])
+                    f3[i][j] += d0[i][j];
+            }
+    }
+    cs.dx = DX.t, cs.dw = DW.t, cs.db = DB.t, cs.flags = acc ? OKTO_ACCUMULATE : 0;
+    const okto_tensor *outs[3] = {DX.t, DW.t, DB.t};
+    float *got[3];
+    run_all_n(c, rec_conv_bwd, &cs, outs, 3, acc ? refill_many : NULL, what, got);
+    refill_clear();
+    double npix = (double)geo.N * geo.OH * geo.OW;
+    double tx = sum_tol(dt, (double)geo.Cout * geo.KH * geo.KW), tw = sum_tol(dt, npix);
+    double ex = rel_err(got[0], rx, nx), ew = rel_err(got[1], rw, nw), eb = rel_err(got[2], rb, nb);
+    if (!(ex <= tx) || !(ew <= tw) || !(eb <= tw))
+        fail_msg("%s: dx error %g (tol %g), dw %g, db %g (tol %g)", what, ex, tx, ew, eb, tw);
+    if (fx) {
+        double e1 = rel_err(got[0], fx, nx), e2 = rel_err(got[1], fw, nw);
+        double e3 = rel_err(got[2], fb, nb);
+        if (!(e1 <= tx) || !(e2 <= tw) || !(e3 <= tw))
+            fail_msg("%s: dx error %g, dw %g, db %g (central differences)", what, e1, e2, e3);
+    }
+    note_scaled(OKTO__OP_CONV2D_BWD, dt, lx, tw, fmax(ex, ew), sqrt(npix) + 0.25, "sqrt(terms)");
+    note_scaled(OKTO__OP_CONV2D_BWD_BIAS, dt, lx, tw, eb, sqrt(npix) + 0.25, "sqrt(terms)");
+    if (parts)
+        cov[OKTO__OP_CONV2D_BWD].partitioned = 1;
+    for (int i = 0; i < 3; i++)
+        free(d0[i]), free(got[i]);
+    free(x), free(w), free(b), free(dy), free(ry), free(gy), free(rx), free(rw), free(rb);
+    free(fx), free(fw), free(fb);
+    tview_free(&X), tview_free(&W), tview_free(&B), tview_free(&Y), tview_free(&DY);
+    tview_free(&DX), tview_free(&DW), tview_free(&DB);
+}
+
+static void conv_ops(void **state)
+{
+    (void)state;
+    /* N C H W Cout KH KW sh sw ph pw dh dw */
+    static const int geo[][13] = {
+        {2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1}, /* 3x3 "same" */
+        {1, 2, 9, 8, 3, 3, 2, 2, 3, 1, 0, 2, 1}, /* strides, dilation, uneven padding */
+        {3, 1, 5, 5, 2, 5, 5, 1, 1, 0, 0, 1, 1}, /* the window is the whole input */
+        {2, 4, 3, 3, 5, 1, 1, 1, 1, 0, 0, 1, 1}, /* 1x1 */
+    };
+    for (size_t d = 0; d < 3; d++)
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+            check_conv(ctx1, float_dtypes[d], geo[i], i != 1, (layout)((i + d) % L_COUNT), 0, 0);
+    check_conv(ctx1, OKTO_F32, geo[0], 1, L_SLICED, 1, 0);
+    check_conv(ctx1, OKTO_BF16, geo[1], 0, L_CONTIG, 1, 0);
+    /* parts: ranges of images across 3 lanes */
+    static const int big_geo[13] = {8, 8, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1};
+    check_conv(ctx3, OKTO_F32, big_geo, 1, L_CONTIG, 1, 1);
+    check_conv(ctx3, OKTO_F16, big_geo, 1, L_TRANSPOSED, 0, 1);
+}
+
+static void conv_errors(void **state)
+{
+    (void)state;
+    okto_context *c = ctx1;
+    okto_tensor *x, *w, *y, *b, *w5, *wc, *xh, *y2;
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 4, 4}, &x));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){5, 3, 3, 3}, &w));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 5, 2, 2}, &y));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 1, (size_t[]){5}, &b));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){5, 3, 5, 5}, &w5));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){5, 2, 3, 3}, &wc));
+    TU_OK(okto_tensor_create(c, OKTO_F16, 4, (size_t[]){2, 3, 4, 4}, &xh));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 5, 4, 4}, &y2));
+    okto_graph *g;
+    TU_OK(okto_graph_create(c, &g));
+    tu_expect_refused(c, g, okto_conv2d(g, y, x, w5, b, 1, 1, 0, 0, 1, 1), OKTO_EINVAL,
+                      "okto_conv2d: w is f32[5,3,5,5]", "larger than x f32[2,3,4,4]", 0);
+    tu_expect_refused(c, g, okto_conv2d(g, y, x, w, b, 1, 1, 0, 0, 2, 2), OKTO_EINVAL,
+                      "larger than x", "dilation 2", 0);
+    tu_expect_refused(c, g, okto_conv2d(g, y2, x, w, b, 1, 1, 0, 0, 1, 1), OKTO_EINVAL,
+                      "f32[2,5,4,4]", "f32[2,5,2,2]", 0);
+    tu_expect_refused(c, g, okto_conv2d(g, y, x, wc, b, 1, 1, 0, 0, 1, 1), OKTO_EINVAL, "channels",
+                      NULL, 0);
+    tu_expect_refused(c, g, okto_conv2d(g, y, xh, w, b, 1, 1, 0, 0, 1, 1), OKTO_EINVAL,
+                      "dtypes differ", NULL, 0);
+    tu_expect_refused(c, g, okto_conv2d(g, y, x, w, b, 0, 1, 0, 0, 1, 1), OKTO_EINVAL, "stride",
+                      NULL, 0);
+    tu_expect_refused(c, g, okto_conv2d(g, y, x, w, b, 1, 1, -1, 0, 1, 1), OKTO_EINVAL, "padding",
+                      NULL, 0);
+    tu_expect_refused(c, g, okto_conv2d(g, y, x, w, y2, 1, 1, 0, 0, 1, 1), OKTO_EINVAL,
+                      "bias is f32[2,5,4,4]", NULL, 0);
+    tu_expect_refused(c, g, okto_conv2d(g, NULL, x, w, b, 1, 1, 0, 0, 1, 1), OKTO_EINVAL,
+                      "y must not be NULL", NULL, 0);
+    tu_expect_refused(c, g, okto_conv2d(g, x, x, w, b, 1, 1, 0, 0, 1, 1), OKTO_EINVAL, NULL, NULL,
+                      0);
+    /* same-padding: y2 [2,5,4,4] */
+    TU_OK(okto_conv2d(g, y2, x, w, NULL, 1, 1, 1, 1, 1, 1));
+    int n = okto_graph_task_count(g);
+    tu_expect_refused(c, g,
+                      okto_conv2d_backward(g, NULL, NULL, NULL, y2, x, w, 1, 1, 1, 1, 1, 1, 0),
+                      OKTO_EINVAL, "all NULL", NULL, n);
+    tu_expect_refused(c, g, okto_conv2d_backward(g, w, NULL, NULL, y2, x, w, 1, 1, 1, 1, 1, 1, 0),
+                      OKTO_EINVAL, "dx is f32[5,3,3,3]", NULL, n);
+    tu_expect_refused(c, g, okto_conv2d_backward(g, NULL, w, NULL, y2, x, w, 1, 1, 1, 1, 1, 1, 0),
+                      OKTO_EINVAL, "overlap", NULL, n);
+    tu_expect_refused(c, g, okto_conv2d_backward(g, NULL, NULL, b, y, x, w, 1, 1, 1, 1, 1, 1, 0),
+                      OKTO_EINVAL, "dy is f32[2,5,2,2]", NULL, n);
+    tu_expect_refused(c, g, okto_conv2d_backward(g, NULL, NULL, b, y2, x, w, 1, 1, 1, 1, 1, 1, 2),
+                      OKTO_EINVAL, "flags", NULL, n);
+    okto_graph_destroy(g);
+    okto_tensor *all[] = {x, w, y, b, w5, wc, xh, y2};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        okto_tensor_destroy(all[i]);
+}
+
 /* ---- the op-support table ----------------------------------------------------------------------- */
 
 static int internal(okto__op op)
@@ -1652,6 +1872,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(matmul_batched_errors),
         cmocka_unit_test(attention_ops),
         cmocka_unit_test(attention_errors),
+        cmocka_unit_test(conv_ops),
+        cmocka_unit_test(conv_errors),
         /* the table, last */
         cmocka_unit_test(coverage_complete),
     };

@@ -166,6 +166,24 @@ OKTO_API okto_status okto_attention_backward(okto_graph *g, okto_tensor *dq, okt
                                              const okto_tensor *lse, float scale, int causal,
                                              unsigned flags);
 
+/* ---- convolution --------------------------------------------------------------------------- */
+/* 2-D convolution (cross-correlation, as PyTorch's conv2d), groups = 1: x [N, C, H, W], w [Cout,
+ * C, KH, KW], bias [Cout] (may be NULL), y [N, Cout, OH, OW] with OH = (H + 2 pad_h - dil_h (KH -
+ * 1) - 1) / stride_h + 1 (floor; likewise OW), zero padding. One float dtype, any strides.
+ * Strides and dilations >= 1, paddings >= 0; a window larger than the padded input is refused.
+ * Computed as im2col + one batched matmul in float32 (f16/bf16 converted around it), with a
+ * graph temporary of N C KH KW OH OW floats for the columns. y may overlap nothing. */
+OKTO_API okto_status okto_conv2d(okto_graph *g, okto_tensor *y, const okto_tensor *x,
+                                 const okto_tensor *w, const okto_tensor *bias, int stride_h,
+                                 int stride_w, int pad_h, int pad_w, int dil_h, int dil_w);
+/* Its gradient from dy (y's shape): dx (x's shape), dw (w's), dbias ([Cout]); any may be NULL,
+ * not all. The forward's x and w and geometry. flags: OKTO_ACCUMULATE adds to the gradients. */
+OKTO_API okto_status okto_conv2d_backward(okto_graph *g, okto_tensor *dx, okto_tensor *dw,
+                                          okto_tensor *dbias, const okto_tensor *dy,
+                                          const okto_tensor *x, const okto_tensor *w,
+                                          int stride_h, int stride_w, int pad_h, int pad_w,
+                                          int dil_h, int dil_w, unsigned flags);
+
 /* ---- user kernels ---------------------------------------------------------------------------- */
 typedef struct okto_kernel okto_kernel;
 /* Builds source for the context's device(s); OKTO_EBUILD with the build log in okto_last_error
