@@ -1743,6 +1743,234 @@ static void conv_errors(void **state)
         okto_tensor_destroy(all[i]);
 }
 
+/* ---- pooling ---------------------------------------------------------------------------------- */
+
+enum { PK_MAX, PK_AVG, PK_GAP };
+
+typedef struct pool_case {
+    int kind;
+    okto_tensor *y, *arg, *dx;
+    const okto_tensor *x, *dy, *argin;
+    int kh, kw, sh, sw, ph, pw;
+    unsigned flags;
+} pool_case;
+
+static void rec_pool(okto_graph *g, void *p)
+{
+    pool_case *c = p;
+    if (c->kind == PK_MAX)
+        okto_max_pool2d(g, c->y, c->arg, c->x, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
+    else if (c->kind == PK_AVG)
+        okto_avg_pool2d(g, c->y, c->x, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
+    else
+        okto_global_avg_pool2d(g, c->y, c->x);
+}
+
+static void rec_pool_bwd(okto_graph *g, void *p)
+{
+    pool_case *c = p;
+    if (c->kind == PK_MAX)
+        okto_max_pool2d_backward(g, c->dx, c->dy, c->argin, c->kh, c->kw, c->sh, c->sw, c->ph,
+                                 c->pw, c->flags);
+    else if (c->kind == PK_AVG)
+        okto_avg_pool2d_backward(g, c->dx, c->dy, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw,
+                                 c->flags);
+    else
+        okto_global_avg_pool2d_backward(g, c->dx, c->dy, c->flags);
+}
+
+typedef struct pool_fd {
+    int kind;
+    const ref_pool_geom *geo;
+    double *x, *dy;
+} pool_fd;
+
+static double pool_loss(void *p)
+{
+    pool_fd *f = p;
+    const ref_pool_geom *g = f->geo;
+    size_t ny = (size_t)g->NC * g->OH * g->OW;
+    double *y = malloc(ny * sizeof *y), l = 0;
+    int *am = malloc(ny * sizeof *am);
+    if (f->kind == PK_MAX)
+        ref_maxpool2d_forward(g, f->x, y, am);
+    else if (f->kind == PK_AVG)
+        ref_avgpool2d_forward(g, f->x, y, 1);
+    else
+        ref_gap_forward(g->NC, g->H * g->W, f->x, y);
+    for (size_t i = 0; i < ny; i++)
+        l += f->dy[i] * y[i];
+    free(y), free(am);
+    return l;
+}
+
+static const okto__op pool_fwd_op[] = {OKTO__OP_MAXPOOL2D, OKTO__OP_AVGPOOL2D, OKTO__OP_GAP2D};
+static const okto__op pool_bwd_op[] = {OKTO__OP_MAXPOOL2D_BWD, OKTO__OP_AVGPOOL2D_BWD,
+                                       OKTO__OP_GAP2D_BWD};
+
+/* geometry: N C H W kh kw sh sw ph pw (the window unused for global pooling) */
+static void check_pool(okto_context *c, okto_dtype dt, int kind, const int gm[10], layout l,
+                       int acc, int parts)
+{
+    ref_pool_geom geo = {gm[0] * gm[1], gm[2], gm[3], gm[4], gm[5], gm[6], gm[7],
+                         gm[8],         gm[9], 1,     1,     0,     0};
+    if (kind == PK_GAP)
+        geo.OH = geo.OW = 1;
+    else
+        geo.OH = (geo.H + 2 * geo.ph - geo.KH) / geo.sh + 1,
+        geo.OW = (geo.W + 2 * geo.pw - geo.KW) / geo.sw + 1;
+    size_t xs[4] = {(size_t)gm[0], (size_t)gm[1], (size_t)gm[2], (size_t)gm[3]};
+    size_t ys[4] = {(size_t)gm[0], (size_t)gm[1], (size_t)geo.OH, (size_t)geo.OW};
+    size_t nx = numel(4, xs), ny = numel(4, ys);
+    tview X = make(c, dt, 4, xs, l), Y = make(c, dt, 4, ys, l == L_CONTIG ? L_CONTIG : L_SLICED);
+    tview A = make(c, OKTO_I32, 4, ys, l == L_SLICED ? L_SLICED : L_CONTIG);
+    tview DY = make(c, dt, 4, ys, l), DX = make(c, dt, 4, xs, l);
+    double *x = fill(&X, nx * 3 + (size_t)kind, -2, 2), *dy = fill(&DY, ny + 1, -1, 1);
+    char what[200];
+    snprintf(what, sizeof what, "%s %s x %s window %dx%d stride %d,%d pad %d,%d, %s%s",
+             okto__ops[pool_fwd_op[kind]]->name, okto_dtype_name(dt), OKTO__DESC(X.t), geo.KH,
+             geo.KW, geo.sh, geo.sw, geo.ph, geo.pw, layout_name[l], acc ? ", accumulate" : "");
+    double *ry = malloc(ny * sizeof *ry);
+    int *ra = malloc(ny * sizeof *ra);
+    if (kind == PK_MAX)
+        ref_maxpool2d_forward(&geo, x, ry, ra);
+    else if (kind == PK_AVG)
+        ref_avgpool2d_forward(&geo, x, ry, 1);
+    else
+        ref_gap_forward(geo.NC, geo.H * geo.W, x, ry);
+    pool_case cs = {.kind = kind,
+                    .y = Y.t,
+                    .arg = kind == PK_MAX ? A.t : NULL,
+                    .x = X.t,
+                    .dy = DY.t,
+                    .argin = A.t,
+                    .kh = geo.KH,
+                    .kw = geo.KW,
+                    .sh = geo.sh,
+                    .sw = geo.sw,
+                    .ph = geo.ph,
+                    .pw = geo.pw};
+    const okto_tensor *fo[2] = {Y.t, kind == PK_MAX ? A.t : NULL};
+    float *fg[2];
+    run_all_n(c, rec_pool, &cs, fo, 2, NULL, what, fg);
+    /* max pool copies a value; averages round once in the dtype (gap: a sum over the plane) */
+    double terms = kind == PK_GAP ? (double)(geo.H * geo.W) : (double)(geo.KH * geo.KW);
+    double tf = kind == PK_MAX ? 0 : dt == OKTO_F32 ? 1e-6 * sqrt(terms) + 1e-6 : tol_ew[dt];
+    double ey = rel_err(fg[0], ry, ny);
+    if (!(ey <= tf))
+        fail_msg("%s: y error %g > %g", what, ey, tf);
+    if (kind == PK_MAX)
+        for (size_t i = 0; i < ny; i++)
+            if ((int)fg[1][i] != ra[i])
+                fail_msg("%s: argmax[%zu] is %g, want %d", what, i, (double)fg[1][i], ra[i]);
+    note(pool_fwd_op[kind], dt, l, tf, ey);
+    /* backward, with the device's argmax (the reference's, as checked) */
+    double *rx = malloc(nx * sizeof *rx), *fx = NULL;
+    if (kind == PK_MAX)
+        ref_maxpool2d_backward(&geo, dy, ra, rx);
+    else if (kind == PK_AVG)
+        ref_avgpool2d_backward(&geo, dy, rx, 1);
+    else
+        ref_gap_backward(geo.NC, geo.H * geo.W, dy, rx);
+    if (nx <= 400 && (kind != PK_MAX || dt == OKTO_F32)) {
+        /* max pool: f32 only, where the inputs hold no ties */
+        pool_fd fd = {kind, &geo, x, dy};
+        fx = central_diff(pool_loss, &fd, x, nx);
+    }
+    double *d0 = fill(&DX, 23, -1, 1);
+    refill_clear();
+    if (acc) {
+        refill_set(0, DX.t, d0);
+        for (size_t i = 0; i < nx; i++) {
+            rx[i] += d0[i];
+            if (fx)
+                fx[i] += d0[i];
+        }
+    }
+    cs.dx = DX.t, cs.flags = acc ? OKTO_ACCUMULATE : 0;
+    float *gx = run_all(c, rec_pool_bwd, &cs, DX.t, acc ? refill_many : NULL, what);
+    refill_clear();
+    double overlap =
+        kind == PK_GAP ? 1 : ceil((double)geo.KH / geo.sh) * ceil((double)geo.KW / geo.sw);
+    double tb = dt == OKTO_F32 ? 1e-6 * sqrt(overlap + 1) + 1e-6 : 2 * tol_ew[dt];
+    double ex = rel_err(gx, rx, nx);
+    if (!(ex <= tb))
+        fail_msg("%s: dx error %g > %g", what, ex, tb);
+    if (fx && !(rel_err(gx, fx, nx) <= tb + 1e-7))
+        fail_msg("%s: dx error %g > %g (central differences)", what, rel_err(gx, fx, nx), tb);
+    note(pool_bwd_op[kind], dt, l, tb, ex);
+    if (parts)
+        cov[pool_fwd_op[kind]].partitioned = cov[pool_bwd_op[kind]].partitioned = 1;
+    free(x), free(dy), free(ry), free(ra), free(rx), free(fx), free(d0), free(gx);
+    free(fg[0]), free(fg[1]);
+    tview_free(&X), tview_free(&Y), tview_free(&A), tview_free(&DY), tview_free(&DX);
+}
+
+static void pool_ops(void **state)
+{
+    (void)state;
+    /* N C H W kh kw sh sw ph pw */
+    static const int geo[][10] = {
+        {2, 3, 7, 6, 3, 3, 2, 2, 1, 1}, /* overlapping, padded, odd sizes */
+        {1, 2, 5, 9, 2, 3, 1, 2, 0, 1}, /* stride 1 rows, uneven */
+        {3, 1, 4, 4, 4, 4, 1, 1, 2, 2}, /* padding half the window */
+        {2, 2, 1, 1, 1, 1, 1, 1, 0, 0}, /* 1x1 */
+    };
+    for (int kind = 0; kind < 3; kind++)
+        for (size_t d = 0; d < 3; d++)
+            for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+                check_pool(ctx1, float_dtypes[d], kind, geo[i], (layout)((i + d) % L_COUNT),
+                           (int)((i + d + (size_t)kind) % 2), 0);
+    static const int big_geo[10] = {8, 16, 32, 33, 3, 3, 1, 1, 1, 1};
+    for (int kind = 0; kind < 3; kind++)
+        check_pool(ctx3, kind == 1 ? OKTO_BF16 : OKTO_F32, kind, big_geo, L_CONTIG, kind == 2, 1);
+}
+
+static void pool_errors(void **state)
+{
+    (void)state;
+    okto_context *c = ctx1;
+    okto_tensor *x, *y, *a, *af, *x3, *y1, *yg;
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 6, 6}, &x));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 3, 3}, &y));
+    TU_OK(okto_tensor_create(c, OKTO_I32, 4, (size_t[]){2, 3, 3, 3}, &a));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 3, 3}, &af));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 3, (size_t[]){3, 6, 6}, &x3));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 1, 1}, &y1));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 4, 1, 1}, &yg));
+    okto_graph *g;
+    TU_OK(okto_graph_create(c, &g));
+    tu_expect_refused(c, g, okto_max_pool2d(g, y, a, x, 2, 2, 2, 2, 2, 0), OKTO_EINVAL, "over half",
+                      NULL, 0);
+    tu_expect_refused(c, g, okto_max_pool2d(g, y, a, x, 3, 3, 2, 2, 0, 0), OKTO_EINVAL,
+                      "y is f32[2,3,3,3]", "f32[2,3,2,2]", 0);
+    tu_expect_refused(c, g, okto_max_pool2d(g, y1, NULL, x, 7, 7, 1, 1, 0, 0), OKTO_EINVAL,
+                      "larger than x f32[2,3,6,6]", NULL, 0);
+    tu_expect_refused(c, g, okto_max_pool2d(g, y, af, x, 2, 2, 2, 2, 0, 0), OKTO_EINVAL,
+                      "argmax is f32[2,3,3,3]", "i32", 0);
+    tu_expect_refused(c, g, okto_avg_pool2d(g, y, x3, 2, 2, 2, 2, 0, 0), OKTO_EINVAL, "4-D", NULL,
+                      0);
+    tu_expect_refused(c, g, okto_avg_pool2d(g, y, x, 0, 2, 2, 2, 0, 0), OKTO_EINVAL, ">= 1", NULL,
+                      0);
+    tu_expect_refused(c, g, okto_avg_pool2d(g, x, x, 1, 1, 1, 1, 0, 0), OKTO_EINVAL, "overlap",
+                      NULL, 0);
+    tu_expect_refused(c, g, okto_global_avg_pool2d(g, yg, x), OKTO_EINVAL, "f32[2,3,1,1]", NULL, 0);
+    tu_expect_refused(c, g, okto_max_pool2d_backward(g, x, y, NULL, 2, 2, 2, 2, 0, 0, 0),
+                      OKTO_EINVAL, "argmax must not be NULL", NULL, 0);
+    tu_expect_refused(c, g, okto_max_pool2d_backward(g, x, y, a, 2, 2, 2, 2, 0, 0, 8), OKTO_EINVAL,
+                      "flags", NULL, 0);
+    tu_expect_refused(c, g, okto_avg_pool2d_backward(g, x, y1, 2, 2, 2, 2, 0, 0, 0), OKTO_EINVAL,
+                      "dy is f32[2,3,1,1]", NULL, 0);
+    tu_expect_refused(c, g, okto_global_avg_pool2d_backward(g, x, yg, 0), OKTO_EINVAL, "dy", NULL,
+                      0);
+    TU_OK(okto_max_pool2d(g, y, NULL, x, 2, 2, 2, 2, 0, 0));
+    TU_OK(okto_global_avg_pool2d(g, y1, x));
+    okto_graph_destroy(g);
+    okto_tensor *all[] = {x, y, a, af, x3, y1, yg};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        okto_tensor_destroy(all[i]);
+}
+
 /* ---- the op-support table ----------------------------------------------------------------------- */
 
 static int internal(okto__op op)
@@ -1874,6 +2102,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(attention_errors),
         cmocka_unit_test(conv_ops),
         cmocka_unit_test(conv_errors),
+        cmocka_unit_test(pool_ops),
+        cmocka_unit_test(pool_errors),
         /* the table, last */
         cmocka_unit_test(coverage_complete),
     };

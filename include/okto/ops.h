@@ -184,6 +184,38 @@ OKTO_API okto_status okto_conv2d_backward(okto_graph *g, okto_tensor *dx, okto_t
                                           int stride_h, int stride_w, int pad_h, int pad_w,
                                           int dil_h, int dil_w, unsigned flags);
 
+/* ---- pooling -------------------------------------------------------------------------------- */
+/* 2-D pooling over x [N, C, H, W] into y [N, C, OH, OW], OH = (H + 2 ph - kh) / sh + 1 (floor
+ * mode; likewise OW), as PyTorch's defaults: padding at most half the window (larger is
+ * refused), no dilation. Any float dtype (computed in float), any strides. y (and argmax) may
+ * overlap nothing. */
+/* Max pool, padding -inf. argmax (may be NULL): i32 [N, C, OH, OW], the plane index ih W + iw of
+ * the first maximum of each window in window order (a NaN wins, as in PyTorch); the backward
+ * takes it. */
+OKTO_API okto_status okto_max_pool2d(okto_graph *g, okto_tensor *y, okto_tensor *argmax,
+                                     const okto_tensor *x, int kh, int kw, int sh, int sw, int ph,
+                                     int pw);
+/* dx (x's shape) = dy routed to each window's argmax (summed where windows share one).
+ * flags: OKTO_ACCUMULATE. */
+OKTO_API okto_status okto_max_pool2d_backward(okto_graph *g, okto_tensor *dx,
+                                              const okto_tensor *dy, const okto_tensor *argmax,
+                                              int kh, int kw, int sh, int sw, int ph, int pw,
+                                              unsigned flags);
+/* Average pool with PyTorch's count_include_pad = true: each window's sum divided by its size
+ * within the padded input (padding counts as zeros). */
+OKTO_API okto_status okto_avg_pool2d(okto_graph *g, okto_tensor *y, const okto_tensor *x, int kh,
+                                     int kw, int sh, int sw, int ph, int pw);
+/* dx (x's shape) = each dy spread over its window, divided as the forward. flags:
+ * OKTO_ACCUMULATE. */
+OKTO_API okto_status okto_avg_pool2d_backward(okto_graph *g, okto_tensor *dx,
+                                              const okto_tensor *dy, int kh, int kw, int sh,
+                                              int sw, int ph, int pw, unsigned flags);
+/* y [N, C, 1, 1] (or [N, C]) = the mean of each H x W plane of x [N, C, H, W]. */
+OKTO_API okto_status okto_global_avg_pool2d(okto_graph *g, okto_tensor *y, const okto_tensor *x);
+/* dx [N, C, H, W] = dy / (H W) over each plane. flags: OKTO_ACCUMULATE. */
+OKTO_API okto_status okto_global_avg_pool2d_backward(okto_graph *g, okto_tensor *dx,
+                                                     const okto_tensor *dy, unsigned flags);
+
 /* ---- user kernels ---------------------------------------------------------------------------- */
 typedef struct okto_kernel okto_kernel;
 /* Builds source for the context's device(s); OKTO_EBUILD with the build log in okto_last_error
