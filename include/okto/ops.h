@@ -25,7 +25,8 @@ OKTO_API okto_status okto_fill(okto_graph *g, okto_tensor *x, float value);
 OKTO_API okto_status okto_copy(okto_graph *g, okto_tensor *dst, const okto_tensor *src);
 /* dst = src converted to dst's dtype (same shape). */
 OKTO_API okto_status okto_cast(okto_graph *g, okto_tensor *dst, const okto_tensor *src);
-/* *out = a new contiguous tensor (the caller's to destroy) that the graph fills with src. */
+/* *out = a new contiguous tensor (the caller's to destroy) that the graph fills with src. A
+ * transpose is this on a transposed view (okto_tensor_transpose / okto_tensor_permute). */
 OKTO_API okto_status okto_contiguous(okto_graph *g, const okto_tensor *src, okto_tensor **out);
 /* y += alpha x, same shape. */
 OKTO_API okto_status okto_axpy(okto_graph *g, okto_tensor *y, float alpha, const okto_tensor *x);
@@ -215,6 +216,21 @@ OKTO_API okto_status okto_global_avg_pool2d(okto_graph *g, okto_tensor *y, const
 /* dx [N, C, H, W] = dy / (H W) over each plane. flags: OKTO_ACCUMULATE. */
 OKTO_API okto_status okto_global_avg_pool2d_backward(okto_graph *g, okto_tensor *dx,
                                                      const okto_tensor *dy, unsigned flags);
+
+/* ---- concat and split ------------------------------------------------------------------------ */
+/* out = the n tensors ins[0 .. n) joined along dimension dim (in [-rank, rank), negative from
+ * the end): every input of out's rank and dtype, equal to out in every other dimension, their
+ * sizes along dim summing to out's. Copies into slices of out (okto_tensor_slice + okto_copy),
+ * any strides, every dtype. out may overlap no input; inputs may overlap each other. The
+ * gradient of concat is okto_split of dout into the inputs' gradients (and split's is concat):
+ * to accumulate, split into temporaries and okto_axpy them. */
+OKTO_API okto_status okto_concat(okto_graph *g, okto_tensor *out, int n,
+                                 const okto_tensor *const *ins, int dim);
+/* outs[0 .. n) = consecutive slices of in along dim, each as long as that output is there
+ * (their sizes summing to in's); otherwise as okto_concat. Outputs may overlap neither in nor
+ * each other. */
+OKTO_API okto_status okto_split(okto_graph *g, int n, okto_tensor *const *outs,
+                                const okto_tensor *in, int dim);
 
 /* ---- user kernels ---------------------------------------------------------------------------- */
 typedef struct okto_kernel okto_kernel;

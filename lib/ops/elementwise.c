@@ -88,7 +88,14 @@ static const ew_row zip_rows[] = {ZIP_ROWS(OKTO__ZROW_DATA)};
                                            .expr = ex,                                             \
                                            .partitioned = 1}
 EW_DESC(FILL, "fill", "s", OKTO__DT_ALL);
-EW_DESC(COPY, "copy", "a", OKTO__DT_ALL);
+/* copy's own row: its layouts text says how a transpose is done (there is no transpose op) */
+const okto__op_desc okto__desc_COPY = {
+    .name = "copy",
+    .family = "elementwise",
+    .dtypes = OKTO__DT_ALL,
+    .layouts = "any strides; a transpose is okto_contiguous (or okto_copy) of a transposed view",
+    .expr = "a",
+    .partitioned = 1};
 EW_DESC(CAST, "cast", "a", OKTO__DT_ALL);
 EW_DESC(AXPY, "axpy", "b + s * a", OKTO__DT_FLOATS);
 EW_DESC(SCALE, "scale", "a * s", OKTO__DT_FLOATS);
