@@ -178,7 +178,7 @@ okto_status okto__grad_fail(okto__grad *gr, okto_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* ---- a task under construction ------------------------------------------------------------------ */
-#define OKTO__TB_MAX_ARGS 40
+#define OKTO__TB_MAX_ARGS 48 /* attention's dk/dv kernel takes 42 */
 #define OKTO__TB_MAX_ACC 16
 #define OKTO__TB_ARGBYTES 512
 

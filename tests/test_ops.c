@@ -21,6 +21,10 @@
 
 #include "engine.h"
 #include "testutil.h"
+/* ops2: the double references of attention, conv2d and pooling (tests/ref) */
+#include "ref_attention.h"
+#include "ref_conv.h"
+#include "ref_pool.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -2316,6 +2320,1084 @@ static void ops1_errors(void **state)
 }
 /* ==== end of ops1 ==== */
 
+/* ==== ops2: batched matmul, attention, conv2d, pooling, concat and split ======================== */
+
+/* ---- batched matmul (rank 3 and 4, NumPy broadcasting of the batch) --------------------------- */
+
+/* a's batch dimensions abat (0 to 2 of them) and b's bbat; c's batch is their broadcast */
+static void check_bmm(okto_context *c, okto_dtype dt, const shape *abat, const shape *bbat,
+                      size_t m, size_t n, size_t k, unsigned flags, int gemm, layout la, layout lb,
+                      int parts)
+{
+    int ta = (flags & OKTO_TRANS_A) != 0, tb = (flags & OKTO_TRANS_B) != 0;
+    int nc = abat->rank > bbat->rank ? abat->rank : bbat->rank;
+    size_t as[4], bs[4], cs[4], ab[2] = {1, 1}, bb[2] = {1, 1}, cb[2] = {1, 1};
+    for (int i = 0; i < abat->rank; i++)
+        as[i] = abat->d[i], ab[2 - abat->rank + i] = abat->d[i];
+    for (int i = 0; i < bbat->rank; i++)
+        bs[i] = bbat->d[i], bb[2 - bbat->rank + i] = bbat->d[i];
+    for (int i = 0; i < 2; i++)
+        cb[i] = ab[i] > bb[i] ? ab[i] : bb[i];
+    for (int i = 0; i < nc; i++)
+        cs[i] = cb[2 - nc + i];
+    as[abat->rank] = ta ? k : m, as[abat->rank + 1] = ta ? m : k;
+    bs[bbat->rank] = tb ? n : k, bs[bbat->rank + 1] = tb ? k : n;
+    cs[nc] = m, cs[nc + 1] = n;
+    tview A = make(c, dt, abat->rank + 2, as, la), B = make(c, dt, bbat->rank + 2, bs, lb);
+    tview C = make(c, dt, nc + 2, cs, L_CONTIG);
+    double *a = fill(&A, m * 7 + k + ab[1], -1, 1), *b = fill(&B, n * 5 + k + bb[0], -1, 1);
+    double *c0 = fill(&C, m + n + cb[1], -1, 1);
+    float alpha = gemm ? 0.5f : 1.0f, beta = gemm ? -1.5f : (flags & OKTO_ACCUMULATE) ? 1.0f : 0;
+    size_t nb = cb[0] * cb[1];
+    double *want = malloc(nb * m * n * sizeof *want);
+    for (size_t t = 0; t < nb; t++) {
+        size_t t0 = t / cb[1], t1 = t % cb[1];
+        size_t ai = (ab[0] > 1 ? t0 : 0) * ab[1] + (ab[1] > 1 ? t1 : 0);
+        size_t bi = (bb[0] > 1 ? t0 : 0) * bb[1] + (bb[1] > 1 ? t1 : 0);
+        const double *pa = a + ai * m * k, *pb = b + bi * k * n;
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) {
+                double s = 0;
+                for (size_t p = 0; p < k; p++)
+                    s +=
+                        (ta ? pa[p * m + i] : pa[i * k + p]) * (tb ? pb[j * k + p] : pb[p * n + j]);
+                size_t o = (t * m + i) * n + j;
+                want[o] = alpha * s + (beta != 0 ? beta * c0[o] : 0);
+            }
+    }
+    mm_case mc = {C.t, A.t, B.t, alpha, beta, flags & ~(gemm ? OKTO_ACCUMULATE : 0u), gemm};
+    char what[200];
+    snprintf(what, sizeof what, "batched %s %s a %s b %s -> %zux%zux%zu flags %u, a %s, b %s",
+             gemm ? "gemm" : "matmul", okto_dtype_name(dt), OKTO__DESC(A.t), OKTO__DESC(B.t), m, n,
+             k, flags, layout_name[la], layout_name[lb]);
+    mm_c0 = c0, mm_ct = C.t;
+    float *got = run_all(c, rec_mm, &mc, C.t, mm_refill, what);
+    double tol = (4e-6 * sqrt((double)k) + 1e-6) + (dt == OKTO_F32 ? 0 : tol_ew[dt]);
+    double err = rel_err(got, want, nb * m * n);
+    if (!(err <= tol))
+        fail_msg("%s: error %g > %g", what, err, tol);
+    double sc = sqrt((double)k) + 0.25;
+    okto__op op = nb > 1 ? OKTO__OP_MATMUL_BATCHED : OKTO__OP_MATMUL;
+    note_scaled(op, dt, la, tol, err, sc, "sqrt(k)");
+    note_scaled(op, dt, lb, tol, err, sc, "sqrt(k)");
+    if (parts)
+        cov[op].partitioned = 1;
+    free(a), free(b), free(c0), free(want), free(got);
+    tview_free(&A), tview_free(&B), tview_free(&C);
+}
+
+static void matmul_batched_ops(void **state)
+{
+    (void)state;
+    /* batches: the same for both, a broadcast matrix (missing or 1), rank 4 that merges and one
+     * that does not (a [2,1,..] x b [2,3,..]: one strided call per index of the first) */
+    static const struct {
+        shape a, b;
+    } bat[] = {
+        {{1, {3}}, {1, {3}}},    {{1, {3}}, {0, {0}}},       {{0, {0}}, {1, {4}}},
+        {{1, {5}}, {1, {1}}},    {{2, {2, 3}}, {2, {2, 3}}}, {{2, {2, 1}}, {2, {2, 3}}},
+        {{2, {1, 3}}, {1, {3}}}, {{1, {1}}, {2, {1, 1}}},
+    };
+    /* products: tiny (okto's batched kernel), CLBlast-sized, a vector */
+    static const size_t sz[][3] = {{7, 13, 5}, {33, 17, 65}, {1, 9, 40}};
+    /* every batch form and product in f32; the half types (converted around the same f32
+     * path) on a broadcast, a merging and a non-merging batch, which keeps the row's cold-cache
+     * time down */
+    for (size_t d = 0; d < 3; d++)
+        for (size_t bi = 0; bi < sizeof bat / sizeof *bat; bi++)
+            for (size_t s = 0; s < sizeof sz / sizeof *sz; s++) {
+                if (d > 0 && ((bi != 1 && bi != 4 && bi != 5) || s == 2))
+                    continue;
+                unsigned f = (unsigned)((bi + s) % 4);
+                layout la = (layout)((bi + d) % L_COUNT), lb = (layout)((bi + s + 1) % L_COUNT);
+                check_bmm(ctx1, float_dtypes[d], &bat[bi].a, &bat[bi].b, sz[s][0], sz[s][1],
+                          sz[s][2], f, f == 3, la, lb, 0);
+            }
+    /* every flag on one batch in f32; OKTO_ACCUMULATE on both paths */
+    for (unsigned f = 0; f < 4; f++)
+        check_bmm(ctx1, OKTO_F32, &bat[1].a, &bat[1].b, 33, 17, 65, f, 0, L_CONTIG, L_TRANSPOSED,
+                  0);
+    check_bmm(ctx1, OKTO_F32, &bat[0].a, &bat[0].b, 7, 13, 5, OKTO_ACCUMULATE, 0, L_SLICED,
+              L_CONTIG, 0);
+    check_bmm(ctx1, OKTO_BF16, &bat[4].a, &bat[4].b, 33, 17, 65, OKTO_ACCUMULATE, 0, L_CONTIG,
+              L_CONTIG, 0);
+    /* parts: batch ranges across 3 lanes, a broadcast b */
+    check_bmm(ctx3, OKTO_F32, &(shape){1, {5}}, &(shape){0, {0}}, 160, 200, 240, 0, 0, L_CONTIG,
+              L_TRANSPOSED, 1);
+    check_bmm(ctx3, OKTO_F16, &(shape){2, {2, 3}}, &(shape){2, {2, 3}}, 150, 150, 250,
+              OKTO_ACCUMULATE, 0, L_SLICED, L_CONTIG, 1);
+}
+
+static void matmul_batched_errors(void **state)
+{
+    (void)state;
+    okto_tensor *a, *b, *c, *c2, *b2;
+    TU_OK(okto_tensor_create(ctx1, OKTO_F32, 3, (size_t[]){3, 4, 5}, &a));
+    TU_OK(okto_tensor_create(ctx1, OKTO_F32, 3, (size_t[]){2, 5, 6}, &b));
+    TU_OK(okto_tensor_create(ctx1, OKTO_F32, 3, (size_t[]){3, 4, 6}, &c));
+    TU_OK(okto_tensor_create(ctx1, OKTO_F32, 2, (size_t[]){4, 6}, &c2));
+    TU_OK(okto_tensor_create(ctx1, OKTO_F32, 1, (size_t[]){5}, &b2));
+    okto_graph *g;
+    TU_OK(okto_graph_create(ctx1, &g));
+    /* batches 3 and 2 do not broadcast */
+    tu_expect_refused(ctx1, g, okto_matmul(g, c, a, b, 0), OKTO_EINVAL, "batch dimensions",
+                      "f32[2,5,6]", 0);
+    /* c has fewer dimensions than a */
+    okto_tensor *b56;
+    TU_OK(okto_tensor_create(ctx1, OKTO_F32, 2, (size_t[]){5, 6}, &b56));
+    tu_expect_refused(ctx1, g, okto_matmul(g, c2, a, b56, 0), OKTO_EINVAL, "f32[4,6]", "f32[3,4,5]",
+                      0);
+    tu_expect_refused(ctx1, g, okto_matmul(g, c, a, b2, 0), OKTO_EINVAL, "2-D to 4-D", NULL, 0);
+    TU_OK(okto_matmul(g, c, a, b56, 0));
+    assert_true(okto_graph_task_count(g) >= 1);
+    okto_graph_destroy(g);
+    okto_tensor_destroy(a), okto_tensor_destroy(b), okto_tensor_destroy(c);
+    okto_tensor_destroy(c2), okto_tensor_destroy(b2), okto_tensor_destroy(b56);
+}
+
+/* ---- helpers for ops with several outputs ---------------------------------------------------- */
+
+/* run_all for n outputs: every policy's outputs must match sequential's bits; got[i] receives
+ * sequential's outs[i] (the caller frees them). */
+static void run_all_n(okto_context *c, record_fn rec, void *cs, const okto_tensor *const *outs,
+                      int n, void (*refill_fn)(void *cs), const char *what, float **got)
+{
+    for (int i = 0; i < n; i++)
+        got[i] = NULL;
+    for (int s = 1; s < OKTO_SCHED_COUNT; s++) {
+        okto_graph *g;
+        TU_OK(okto_graph_create(c, &g));
+        TU_OK(okto_graph_set_sched(g, (okto_sched)s));
+        rec(g, cs);
+        if (okto_graph_status(g, NULL) != OKTO_OK)
+            fail_msg("%s: recording failed: %s", what, okto_last_error(c));
+        if (refill_fn)
+            refill_fn(cs);
+        okto_status st = okto_graph_run(g);
+        if (st != OKTO_OK)
+            fail_msg("%s under %s: %s", what, okto_sched_name((okto_sched)s), okto_last_error(c));
+        for (int i = 0; i < n; i++) {
+            if (!outs[i])
+                continue;
+            float *x = read_all(outs[i]);
+            if (!got[i]) {
+                got[i] = x;
+                continue;
+            }
+            if (memcmp(got[i], x, okto_tensor_numel(outs[i]) * sizeof *x) != 0)
+                fail_msg("%s: output %d under %s differs from sequential", what, i,
+                         okto_sched_name((okto_sched)s));
+            free(x);
+        }
+        TU_OK(okto_graph_destroy(g));
+    }
+}
+
+/* The values of a view as the device holds them, in double. */
+static double *host_of(const okto_tensor *t)
+{
+    size_t n = okto_tensor_numel(t);
+    float *f = read_all(t);
+    double *h = malloc(n * sizeof *h);
+    for (size_t i = 0; i < n; i++)
+        h[i] = f[i];
+    free(f);
+    return h;
+}
+
+/* Rewrites tensors from saved values before each run (outputs that are accumulated into). */
+#define MAX_REFILL 4
+static okto_tensor *rf_t[MAX_REFILL];
+static double *rf_v[MAX_REFILL];
+static void refill_many(void *p)
+{
+    (void)p;
+    for (int i = 0; i < MAX_REFILL; i++)
+        if (rf_t[i]) {
+            refill_vals = rf_v[i], refill_t = rf_t[i];
+            refill(NULL);
+        }
+}
+
+static void refill_set(int i, okto_tensor *t, double *v) { rf_t[i] = t, rf_v[i] = v; }
+static void refill_clear(void)
+{
+    for (int i = 0; i < MAX_REFILL; i++)
+        rf_t[i] = NULL, rf_v[i] = NULL;
+}
+
+/* Central differences of a scalar function of n inputs x (perturbed in place) in double. */
+static double *central_diff(double (*f)(void *ctx), void *ctx, double *x, size_t n)
+{
+    double *gd = malloc(n * sizeof *gd);
+    for (size_t i = 0; i < n; i++) {
+        double x0 = x[i], h = 1e-5 * fmax(1.0, fabs(x0));
+        x[i] = x0 + h;
+        double fp = f(ctx);
+        x[i] = x0 - h;
+        double fm = f(ctx);
+        x[i] = x0;
+        gd[i] = (fp - fm) / (2 * h);
+    }
+    return gd;
+}
+
+/* ---- attention -------------------------------------------------------------------------------- */
+
+typedef enum att_layout { AT_CONTIG, AT_SLICED, AT_TRANSPOSED, AT_FUSED } att_layout;
+static const char *const att_layout_name[] = {"contiguous", "row-strided views",
+                                              "D strided (copied)", "heads of a fused projection"};
+static const layout att_cov_layout[] = {L_CONTIG, L_SLICED, L_TRANSPOSED, L_SLICED};
+
+typedef struct att_case {
+    okto_tensor *o, *lse, *dq, *dk, *dv;
+    const okto_tensor *q, *k, *v, *dout, *fo, *flse;
+    float scale;
+    int causal;
+    unsigned flags;
+} att_case;
+
+static void rec_att(okto_graph *g, void *p)
+{
+    att_case *c = p;
+    okto_attention(g, c->o, c->lse, c->q, c->k, c->v, c->scale, c->causal);
+}
+
+static void rec_att_bwd(okto_graph *g, void *p)
+{
+    att_case *c = p;
+    okto_attention_backward(g, c->dq, c->dk, c->dv, c->dout, c->q, c->k, c->v, c->fo, c->flse,
+                            c->scale, c->causal, c->flags);
+}
+
+/* the loss sum(dout * o) of the double forward, for central differences */
+typedef struct att_fd {
+    double *q, *k, *v, *g;
+    int B, H, Tq, Tk, D, causal;
+    double scale;
+} att_fd;
+
+static double att_loss(void *p)
+{
+    att_fd *a = p;
+    size_t nq = (size_t)a->B * a->H * a->Tq * a->D;
+    double *o = malloc(nq * sizeof *o), l = 0;
+    ref_attention_forward(a->q, a->k, a->v, o, NULL, a->B, a->H, a->Tq, a->Tk, a->D, a->scale,
+                          a->causal);
+    for (size_t i = 0; i < nq; i++)
+        l += a->g[i] * o[i];
+    free(o);
+    return l;
+}
+
+/* tolerances of rel_err (|err| / max(1, |ref|)), 2-5x the worst seen (f32: o 1.7e-7, lse
+ * 1.2e-7, gradients 2.3e-7; f16: o 4.7e-4, gradients 4.5e-4; bf16: o 3.4e-3, gradients 4.1e-3):
+ * o and the gradients are stored in the dtype (half an ulp: 4.9e-4 for f16, 3.9e-3 for bf16),
+ * and the backward's delta reads the stored o */
+static const double att_tol_o[3] = {1e-6, 1e-3, 8e-3};
+static const double att_tol_lse = 5e-7; /* f32 in every dtype */
+static const double att_tol_grad[3] = {1e-6, 1.5e-3, 1.2e-2};
+
+static void check_attention(okto_context *c, okto_dtype dt, int B, int H, int Tq, int Tk, int D,
+                            int causal, att_layout lay, int acc, int parts)
+{
+    size_t qs[4] = {(size_t)B, (size_t)H, (size_t)Tq, (size_t)D};
+    size_t ks[4] = {(size_t)B, (size_t)H, (size_t)Tk, (size_t)D};
+    size_t nq = (size_t)B * H * Tq * D, nk = (size_t)B * H * Tk * D, nr = (size_t)B * H * Tq;
+    int di = dt == OKTO_F32 ? 0 : dt == OKTO_F16 ? 1 : 2;
+    okto_tensor *qkv = NULL, *dqkv = NULL, *obase = NULL;
+    tview Q = {0}, K = {0}, V = {0}, O = {0}, G, DQ = {0}, DK = {0}, DV = {0}, L;
+    if (lay == AT_FUSED) {
+        /* q, k, v (and dq, dk, dv) are heads of one [B, T, 3 H, D] tensor, o is written into a
+         * [B, T, H, D] one: slices and permutations, no copies */
+        assert_int_equal(Tq, Tk);
+        size_t fs[4] = {(size_t)B, (size_t)Tq, 3 * (size_t)H, (size_t)D};
+        size_t os[4] = {(size_t)B, (size_t)Tq, (size_t)H, (size_t)D};
+        const int perm[4] = {0, 2, 1, 3};
+        TU_OK(okto_tensor_create(c, dt, 4, fs, &qkv));
+        TU_OK(okto_tensor_create(c, dt, 4, fs, &dqkv));
+        TU_OK(okto_tensor_create(c, dt, 4, os, &obase));
+        tview *parts3[2][3] = {{&Q, &K, &V}, {&DQ, &DK, &DV}};
+        for (int w = 0; w < 2; w++)
+            for (int i = 0; i < 3; i++) {
+                okto_tensor *sl;
+                TU_OK(okto_tensor_slice(w ? dqkv : qkv, 2, (size_t)i * H, (size_t)H, &sl));
+                TU_OK(okto_tensor_permute(sl, perm, &parts3[w][i]->t));
+                okto_tensor_destroy(sl);
+            }
+        TU_OK(okto_tensor_permute(obase, perm, &O.t));
+        float *r = malloc(4 * nq * sizeof *r);
+        tu_fill_random(r, 3 * nq, (uint64_t)(B * 131 + Tq), -1.5f, 1.5f);
+        TU_OK(okto_tensor_write_f32(qkv, r));
+        tu_fill_random(r, 3 * nq, 77, -1, 1);
+        TU_OK(okto_tensor_write_f32(dqkv, r));
+        free(r);
+    } else {
+        layout l = lay == AT_CONTIG ? L_CONTIG : lay == AT_SLICED ? L_SLICED : L_TRANSPOSED;
+        Q = make(c, dt, 4, qs, l), K = make(c, dt, 4, ks, l), V = make(c, dt, 4, ks, l);
+        O = make(c, dt, 4, qs, l);
+        DQ = make(c, dt, 4, qs, l), DK = make(c, dt, 4, ks, L_CONTIG), DV = make(c, dt, 4, ks, l);
+        free(fill(&Q, (uint64_t)(B * 131 + Tq), -1.5, 1.5));
+        free(fill(&K, (uint64_t)(H * 17 + Tk), -1.5, 1.5));
+        free(fill(&V, (uint64_t)(D * 5 + 3), -1, 1));
+        free(fill(&DQ, 41, -1, 1)), free(fill(&DK, 43, -1, 1)), free(fill(&DV, 47, -1, 1));
+    }
+    G = make(c, dt, 4, qs, lay == AT_SLICED ? L_SLICED : L_CONTIG);
+    L = make(c, OKTO_F32, 3, (size_t[]){(size_t)B, (size_t)H, (size_t)Tq}, L_CONTIG);
+    double *q = host_of(Q.t), *k = host_of(K.t), *v = host_of(V.t), *g = fill(&G, 53, -1, 1);
+    double scale = (float)(1.0 / sqrt((double)D));
+    char what[200];
+    snprintf(what, sizeof what, "attention %s B %d H %d Tq %d Tk %d D %d%s, %s%s",
+             okto_dtype_name(dt), B, H, Tq, Tk, D, causal ? " causal" : "", att_layout_name[lay],
+             acc ? ", accumulate" : "");
+
+    /* forward: o and lse against the double reference */
+    double *ro = malloc(nq * sizeof *ro), *rl = malloc(nr * sizeof *rl);
+    ref_attention_forward(q, k, v, ro, rl, B, H, Tq, Tk, D, scale, causal);
+    att_case cs = {
+        .o = O.t, .lse = L.t, .q = Q.t, .k = K.t, .v = V.t, .scale = 0.0f, .causal = causal};
+    const okto_tensor *fouts[2] = {O.t, L.t};
+    float *fg[2];
+    run_all_n(c, rec_att, &cs, fouts, 2, NULL, what, fg);
+    double eo = rel_err(fg[0], ro, nq), el = rel_err(fg[1], rl, nr);
+    if (!(eo <= att_tol_o[di]) || !(el <= att_tol_lse))
+        fail_msg("%s: o error %g (tol %g), lse error %g (tol %g)", what, eo, att_tol_o[di], el,
+                 att_tol_lse);
+    note(OKTO__OP_ATTENTION, dt, att_cov_layout[lay], att_tol_o[di], fmax(eo, el));
+    if (parts)
+        cov[OKTO__OP_ATTENTION].partitioned = 1;
+
+    /* backward: against the reference backward and central differences of the double forward */
+    double *rq = malloc(nq * sizeof *rq), *rk = malloc(nk * sizeof *rk);
+    double *rv = malloc(nk * sizeof *rv);
+    ref_attention_backward(q, k, v, g, rq, rk, rv, B, H, Tq, Tk, D, scale, causal);
+    double *fq = NULL, *fk = NULL, *fv = NULL;
+    if (nq + 2 * nk <= 1200) {
+        att_fd fd = {q, k, v, g, B, H, Tq, Tk, D, causal, scale};
+        fq = central_diff(att_loss, &fd, q, nq);
+        fk = central_diff(att_loss, &fd, k, nk);
+        fv = central_diff(att_loss, &fd, v, nk);
+    }
+    double *d0[3] = {host_of(DQ.t), host_of(DK.t), host_of(DV.t)};
+    refill_clear();
+    if (acc) {
+        refill_set(0, DQ.t, d0[0]), refill_set(1, DK.t, d0[1]), refill_set(2, DV.t, d0[2]);
+        for (size_t i = 0; i < nq; i++) {
+            rq[i] += d0[0][i];
+            if (fq)
+                fq[i] += d0[0][i];
+        }
+        for (size_t i = 0; i < nk; i++) {
+            rk[i] += d0[1][i], rv[i] += d0[2][i];
+            if (fk)
+                fk[i] += d0[1][i], fv[i] += d0[2][i];
+        }
+    }
+    cs.dq = DQ.t, cs.dk = DK.t, cs.dv = DV.t, cs.dout = G.t, cs.fo = O.t, cs.flse = L.t;
+    cs.flags = acc ? OKTO_ACCUMULATE : 0;
+    const okto_tensor *bouts[3] = {DQ.t, DK.t, DV.t};
+    float *bg[3];
+    run_all_n(c, rec_att_bwd, &cs, bouts, 3, acc ? refill_many : NULL, what, bg);
+    refill_clear();
+    double eq = rel_err(bg[0], rq, nq), ek = rel_err(bg[1], rk, nk), ev = rel_err(bg[2], rv, nk);
+    double tol = att_tol_grad[di];
+    if (!(eq <= tol) || !(ek <= tol) || !(ev <= tol))
+        fail_msg("%s: dq error %g, dk %g, dv %g > %g (reference backward)", what, eq, ek, ev, tol);
+    if (fq) {
+        double e1 = rel_err(bg[0], fq, nq), e2 = rel_err(bg[1], fk, nk),
+               e3 = rel_err(bg[2], fv, nk);
+        if (!(e1 <= tol) || !(e2 <= tol) || !(e3 <= tol))
+            fail_msg("%s: dq error %g, dk %g, dv %g > %g (central differences)", what, e1, e2, e3,
+                     tol);
+    }
+    note(OKTO__OP_ATTENTION_BWD, dt, att_cov_layout[lay], tol, eq);
+    note(OKTO__OP_ATTENTION_BWD_DELTA, dt, att_cov_layout[lay], tol, fmax(eq, fmax(ek, ev)));
+    note(OKTO__OP_ATTENTION_BWD_DKDV, dt, att_cov_layout[lay], tol, fmax(ek, ev));
+    if (parts)
+        cov[OKTO__OP_ATTENTION_BWD].partitioned = cov[OKTO__OP_ATTENTION_BWD_DELTA].partitioned =
+            cov[OKTO__OP_ATTENTION_BWD_DKDV].partitioned = 1;
+    for (int i = 0; i < 3; i++)
+        free(d0[i]), free(bg[i]);
+    free(fg[0]), free(fg[1]);
+    free(q), free(k), free(v), free(g), free(ro), free(rl), free(rq), free(rk), free(rv);
+    free(fq), free(fk), free(fv);
+    tview_free(&Q), tview_free(&K), tview_free(&V), tview_free(&O), tview_free(&G);
+    tview_free(&DQ), tview_free(&DK), tview_free(&DV), tview_free(&L);
+    okto_tensor_destroy(qkv), okto_tensor_destroy(dqkv), okto_tensor_destroy(obase);
+}
+
+static void attention_ops(void **state)
+{
+    (void)state;
+    for (size_t d = 0; d < 3; d++) {
+        okto_dtype dt = float_dtypes[d];
+        check_attention(ctx1, dt, 2, 3, 7, 7, 5, 0, AT_CONTIG, 0, 0);
+        check_attention(ctx1, dt, 1, 2, 5, 9, 8, 0, AT_SLICED, 0, 0);
+        check_attention(ctx1, dt, 2, 2, 17, 17, 16, 1, AT_FUSED, 0, 0);
+        check_attention(ctx1, dt, 1, 1, 3, 3, 128, 1, AT_TRANSPOSED, 1, 0);
+        check_attention(ctx1, dt, 1, 2, 6, 6, 4, 1, AT_FUSED, 1, 0);
+    }
+    /* parts: by batch, and by head when B = 1 */
+    check_attention(ctx3, OKTO_F32, 3, 2, 40, 40, 16, 0, AT_CONTIG, 0, 1);
+    check_attention(ctx3, OKTO_BF16, 1, 3, 70, 70, 16, 1, AT_FUSED, 1, 1);
+}
+
+static void attention_errors(void **state)
+{
+    (void)state;
+    okto_context *c = ctx1;
+    okto_tensor *q, *k, *o, *lse, *big, *kh, *q3, *k9;
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 5, 8}, &q));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 5, 8}, &k));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 5, 8}, &o));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 3, (size_t[]){2, 3, 5}, &lse));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){1, 1, 2, 129}, &big));
+    TU_OK(okto_tensor_create(c, OKTO_F16, 4, (size_t[]){2, 3, 5, 8}, &kh));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 3, (size_t[]){3, 5, 8}, &q3));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 9, 8}, &k9));
+    okto_graph *g;
+    TU_OK(okto_graph_create(c, &g));
+    tu_expect_refused(c, g, okto_attention(g, NULL, lse, q, k, k, 0, 0), OKTO_EINVAL,
+                      "o must not be NULL", NULL, 0);
+    tu_expect_refused(c, g, okto_attention(g, o, lse, q, NULL, k, 0, 0), OKTO_EINVAL,
+                      "k must not be NULL", NULL, 0);
+    tu_expect_refused(c, g, okto_attention(g, o, lse, q, kh, k, 0, 0), OKTO_EINVAL, "dtypes differ",
+                      "f16[2,3,5,8]", 0);
+    tu_expect_refused(c, g, okto_attention(g, o, lse, q3, k, k, 0, 0), OKTO_EINVAL, "4-D",
+                      "f32[3,5,8]", 0);
+    tu_expect_refused(c, g, okto_attention(g, big, NULL, big, big, big, 0, 0), OKTO_ENOTSUP,
+                      "head dim 129", NULL, 0);
+    tu_expect_refused(c, g, okto_attention(g, o, lse, q, k9, k9, 0, 1), OKTO_ENOTSUP, "is_causal",
+                      "Tk 9", 0);
+    tu_expect_refused(c, g, okto_attention(g, o, q3, q, k, k, 0, 0), OKTO_EINVAL,
+                      "lse is f32[3,5,8]", "f32[2,3,5]", 0);
+    tu_expect_refused(c, g, okto_attention(g, q, lse, q, k, k, 0, 0), OKTO_EINVAL, "overlap", NULL,
+                      0);
+    tu_expect_refused(c, g, okto_attention(g, o, lse, q, k, k, NAN, 0), OKTO_EINVAL, "finite", NULL,
+                      0);
+    tu_expect_refused(c, g, okto_attention(g, o, lse, q, k9, k, 0, 0), OKTO_EINVAL, "f32[2,3,9,8]",
+                      NULL, 0);
+    /* non-causal Tq != Tk is fine */
+    TU_OK(okto_attention(g, o, lse, q, k9, k9, 0, 0));
+    int n = okto_graph_task_count(g);
+    tu_expect_refused(c, g,
+                      okto_attention_backward(g, NULL, NULL, NULL, o, q, k, k, o, lse, 0, 0, 0),
+                      OKTO_EINVAL, "all NULL", NULL, n);
+    tu_expect_refused(c, g, okto_attention_backward(g, q3, NULL, NULL, o, q, k, k, o, lse, 0, 0, 0),
+                      OKTO_EINVAL, "dq", "f32[3,5,8]", n);
+    tu_expect_refused(c, g,
+                      okto_attention_backward(g, big, NULL, NULL, o, q, k, k, o, NULL, 0, 0, 0),
+                      OKTO_EINVAL, "lse must not be NULL", NULL, n);
+    tu_expect_refused(c, g, okto_attention_backward(g, q, NULL, NULL, o, q, k, k, o, lse, 0, 0, 0),
+                      OKTO_EINVAL, "overlap", NULL, n);
+    tu_expect_refused(c, g, okto_attention_backward(g, big, big, NULL, o, q, k, k, o, lse, 0, 0, 0),
+                      OKTO_EINVAL, NULL, NULL, n);
+    tu_expect_refused(c, g, okto_attention_backward(g, k9, NULL, NULL, o, q, k, k, o, lse, 0, 0, 8),
+                      OKTO_EINVAL, "flags", NULL, n);
+    okto_graph_destroy(g);
+    okto_tensor *all[] = {q, k, o, lse, big, kh, q3, k9};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        okto_tensor_destroy(all[i]);
+}
+
+/* ---- conv2d ----------------------------------------------------------------------------------- */
+
+typedef struct conv_case {
+    okto_tensor *y, *dx, *dw, *db;
+    const okto_tensor *x, *w, *b, *dy;
+    ref_conv_geom geo;
+    unsigned flags;
+} conv_case;
+
+static void rec_conv(okto_graph *g, void *p)
+{
+    conv_case *c = p;
+    okto_conv2d(g, c->y, c->x, c->w, c->b, c->geo.sh, c->geo.sw, c->geo.ph, c->geo.pw, c->geo.dh,
+                c->geo.dw);
+}
+
+static void rec_conv_bwd(okto_graph *g, void *p)
+{
+    conv_case *c = p;
+    okto_conv2d_backward(g, c->dx, c->dw, c->db, c->dy, c->x, c->w, c->geo.sh, c->geo.sw, c->geo.ph,
+                         c->geo.pw, c->geo.dh, c->geo.dw, c->flags);
+}
+
+typedef struct conv_fd {
+    const ref_conv_geom *geo;
+    double *x, *w, *b, *dy;
+} conv_fd;
+
+static double conv_loss(void *p)
+{
+    conv_fd *f = p;
+    const ref_conv_geom *g = f->geo;
+    size_t ny = (size_t)g->N * g->Cout * g->OH * g->OW;
+    double *y = malloc(ny * sizeof *y), l = 0;
+    ref_conv2d_forward(g, f->x, f->w, f->b, y);
+    for (size_t i = 0; i < ny; i++)
+        l += f->dy[i] * y[i];
+    free(y);
+    return l;
+}
+
+/* a float sum of `terms` products: 4e-6 sqrt(terms) + 1e-6 (as matmul), plus the rounding of a
+ * half result */
+static double sum_tol(okto_dtype dt, double terms)
+{
+    return 4e-6 * sqrt(terms) + 1e-6 + (dt == OKTO_F32 ? 0 : tol_ew[dt]);
+}
+
+/* geometry: N C H W Cout KH KW sh sw ph pw dh dw */
+static void check_conv(okto_context *c, okto_dtype dt, const int gm[13], int has_bias, layout lx,
+                       int acc, int parts)
+{
+    ref_conv_geom geo = {gm[0], gm[1], gm[2],  gm[3],  gm[4],  gm[5], gm[6], gm[7],
+                         gm[8], gm[9], gm[10], gm[11], gm[12], 0,     0};
+    geo.OH = ref_conv_out(geo.H, geo.KH, geo.sh, geo.ph, geo.dh);
+    geo.OW = ref_conv_out(geo.W, geo.KW, geo.sw, geo.pw, geo.dw);
+    size_t xs[4] = {(size_t)geo.N, (size_t)geo.C, (size_t)geo.H, (size_t)geo.W};
+    size_t ws[4] = {(size_t)geo.Cout, (size_t)geo.C, (size_t)geo.KH, (size_t)geo.KW};
+    size_t ys[4] = {(size_t)geo.N, (size_t)geo.Cout, (size_t)geo.OH, (size_t)geo.OW};
+    size_t nx = numel(4, xs), nw = numel(4, ws), ny = numel(4, ys), nb = (size_t)geo.Cout;
+    tview X = make(c, dt, 4, xs, lx), W = make(c, dt, 4, ws, L_CONTIG), B = {0};
+    tview Y = make(c, dt, 4, ys, lx == L_CONTIG ? L_CONTIG : L_SLICED);
+    tview DY = make(c, dt, 4, ys, lx), DX = make(c, dt, 4, xs, lx);
+    tview DW = make(c, dt, 4, ws, lx == L_SLICED ? L_SLICED : L_CONTIG);
+    tview DB = make(c, dt, 1, &nb, L_CONTIG);
+    double *x = fill(&X, nx + 3, -1, 1), *w = fill(&W, nw + 5, -1, 1), *b = NULL;
+    double *dy = fill(&DY, ny + 7, -1, 1);
+    if (has_bias) {
+        B = make(c, dt, 1, &nb, L_CONTIG);
+        b = fill(&B, nb + 11, -1, 1);
+    }
+    char what[200];
+    snprintf(what, sizeof what, "conv2d %s x %s w %s stride %d,%d pad %d,%d dil %d,%d%s, %s%s",
+             okto_dtype_name(dt), OKTO__DESC(X.t), OKTO__DESC(W.t), geo.sh, geo.sw, geo.ph, geo.pw,
+             geo.dh, geo.dw, has_bias ? ", bias" : "", layout_name[lx], acc ? ", accumulate" : "");
+    /* forward */
+    double *ry = malloc(ny * sizeof *ry);
+    ref_conv2d_forward(&geo, x, w, b, ry);
+    conv_case cs = {.y = Y.t, .x = X.t, .w = W.t, .b = B.t, .dy = DY.t, .geo = geo};
+    float *gy = run_all(c, rec_conv, &cs, Y.t, NULL, what);
+    double K = (double)geo.C * geo.KH * geo.KW;
+    double ty = sum_tol(dt, K + 1), ey = rel_err(gy, ry, ny);
+    if (!(ey <= ty))
+        fail_msg("%s: y error %g > %g", what, ey, ty);
+    note_scaled(OKTO__OP_CONV2D, dt, lx, ty, ey, sqrt(K + 1) + 0.25, "sqrt(terms)");
+    if (has_bias)
+        note_scaled(OKTO__OP_CONV2D_BIAS, dt, lx, ty, ey, sqrt(K + 1) + 0.25, "sqrt(terms)");
+    if (parts)
+        cov[OKTO__OP_CONV2D].partitioned = cov[OKTO__OP_CONV2D_BIAS].partitioned = 1;
+    /* backward */
+    double *rx = malloc(nx * sizeof *rx), *rw = malloc(nw * sizeof *rw),
+           *rb = malloc(nb * sizeof *rb);
+    ref_conv2d_backward(&geo, x, w, dy, rx, rw, rb);
+    double *fx = NULL, *fw = NULL, *fb = NULL;
+    if (nx + nw <= 800) {
+        double *b0 = b ? b : calloc(nb, sizeof *b0);
+        conv_fd fd = {&geo, x, w, b0, dy};
+        fx = central_diff(conv_loss, &fd, x, nx);
+        fw = central_diff(conv_loss, &fd, w, nw);
+        fb = central_diff(conv_loss, &fd, b0, nb);
+        if (!b)
+            free(b0);
+    }
+    double *d0[3] = {fill(&DX, 13, -1, 1), fill(&DW, 17, -1, 1), fill(&DB, 19, -1, 1)};
+    refill_clear();
+    if (acc) {
+        refill_set(0, DX.t, d0[0]), refill_set(1, DW.t, d0[1]), refill_set(2, DB.t, d0[2]);
+        double *r3[3] = {rx, rw, rb}, *f3[3] = {fx, fw, fb};
+        size_t n3[3] = {nx, nw, nb};
+        for (int i = 0; i < 3; i++)
+            for (size_t j = 0; j < n3[i]; j++) {
+                r3[i][j] += d0[i][j];
+                if (f3[i])
+                    f3[i][j] += d0[i][j];
+            }
+    }
+    cs.dx = DX.t, cs.dw = DW.t, cs.db = DB.t, cs.flags = acc ? OKTO_ACCUMULATE : 0;
+    const okto_tensor *outs[3] = {DX.t, DW.t, DB.t};
+    float *got[3];
+    run_all_n(c, rec_conv_bwd, &cs, outs, 3, acc ? refill_many : NULL, what, got);
+    refill_clear();
+    double npix = (double)geo.N * geo.OH * geo.OW;
+    double tx = sum_tol(dt, (double)geo.Cout * geo.KH * geo.KW), tw = sum_tol(dt, npix);
+    double ex = rel_err(got[0], rx, nx), ew = rel_err(got[1], rw, nw), eb = rel_err(got[2], rb, nb);
+    if (!(ex <= tx) || !(ew <= tw) || !(eb <= tw))
+        fail_msg("%s: dx error %g (tol %g), dw %g, db %g (tol %g)", what, ex, tx, ew, eb, tw);
+    if (fx) {
+        double e1 = rel_err(got[0], fx, nx), e2 = rel_err(got[1], fw, nw);
+        double e3 = rel_err(got[2], fb, nb);
+        if (!(e1 <= tx) || !(e2 <= tw) || !(e3 <= tw))
+            fail_msg("%s: dx error %g, dw %g, db %g (central differences)", what, e1, e2, e3);
+    }
+    note_scaled(OKTO__OP_CONV2D_BWD, dt, lx, tw, fmax(ex, ew), sqrt(npix) + 0.25, "sqrt(terms)");
+    note_scaled(OKTO__OP_CONV2D_BWD_BIAS, dt, lx, tw, eb, sqrt(npix) + 0.25, "sqrt(terms)");
+    if (parts)
+        cov[OKTO__OP_CONV2D_BWD].partitioned = 1;
+    for (int i = 0; i < 3; i++)
+        free(d0[i]), free(got[i]);
+    free(x), free(w), free(b), free(dy), free(ry), free(gy), free(rx), free(rw), free(rb);
+    free(fx), free(fw), free(fb);
+    tview_free(&X), tview_free(&W), tview_free(&B), tview_free(&Y), tview_free(&DY);
+    tview_free(&DX), tview_free(&DW), tview_free(&DB);
+}
+
+static void conv_ops(void **state)
+{
+    (void)state;
+    /* N C H W Cout KH KW sh sw ph pw dh dw */
+    static const int geo[][13] = {
+        {2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1}, /* 3x3 "same" */
+        {1, 2, 9, 8, 3, 3, 2, 2, 3, 1, 0, 2, 1}, /* strides, dilation, uneven padding */
+        {3, 1, 5, 5, 2, 5, 5, 1, 1, 0, 0, 1, 1}, /* the window is the whole input */
+        {2, 4, 3, 3, 5, 1, 1, 1, 1, 0, 0, 1, 1}, /* 1x1 */
+    };
+    for (size_t d = 0; d < 3; d++)
+        for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+            check_conv(ctx1, float_dtypes[d], geo[i], i != 1, (layout)((i + d) % L_COUNT), 0, 0);
+    check_conv(ctx1, OKTO_F32, geo[0], 1, L_SLICED, 1, 0);
+    check_conv(ctx1, OKTO_BF16, geo[1], 0, L_CONTIG, 1, 0);
+    /* parts: ranges of images across 3 lanes */
+    static const int big_geo[13] = {8, 8, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1};
+    check_conv(ctx3, OKTO_F32, big_geo, 1, L_CONTIG, 1, 1);
+    check_conv(ctx3, OKTO_F16, big_geo, 1, L_TRANSPOSED, 0, 1);
+}
+
+static void conv_errors(void **state)
+{
+    (void)state;
+    okto_context *c = ctx1;
+    okto_tensor *x, *w, *y, *b, *w5, *wc, *xh, *y2;
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 4, 4}, &x));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){5, 3, 3, 3}, &w));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 5, 2, 2}, &y));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 1, (size_t[]){5}, &b));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){5, 3, 5, 5}, &w5));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){5, 2, 3, 3}, &wc));
+    TU_OK(okto_tensor_create(c, OKTO_F16, 4, (size_t[]){2, 3, 4, 4}, &xh));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 5, 4, 4}, &y2));
+    okto_graph *g;
+    TU_OK(okto_graph_create(c, &g));
+    tu_expect_refused(c, g, okto_conv2d(g, y, x, w5, b, 1, 1, 0, 0, 1, 1), OKTO_EINVAL,
+                      "okto_conv2d: w is f32[5,3,5,5]", "larger than x f32[2,3,4,4]", 0);
+    tu_expect_refused(c, g, okto_conv2d(g, y, x, w, b, 1, 1, 0, 0, 2, 2), OKTO_EINVAL,
+                      "larger than x", "dilation 2", 0);
+    tu_expect_refused(c, g, okto_conv2d(g, y2, x, w, b, 1, 1, 0, 0, 1, 1), OKTO_EINVAL,
+                      "f32[2,5,4,4]", "f32[2,5,2,2]", 0);
+    tu_expect_refused(c, g, okto_conv2d(g, y, x, wc, b, 1, 1, 0, 0, 1, 1), OKTO_EINVAL, "channels",
+                      NULL, 0);
+    tu_expect_refused(c, g, okto_conv2d(g, y, xh, w, b, 1, 1, 0, 0, 1, 1), OKTO_EINVAL,
+                      "dtypes differ", NULL, 0);
+    tu_expect_refused(c, g, okto_conv2d(g, y, x, w, b, 0, 1, 0, 0, 1, 1), OKTO_EINVAL, "stride",
+                      NULL, 0);
+    tu_expect_refused(c, g, okto_conv2d(g, y, x, w, b, 1, 1, -1, 0, 1, 1), OKTO_EINVAL, "padding",
+                      NULL, 0);
+    tu_expect_refused(c, g, okto_conv2d(g, y, x, w, y2, 1, 1, 0, 0, 1, 1), OKTO_EINVAL,
+                      "bias is f32[2,5,4,4]", NULL, 0);
+    tu_expect_refused(c, g, okto_conv2d(g, NULL, x, w, b, 1, 1, 0, 0, 1, 1), OKTO_EINVAL,
+                      "y must not be NULL", NULL, 0);
+    tu_expect_refused(c, g, okto_conv2d(g, x, x, w, b, 1, 1, 0, 0, 1, 1), OKTO_EINVAL, NULL, NULL,
+                      0);
+    /* same-padding: y2 [2,5,4,4] */
+    TU_OK(okto_conv2d(g, y2, x, w, NULL, 1, 1, 1, 1, 1, 1));
+    int n = okto_graph_task_count(g);
+    tu_expect_refused(c, g,
+                      okto_conv2d_backward(g, NULL, NULL, NULL, y2, x, w, 1, 1, 1, 1, 1, 1, 0),
+                      OKTO_EINVAL, "all NULL", NULL, n);
+    tu_expect_refused(c, g, okto_conv2d_backward(g, w, NULL, NULL, y2, x, w, 1, 1, 1, 1, 1, 1, 0),
+                      OKTO_EINVAL, "dx is f32[5,3,3,3]", NULL, n);
+    tu_expect_refused(c, g, okto_conv2d_backward(g, NULL, w, NULL, y2, x, w, 1, 1, 1, 1, 1, 1, 0),
+                      OKTO_EINVAL, "overlap", NULL, n);
+    tu_expect_refused(c, g, okto_conv2d_backward(g, NULL, NULL, b, y, x, w, 1, 1, 1, 1, 1, 1, 0),
+                      OKTO_EINVAL, "dy is f32[2,5,2,2]", NULL, n);
+    tu_expect_refused(c, g, okto_conv2d_backward(g, NULL, NULL, b, y2, x, w, 1, 1, 1, 1, 1, 1, 2),
+                      OKTO_EINVAL, "flags", NULL, n);
+    okto_graph_destroy(g);
+    okto_tensor *all[] = {x, w, y, b, w5, wc, xh, y2};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        okto_tensor_destroy(all[i]);
+}
+
+/* ---- pooling ---------------------------------------------------------------------------------- */
+
+enum { PK_MAX, PK_AVG, PK_GAP };
+
+typedef struct pool_case {
+    int kind;
+    okto_tensor *y, *arg, *dx;
+    const okto_tensor *x, *dy, *argin;
+    int kh, kw, sh, sw, ph, pw;
+    unsigned flags;
+} pool_case;
+
+static void rec_pool(okto_graph *g, void *p)
+{
+    pool_case *c = p;
+    if (c->kind == PK_MAX)
+        okto_max_pool2d(g, c->y, c->arg, c->x, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
+    else if (c->kind == PK_AVG)
+        okto_avg_pool2d(g, c->y, c->x, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw);
+    else
+        okto_global_avg_pool2d(g, c->y, c->x);
+}
+
+static void rec_pool_bwd(okto_graph *g, void *p)
+{
+    pool_case *c = p;
+    if (c->kind == PK_MAX)
+        okto_max_pool2d_backward(g, c->dx, c->dy, c->argin, c->kh, c->kw, c->sh, c->sw, c->ph,
+                                 c->pw, c->flags);
+    else if (c->kind == PK_AVG)
+        okto_avg_pool2d_backward(g, c->dx, c->dy, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw,
+                                 c->flags);
+    else
+        okto_global_avg_pool2d_backward(g, c->dx, c->dy, c->flags);
+}
+
+typedef struct pool_fd {
+    int kind;
+    const ref_pool_geom *geo;
+    double *x, *dy;
+} pool_fd;
+
+static double pool_loss(void *p)
+{
+    pool_fd *f = p;
+    const ref_pool_geom *g = f->geo;
+    size_t ny = (size_t)g->NC * g->OH * g->OW;
+    double *y = malloc(ny * sizeof *y), l = 0;
+    int *am = malloc(ny * sizeof *am);
+    if (f->kind == PK_MAX)
+        ref_maxpool2d_forward(g, f->x, y, am);
+    else if (f->kind == PK_AVG)
+        ref_avgpool2d_forward(g, f->x, y, 1);
+    else
+        ref_gap_forward(g->NC, g->H * g->W, f->x, y);
+    for (size_t i = 0; i < ny; i++)
+        l += f->dy[i] * y[i];
+    free(y), free(am);
+    return l;
+}
+
+static const okto__op pool_fwd_op[] = {OKTO__OP_MAXPOOL2D, OKTO__OP_AVGPOOL2D, OKTO__OP_GAP2D};
+static const okto__op pool_bwd_op[] = {OKTO__OP_MAXPOOL2D_BWD, OKTO__OP_AVGPOOL2D_BWD,
+                                       OKTO__OP_GAP2D_BWD};
+
+/* geometry: N C H W kh kw sh sw ph pw (the window unused for global pooling) */
+static void check_pool(okto_context *c, okto_dtype dt, int kind, const int gm[10], layout l,
+                       int acc, int parts)
+{
+    ref_pool_geom geo = {gm[0] * gm[1], gm[2], gm[3], gm[4], gm[5], gm[6], gm[7],
+                         gm[8],         gm[9], 1,     1,     0,     0};
+    if (kind == PK_GAP)
+        geo.OH = geo.OW = 1;
+    else
+        geo.OH = (geo.H + 2 * geo.ph - geo.KH) / geo.sh + 1,
+        geo.OW = (geo.W + 2 * geo.pw - geo.KW) / geo.sw + 1;
+    size_t xs[4] = {(size_t)gm[0], (size_t)gm[1], (size_t)gm[2], (size_t)gm[3]};
+    size_t ys[4] = {(size_t)gm[0], (size_t)gm[1], (size_t)geo.OH, (size_t)geo.OW};
+    size_t nx = numel(4, xs), ny = numel(4, ys);
+    tview X = make(c, dt, 4, xs, l), Y = make(c, dt, 4, ys, l == L_CONTIG ? L_CONTIG : L_SLICED);
+    tview A = make(c, OKTO_I32, 4, ys, l == L_SLICED ? L_SLICED : L_CONTIG);
+    tview DY = make(c, dt, 4, ys, l), DX = make(c, dt, 4, xs, l);
+    double *x = fill(&X, nx * 3 + (size_t)kind, -2, 2), *dy = fill(&DY, ny + 1, -1, 1);
+    char what[200];
+    snprintf(what, sizeof what, "%s %s x %s window %dx%d stride %d,%d pad %d,%d, %s%s",
+             okto__ops[pool_fwd_op[kind]]->name, okto_dtype_name(dt), OKTO__DESC(X.t), geo.KH,
+             geo.KW, geo.sh, geo.sw, geo.ph, geo.pw, layout_name[l], acc ? ", accumulate" : "");
+    double *ry = malloc(ny * sizeof *ry);
+    int *ra = malloc(ny * sizeof *ra);
+    if (kind == PK_MAX)
+        ref_maxpool2d_forward(&geo, x, ry, ra);
+    else if (kind == PK_AVG)
+        ref_avgpool2d_forward(&geo, x, ry, 1);
+    else
+        ref_gap_forward(geo.NC, geo.H * geo.W, x, ry);
+    pool_case cs = {.kind = kind,
+                    .y = Y.t,
+                    .arg = kind == PK_MAX ? A.t : NULL,
+                    .x = X.t,
+                    .dy = DY.t,
+                    .argin = A.t,
+                    .kh = geo.KH,
+                    .kw = geo.KW,
+                    .sh = geo.sh,
+                    .sw = geo.sw,
+                    .ph = geo.ph,
+                    .pw = geo.pw};
+    const okto_tensor *fo[2] = {Y.t, kind == PK_MAX ? A.t : NULL};
+    float *fg[2];
+    run_all_n(c, rec_pool, &cs, fo, 2, NULL, what, fg);
+    /* max pool copies a value; averages round once in the dtype (gap: a sum over the plane) */
+    double terms = kind == PK_GAP ? (double)(geo.H * geo.W) : (double)(geo.KH * geo.KW);
+    double tf = kind == PK_MAX ? 0 : dt == OKTO_F32 ? 1e-6 * sqrt(terms) + 1e-6 : tol_ew[dt];
+    double ey = rel_err(fg[0], ry, ny);
+    if (!(ey <= tf))
+        fail_msg("%s: y error %g > %g", what, ey, tf);
+    if (kind == PK_MAX)
+        for (size_t i = 0; i < ny; i++)
+            if ((int)fg[1][i] != ra[i])
+                fail_msg("%s: argmax[%zu] is %g, want %d", what, i, (double)fg[1][i], ra[i]);
+    note(pool_fwd_op[kind], dt, l, tf, ey);
+    /* backward, with the device's argmax (the reference's, as checked) */
+    double *rx = malloc(nx * sizeof *rx), *fx = NULL;
+    if (kind == PK_MAX)
+        ref_maxpool2d_backward(&geo, dy, ra, rx);
+    else if (kind == PK_AVG)
+        ref_avgpool2d_backward(&geo, dy, rx, 1);
+    else
+        ref_gap_backward(geo.NC, geo.H * geo.W, dy, rx);
+    if (nx <= 400 && (kind != PK_MAX || dt == OKTO_F32)) {
+        /* max pool: f32 only, where the inputs hold no ties */
+        pool_fd fd = {kind, &geo, x, dy};
+        fx = central_diff(pool_loss, &fd, x, nx);
+    }
+    double *d0 = fill(&DX, 23, -1, 1);
+    refill_clear();
+    if (acc) {
+        refill_set(0, DX.t, d0);
+        for (size_t i = 0; i < nx; i++) {
+            rx[i] += d0[i];
+            if (fx)
+                fx[i] += d0[i];
+        }
+    }
+    cs.dx = DX.t, cs.flags = acc ? OKTO_ACCUMULATE : 0;
+    float *gx = run_all(c, rec_pool_bwd, &cs, DX.t, acc ? refill_many : NULL, what);
+    refill_clear();
+    double overlap =
+        kind == PK_GAP ? 1 : ceil((double)geo.KH / geo.sh) * ceil((double)geo.KW / geo.sw);
+    double tb = dt == OKTO_F32 ? 1e-6 * sqrt(overlap + 1) + 1e-6 : 2 * tol_ew[dt];
+    double ex = rel_err(gx, rx, nx);
+    if (!(ex <= tb))
+        fail_msg("%s: dx error %g > %g", what, ex, tb);
+    if (fx && !(rel_err(gx, fx, nx) <= tb + 1e-7))
+        fail_msg("%s: dx error %g > %g (central differences)", what, rel_err(gx, fx, nx), tb);
+    note(pool_bwd_op[kind], dt, l, tb, ex);
+    if (parts)
+        cov[pool_fwd_op[kind]].partitioned = cov[pool_bwd_op[kind]].partitioned = 1;
+    free(x), free(dy), free(ry), free(ra), free(rx), free(fx), free(d0), free(gx);
+    free(fg[0]), free(fg[1]);
+    tview_free(&X), tview_free(&Y), tview_free(&A), tview_free(&DY), tview_free(&DX);
+}
+
+static void pool_ops(void **state)
+{
+    (void)state;
+    /* N C H W kh kw sh sw ph pw */
+    static const int geo[][10] = {
+        {2, 3, 7, 6, 3, 3, 2, 2, 1, 1}, /* overlapping, padded, odd sizes */
+        {1, 2, 5, 9, 2, 3, 1, 2, 0, 1}, /* stride 1 rows, uneven */
+        {3, 1, 4, 4, 4, 4, 1, 1, 2, 2}, /* padding half the window */
+        {2, 2, 1, 1, 1, 1, 1, 1, 0, 0}, /* 1x1 */
+    };
+    for (int kind = 0; kind < 3; kind++)
+        for (size_t d = 0; d < 3; d++)
+            for (size_t i = 0; i < sizeof geo / sizeof *geo; i++)
+                check_pool(ctx1, float_dtypes[d], kind, geo[i], (layout)((i + d) % L_COUNT),
+                           (int)((i + d + (size_t)kind) % 2), 0);
+    static const int big_geo[10] = {8, 16, 32, 33, 3, 3, 1, 1, 1, 1};
+    for (int kind = 0; kind < 3; kind++)
+        check_pool(ctx3, kind == 1 ? OKTO_BF16 : OKTO_F32, kind, big_geo, L_CONTIG, kind == 2, 1);
+}
+
+static void pool_errors(void **state)
+{
+    (void)state;
+    okto_context *c = ctx1;
+    okto_tensor *x, *y, *a, *af, *x3, *y1, *yg;
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 6, 6}, &x));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 3, 3}, &y));
+    TU_OK(okto_tensor_create(c, OKTO_I32, 4, (size_t[]){2, 3, 3, 3}, &a));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 3, 3}, &af));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 3, (size_t[]){3, 6, 6}, &x3));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 3, 1, 1}, &y1));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 4, (size_t[]){2, 4, 1, 1}, &yg));
+    okto_graph *g;
+    TU_OK(okto_graph_create(c, &g));
+    tu_expect_refused(c, g, okto_max_pool2d(g, y, a, x, 2, 2, 2, 2, 2, 0), OKTO_EINVAL, "over half",
+                      NULL, 0);
+    tu_expect_refused(c, g, okto_max_pool2d(g, y, a, x, 3, 3, 2, 2, 0, 0), OKTO_EINVAL,
+                      "y is f32[2,3,3,3]", "f32[2,3,2,2]", 0);
+    tu_expect_refused(c, g, okto_max_pool2d(g, y1, NULL, x, 7, 7, 1, 1, 0, 0), OKTO_EINVAL,
+                      "larger than x f32[2,3,6,6]", NULL, 0);
+    tu_expect_refused(c, g, okto_max_pool2d(g, y, af, x, 2, 2, 2, 2, 0, 0), OKTO_EINVAL,
+                      "argmax is f32[2,3,3,3]", "i32", 0);
+    tu_expect_refused(c, g, okto_avg_pool2d(g, y, x3, 2, 2, 2, 2, 0, 0), OKTO_EINVAL, "4-D", NULL,
+                      0);
+    tu_expect_refused(c, g, okto_avg_pool2d(g, y, x, 0, 2, 2, 2, 0, 0), OKTO_EINVAL, ">= 1", NULL,
+                      0);
+    tu_expect_refused(c, g, okto_avg_pool2d(g, x, x, 1, 1, 1, 1, 0, 0), OKTO_EINVAL, "overlap",
+                      NULL, 0);
+    tu_expect_refused(c, g, okto_global_avg_pool2d(g, yg, x), OKTO_EINVAL, "f32[2,3,1,1]", NULL, 0);
+    tu_expect_refused(c, g, okto_max_pool2d_backward(g, x, y, NULL, 2, 2, 2, 2, 0, 0, 0),
+                      OKTO_EINVAL, "argmax must not be NULL", NULL, 0);
+    tu_expect_refused(c, g, okto_max_pool2d_backward(g, x, y, a, 2, 2, 2, 2, 0, 0, 8), OKTO_EINVAL,
+                      "flags", NULL, 0);
+    tu_expect_refused(c, g, okto_avg_pool2d_backward(g, x, y1, 2, 2, 2, 2, 0, 0, 0), OKTO_EINVAL,
+                      "dy is f32[2,3,1,1]", NULL, 0);
+    tu_expect_refused(c, g, okto_global_avg_pool2d_backward(g, x, yg, 0), OKTO_EINVAL, "dy", NULL,
+                      0);
+    TU_OK(okto_max_pool2d(g, y, NULL, x, 2, 2, 2, 2, 0, 0));
+    TU_OK(okto_global_avg_pool2d(g, y1, x));
+    okto_graph_destroy(g);
+    okto_tensor *all[] = {x, y, a, af, x3, y1, yg};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        okto_tensor_destroy(all[i]);
+}
+
+/* ---- concat and split -------------------------------------------------------------------------- */
+
+typedef struct cat_case {
+    int n, dim, split;
+    okto_tensor *out, *outs[4];
+    const okto_tensor *ins[4], *in;
+} cat_case;
+
+static void rec_cat(okto_graph *g, void *p)
+{
+    cat_case *c = p;
+    if (c->split)
+        okto_split(g, c->n, c->outs, c->in, c->dim);
+    else
+        okto_concat(g, c->out, c->n, c->ins, c->dim);
+}
+
+/* pieces of sizes len[0 .. n) along dim (negative: from the end) joined into sh; concat, then
+ * split of the result back into fresh pieces (its gradient, and concat's of split) */
+static void check_concat(okto_context *c, okto_dtype dt, const shape *sh, int dim, int n,
+                         const size_t *len, layout l, int parts)
+{
+    int d = dim < 0 ? dim + sh->rank : dim;
+    tview out = make(c, dt, sh->rank, sh->d, l == L_SLICED ? L_CONTIG : L_SLICED);
+    tview in[4], back[4];
+    double *x[4];
+    size_t total = numel(sh->rank, sh->d);
+    for (int i = 0; i < n; i++) {
+        shape ps = *sh;
+        ps.d[d] = len[i];
+        in[i] = make(c, dt, ps.rank, ps.d, ps.rank >= 2 ? l : L_SLICED);
+        back[i] = make(c, dt, ps.rank, ps.d, i % 2 ? L_SLICED : L_CONTIG);
+        x[i] = fill(&in[i], (uint64_t)(i * 7 + n + d), -50, 50);
+    }
+    /* the joined reference: element (outer, k along d, inner) from piece i */
+    size_t inner = 1, outer = 1;
+    for (int j = d + 1; j < sh->rank; j++)
+        inner *= sh->d[j];
+    for (int j = 0; j < d; j++)
+        outer *= sh->d[j];
+    double *want = malloc(total * sizeof *want);
+    for (size_t o = 0; o < outer; o++) {
+        size_t at = 0;
+        for (int i = 0; i < n; i++) {
+            for (size_t k = 0; k < len[i]; k++)
+                for (size_t e = 0; e < inner; e++)
+                    want[(o * sh->d[d] + at + k) * inner + e] = x[i][(o * len[i] + k) * inner + e];
+            at += len[i];
+        }
+    }
+    cat_case cs = {.n = n, .dim = dim, .out = out.t};
+    for (int i = 0; i < n; i++)
+        cs.ins[i] = in[i].t;
+    char what[160];
+    snprintf(what, sizeof what, "concat %s %s dim %d of %d pieces, %s", okto_dtype_name(dt),
+             OKTO__DESC(out.t), dim, n, layout_name[l]);
+    float *got = run_all(c, rec_cat, &cs, out.t, NULL, what);
+    double err = rel_err(got, want, total);
+    if (err != 0)
+        fail_msg("%s: error %g (a copy is exact)", what, err);
+    note(OKTO__OP_CONCAT, dt, l, 0, err);
+    /* split the joined tensor back */
+    cat_case sp = {.n = n, .dim = dim, .split = 1, .in = out.t};
+    const okto_tensor *bo[4];
+    float *bg[4];
+    for (int i = 0; i < n; i++)
+        sp.outs[i] = back[i].t, bo[i] = back[i].t;
+    run_all_n(c, rec_cat, &sp, bo, n, NULL, what, bg);
+    for (int i = 0; i < n; i++) {
+        size_t pn = okto_tensor_numel(back[i].t);
+        if (rel_err(bg[i], x[i], pn) != 0)
+            fail_msg("%s: split piece %d differs from what was joined", what, i);
+        free(bg[i]);
+    }
+    note(OKTO__OP_SPLIT, dt, l, 0, 0);
+    if (parts)
+        cov[OKTO__OP_CONCAT].partitioned = cov[OKTO__OP_SPLIT].partitioned = 1;
+    for (int i = 0; i < n; i++) {
+        free(x[i]);
+        tview_free(&in[i]), tview_free(&back[i]);
+    }
+    free(want), free(got);
+    tview_free(&out);
+}
+
+static void concat_ops(void **state)
+{
+    (void)state;
+    static const struct {
+        shape sh;
+        int dim, n;
+        size_t len[4];
+    } rows[] = {
+        {{1, {7}}, 0, 3, {3, 1, 3}},    {{2, {13, 5}}, 1, 2, {2, 3}},
+        {{2, {13, 5}}, -2, 2, {6, 7}},  {{3, {3, 7, 5}}, 1, 3, {1, 4, 2}},
+        {{4, {2, 3, 4, 5}}, 3, 1, {5}}, {{4, {2, 3, 4, 5}}, 0, 2, {1, 1}},
+    };
+    for (int dt = 0; dt < OKTO_DTYPE_COUNT; dt++)
+        for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+            check_concat(ctx1, (okto_dtype)dt, &rows[i].sh, rows[i].dim, rows[i].n, rows[i].len,
+                         (layout)((i + (size_t)dt) % L_COUNT), 0);
+    check_concat(ctx1, OKTO_F32, &(shape){4, {2, 3, 4, 5}}, -3, 3, (size_t[]){1, 1, 1},
+                 L_TRANSPOSED, 0);
+    check_concat(ctx3, OKTO_F32, &big, 0, 2, (size_t[]){500, 524}, L_CONTIG, 1);
+    check_concat(ctx3, OKTO_BF16, &big, 1, 2, (size_t[]){100, 157}, L_TRANSPOSED, 1);
+}
+
+static void concat_errors(void **state)
+{
+    (void)state;
+    okto_context *c = ctx1;
+    okto_tensor *a, *b, *out, *bh, *w;
+    TU_OK(okto_tensor_create(c, OKTO_F32, 2, (size_t[]){3, 4}, &a));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 2, (size_t[]){3, 2}, &b));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 2, (size_t[]){3, 6}, &out));
+    TU_OK(okto_tensor_create(c, OKTO_F16, 2, (size_t[]){3, 2}, &bh));
+    TU_OK(okto_tensor_create(c, OKTO_F32, 2, (size_t[]){4, 2}, &w));
+    okto_graph *g;
+    TU_OK(okto_graph_create(c, &g));
+    const okto_tensor *ab[2] = {a, b}, *ah[2] = {a, bh}, *aw[2] = {a, w}, *an[2] = {a, NULL};
+    const okto_tensor *aa[2] = {a, a}, *ao[2] = {a, out};
+    tu_expect_refused(c, g, okto_concat(g, out, 2, ab, 0), OKTO_EINVAL, "ins[0] is f32[3,4]",
+                      "dimension but 0", 0);
+    tu_expect_refused(c, g, okto_concat(g, out, 2, ah, 1), OKTO_EINVAL, "ins[1] is f16[3,2]", NULL,
+                      0);
+    tu_expect_refused(c, g, okto_concat(g, out, 2, aw, 1), OKTO_EINVAL, "ins[1] is f32[4,2]", NULL,
+                      0);
+    tu_expect_refused(c, g, okto_concat(g, out, 2, an, 1), OKTO_EINVAL, "ins[1] must not be NULL",
+                      NULL, 0);
+    tu_expect_refused(c, g, okto_concat(g, out, 2, aa, 1), OKTO_EINVAL, "add up to 8", NULL, 0);
+    tu_expect_refused(c, g, okto_concat(g, out, 2, ab, 2), OKTO_EINVAL, "dim 2", NULL, 0);
+    tu_expect_refused(c, g, okto_concat(g, out, 0, ab, 1), OKTO_EINVAL, "n is 0", NULL, 0);
+    tu_expect_refused(c, g, okto_concat(g, a, 2, ao, 1), OKTO_EINVAL, NULL, NULL, 0);
+    TU_OK(okto_concat(g, out, 2, ab, -1));
+    int nt = okto_graph_task_count(g);
+    okto_tensor *b4;
+    TU_OK(okto_tensor_create(c, OKTO_F32, 2, (size_t[]){3, 4}, &b4));
+    okto_tensor *sab[2] = {a, b}, *saa[2] = {a, b4}, *sao[2] = {a, out}, *s2[2] = {b4, b};
+    tu_expect_refused(c, g, okto_split(g, 2, saa, out, 1), OKTO_EINVAL, "add up to 8", NULL, nt);
+    tu_expect_refused(c, g, okto_split(g, 2, sao, out, 1), OKTO_EINVAL, NULL, NULL, nt);
+    okto_tensor *dup[3] = {b, b, b};
+    tu_expect_refused(c, g, okto_split(g, 3, dup, out, 1), OKTO_EINVAL, "overlap", NULL, nt);
+    TU_OK(okto_split(g, 2, sab, out, 1));
+    TU_OK(okto_split(g, 2, s2, out, 1));
+    okto_graph_destroy(g);
+    okto_tensor *all[] = {a, b, out, bh, w, b4};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        okto_tensor_destroy(all[i]);
+}
+
 /* ---- the op-support table ----------------------------------------------------------------------- */
 
 static int internal(okto__op op)
@@ -2441,6 +3523,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(embed_ops), cmocka_unit_test(dropout_ops), cmocka_unit_test(argmax_ops),
         cmocka_unit_test(optim_ops), cmocka_unit_test(ops1_errors),
         /* end of ops1 */
+        /* ops2 */
+        cmocka_unit_test(matmul_batched_ops), cmocka_unit_test(matmul_batched_errors),
+        cmocka_unit_test(attention_ops), cmocka_unit_test(attention_errors),
+        cmocka_unit_test(conv_ops), cmocka_unit_test(conv_errors),
+        cmocka_unit_test(pool_ops), cmocka_unit_test(pool_errors),
+        cmocka_unit_test(concat_ops), cmocka_unit_test(concat_errors),
         cmocka_unit_test(coverage_complete),
     };
     if (argc == 3 && strcmp(argv[1], "--write-docs") == 0) {

@@ -25,7 +25,8 @@ OKTO_API okto_status okto_fill(okto_graph *g, okto_tensor *x, float value);
 OKTO_API okto_status okto_copy(okto_graph *g, okto_tensor *dst, const okto_tensor *src);
 /* dst = src converted to dst's dtype (same shape). */
 OKTO_API okto_status okto_cast(okto_graph *g, okto_tensor *dst, const okto_tensor *src);
-/* *out = a new contiguous tensor (the caller's to destroy) that the graph fills with src. */
+/* *out = a new contiguous tensor (the caller's to destroy) that the graph fills with src. A
+ * transpose is this on a transposed view (okto_tensor_transpose / okto_tensor_permute). */
 OKTO_API okto_status okto_contiguous(okto_graph *g, const okto_tensor *src, okto_tensor **out);
 /* y += alpha x, same shape. */
 OKTO_API okto_status okto_axpy(okto_graph *g, okto_tensor *y, float alpha, const okto_tensor *x);
@@ -43,12 +44,19 @@ enum {
     OKTO_TRANS_B = 1u << 1,
     OKTO_ACCUMULATE = 1u << 2 /* okto_matmul and the _backward ops: add to the output */
 };
-/* c = op(a) op(b), or c += with OKTO_ACCUMULATE, for 2-D tensors. Views with a unit stride in
- * either dimension go to the GEMM as they are (a transposed view is a transposed operand);
- * others are made contiguous first. Partitioned across lanes. */
+/* c = op(a) op(b), or c += with OKTO_ACCUMULATE. The matrices are the last two dimensions; op()
+ * transposes them. Tensors of rank 3 and 4 are batches of products: their leading dimensions
+ * broadcast as NumPy's matmul does (aligned at the end, each equal or 1 in a and b, missing
+ * ones count as 1) and c's leading dimensions must be exactly that broadcast: a [B, M, K] times
+ * b [K, N] (or [1, K, N]) gives c [B, M, N] with b's one matrix serving every product. Views
+ * whose matrices have a unit stride in either dimension go to the GEMM as they are (a
+ * transposed view is a transposed operand), any batch strides included; others are made
+ * contiguous first. Partitioned across lanes (row panels of one product, or ranges of a
+ * batch). */
 OKTO_API okto_status okto_matmul(okto_graph *g, okto_tensor *c, const okto_tensor *a,
                                  const okto_tensor *b, unsigned flags);
-/* c = alpha op(a) op(b) + beta c. OKTO_ACCUMULATE is refused here (beta says it). */
+/* c = alpha op(a) op(b) + beta c, with okto_matmul's shapes and batches. OKTO_ACCUMULATE is
+ * refused here (beta says it). */
 OKTO_API okto_status okto_gemm(okto_graph *g, okto_tensor *c, float alpha, const okto_tensor *a,
                                const okto_tensor *b, float beta, unsigned flags);
 
@@ -291,6 +299,97 @@ OKTO_API okto_status okto_adamw_multi(okto_graph *g, int n, okto_tensor *const *
                                       const okto_tensor *sched, const okto_tensor *gscale,
                                       float beta1, float beta2, float eps);
 /* ==== end of ops1 ==== */
+/* ==== ops2: attention, convolution, pooling, concat and split ================================= */
+
+/* ---- attention ----------------------------------------------------------------------------- */
+/* Fused scaled dot-product attention: o = softmax(scale q k^T + mask) v per batch and head, the
+ * T x T scores never stored. q and o are [B, H, Tq, D], k and v [B, H, Tk, D] (one H for all),
+ * one float dtype; views with D contiguous go to the kernels as they are, so heads sliced and
+ * permuted out of a fused [B, T, 3 H, D] projection (okto_tensor_slice + okto_tensor_permute)
+ * cost no copy; other views are copied first. scale: 0 means 1/sqrt(D). causal: query i sees
+ * keys j <= i (PyTorch's is_causal). lse (may be NULL): f32 [B, H, Tq], the natural-log
+ * logsumexp of each query's scaled scores, which the backward takes. Refused with
+ * OKTO_ENOTSUP: D > 128, and causal with Tq != Tk (the kernels would align the sequences' ends,
+ * PyTorch's is_causal their starts). o and lse may overlap nothing; q, k, v may overlap each
+ * other. Partitioned across lanes by batch (by head when B = 1). */
+OKTO_API okto_status okto_attention(okto_graph *g, okto_tensor *o, okto_tensor *lse,
+                                    const okto_tensor *q, const okto_tensor *k,
+                                    const okto_tensor *v, float scale, int causal);
+/* Its gradient: dq, dk, dv (shaped as q, k, v; any may be NULL, not all) of sum(dout * o), from
+ * the forward's inputs, its output o and its lse (required), with the forward's scale and
+ * causal. flags: OKTO_ACCUMULATE adds to the gradients. The gradients may overlap nothing
+ * (they may be disjoint slices of one fused gradient tensor). */
+OKTO_API okto_status okto_attention_backward(okto_graph *g, okto_tensor *dq, okto_tensor *dk,
+                                             okto_tensor *dv, const okto_tensor *dout,
+                                             const okto_tensor *q, const okto_tensor *k,
+                                             const okto_tensor *v, const okto_tensor *o,
+                                             const okto_tensor *lse, float scale, int causal,
+                                             unsigned flags);
+
+/* ---- convolution --------------------------------------------------------------------------- */
+/* 2-D convolution (cross-correlation, as PyTorch's conv2d), groups = 1: x [N, C, H, W], w [Cout,
+ * C, KH, KW], bias [Cout] (may be NULL), y [N, Cout, OH, OW] with OH = (H + 2 pad_h - dil_h (KH -
+ * 1) - 1) / stride_h + 1 (floor; likewise OW), zero padding. One float dtype, any strides.
+ * Strides and dilations >= 1, paddings >= 0; a window larger than the padded input is refused.
+ * Computed as im2col + one batched matmul in float32 (f16/bf16 converted around it), with a
+ * graph temporary of N C KH KW OH OW floats for the columns. y may overlap nothing. */
+OKTO_API okto_status okto_conv2d(okto_graph *g, okto_tensor *y, const okto_tensor *x,
+                                 const okto_tensor *w, const okto_tensor *bias, int stride_h,
+                                 int stride_w, int pad_h, int pad_w, int dil_h, int dil_w);
+/* Its gradient from dy (y's shape): dx (x's shape), dw (w's), dbias ([Cout]); any may be NULL,
+ * not all. The forward's x and w and geometry. flags: OKTO_ACCUMULATE adds to the gradients. */
+OKTO_API okto_status okto_conv2d_backward(okto_graph *g, okto_tensor *dx, okto_tensor *dw,
+                                          okto_tensor *dbias, const okto_tensor *dy,
+                                          const okto_tensor *x, const okto_tensor *w,
+                                          int stride_h, int stride_w, int pad_h, int pad_w,
+                                          int dil_h, int dil_w, unsigned flags);
+
+/* ---- pooling -------------------------------------------------------------------------------- */
+/* 2-D pooling over x [N, C, H, W] into y [N, C, OH, OW], OH = (H + 2 ph - kh) / sh + 1 (floor
+ * mode; likewise OW), as PyTorch's defaults: padding at most half the window (larger is
+ * refused), no dilation. Any float dtype (computed in float), any strides. y (and argmax) may
+ * overlap nothing. */
+/* Max pool, padding -inf. argmax (may be NULL): i32 [N, C, OH, OW], the plane index ih W + iw of
+ * the first maximum of each window in window order (a NaN wins, as in PyTorch); the backward
+ * takes it. */
+OKTO_API okto_status okto_max_pool2d(okto_graph *g, okto_tensor *y, okto_tensor *argmax,
+                                     const okto_tensor *x, int kh, int kw, int sh, int sw, int ph,
+                                     int pw);
+/* dx (x's shape) = dy routed to each window's argmax (summed where windows share one).
+ * flags: OKTO_ACCUMULATE. */
+OKTO_API okto_status okto_max_pool2d_backward(okto_graph *g, okto_tensor *dx,
+                                              const okto_tensor *dy, const okto_tensor *argmax,
+                                              int kh, int kw, int sh, int sw, int ph, int pw,
+                                              unsigned flags);
+/* Average pool with PyTorch's count_include_pad = true: each window's sum divided by its size
+ * within the padded input (padding counts as zeros). */
+OKTO_API okto_status okto_avg_pool2d(okto_graph *g, okto_tensor *y, const okto_tensor *x, int kh,
+                                     int kw, int sh, int sw, int ph, int pw);
+/* dx (x's shape) = each dy spread over its window, divided as the forward. flags:
+ * OKTO_ACCUMULATE. */
+OKTO_API okto_status okto_avg_pool2d_backward(okto_graph *g, okto_tensor *dx,
+                                              const okto_tensor *dy, int kh, int kw, int sh,
+                                              int sw, int ph, int pw, unsigned flags);
+/* y [N, C, 1, 1] (or [N, C]) = the mean of each H x W plane of x [N, C, H, W]. */
+OKTO_API okto_status okto_global_avg_pool2d(okto_graph *g, okto_tensor *y, const okto_tensor *x);
+/* dx [N, C, H, W] = dy / (H W) over each plane. flags: OKTO_ACCUMULATE. */
+OKTO_API okto_status okto_global_avg_pool2d_backward(okto_graph *g, okto_tensor *dx,
+                                                     const okto_tensor *dy, unsigned flags);
+
+/* ---- concat and split ------------------------------------------------------------------------ */
+/* out = the n tensors ins[0 .. n) joined along dimension dim (in [-rank, rank), negative from
+ * the end): every input of out's rank and dtype, equal to out in every other dimension, their
+ * sizes along dim summing to out's. Copies into slices of out (okto_tensor_slice + okto_copy),
+ * any strides, every dtype. out may overlap no input; inputs may overlap each other. The
+ * gradient of concat is okto_split of dout into the inputs' gradients (and split's is concat):
+ * to accumulate, split into temporaries and okto_axpy them. */
+OKTO_API okto_status okto_concat(okto_graph *g, okto_tensor *out, int n,
+                                 const okto_tensor *const *ins, int dim);
+/* outs[0 .. n) = consecutive slices of in along dim, each as long as that output is there
+ * (their sizes summing to in's); otherwise as okto_concat. Outputs may overlap neither in nor
+ * each other. */
+OKTO_API okto_status okto_split(okto_graph *g, int n, okto_tensor *const *outs,
+                                const okto_tensor *in, int dim);
 
 /* ---- user kernels ---------------------------------------------------------------------------- */
 typedef struct okto_kernel okto_kernel;

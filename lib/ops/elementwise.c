@@ -97,7 +97,15 @@ static okto_status sum_to_grad(okto__grad *gr, const okto__ad_node *n);
                                            .partitioned = 1,                                       \
                                            .backward = rule}
 EW_DESC(FILL, "fill", "s", OKTO__DT_ALL, NULL);
-EW_DESC(COPY, "copy", "a", OKTO__DT_ALL, copy_grad);
+/* copy's own row: its layouts text says how a transpose is done (there is no transpose op) */
+const okto__op_desc okto__desc_COPY = {
+    .name = "copy",
+    .family = "elementwise",
+    .dtypes = OKTO__DT_ALL,
+    .layouts = "any strides; a transpose is okto_contiguous (or okto_copy) of a transposed view",
+    .expr = "a",
+    .partitioned = 1,
+    .backward = copy_grad};
 EW_DESC(CAST, "cast", "a", OKTO__DT_ALL, copy_grad);
 EW_DESC(AXPY, "axpy", "b + s * a", OKTO__DT_FLOATS, axpy_grad);
 EW_DESC(SCALE, "scale", "a * s", OKTO__DT_FLOATS, scale_grad);
