@@ -141,7 +141,7 @@ typedef struct okto__ad_call {
     unsigned identity;
     int overwrite;               /* outputs are written, not updated (c = ..., not c += ...) */
     float f[4];
-    int i[4];
+    int i[8];
 } okto__ad_call;
 
 typedef struct okto__ad_node {
@@ -151,7 +151,7 @@ typedef struct okto__ad_node {
     const char *fn;              /* the public call, for messages */
     int task0, task1;            /* the call's tasks */
     float f[4];
-    int i[4];
+    int i[8];
     okto_tensor t[OKTO__AD_SLOTS]; /* value views; st NULL for absent slots */
 } okto__ad_node;
 

@@ -26,7 +26,9 @@
 
 #define OKTO__ATT_DMAX 128
 
-const okto__op_desc okto__desc_ATTENTION = {
+static okto_status attention_grad(okto__grad *gr, const okto__ad_node *n);
+
+const okto__op_desc okto__desc_ATTENTION = {.backward = attention_grad,
     .name = "attention",
     .family = "attention",
     .dtypes = OKTO__DT_FLOATS,
@@ -302,7 +304,23 @@ okto_status okto_attention(okto_graph *g, okto_tensor *o, okto_tensor *lse, cons
         s = output_end(&r, o, &ov);
     if (s == OKTO_OK && lse && !lse_direct)
         s = okto_copy(g, lse, &lv);
+    /* the gradient reads q, k, v, o and the logsumexps (kept whether or not the caller asked) */
+    if (s == OKTO_OK)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_ATTENTION, .nin = 3, .nout = 1,
+                                                 .naux = 1, .t = {q, k, v, o, &lv},
+                                                 .saved = 31u, .overwrite = 1, .f = {scale},
+                                                 .i = {causal != 0}});
     return okto__rec_end(&r, s);
+}
+
+static okto_status attention_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_tensor *dq = okto__grad_in(gr, 0), *dk = okto__grad_in(gr, 1), *dv = okto__grad_in(gr, 2);
+    if (!dq && !dk && !dv)
+        return OKTO_OK;
+    return okto_attention_backward(okto__grad_graph(gr), dq, dk, dv, okto__grad_out(gr, 0),
+                                   &n->t[0], &n->t[1], &n->t[2], &n->t[3], &n->t[4], n->f[0],
+                                   n->i[0], OKTO_ACCUMULATE);
 }
 
 /* ---- backward ---------------------------------------------------------------------------------- */

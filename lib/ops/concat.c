@@ -80,6 +80,10 @@ okto_status okto_concat(okto_graph *g, okto_tensor *out, int n, const okto_tenso
         okto__view_slice(out, d, at, ins[i]->shape[d], &slot);
         at += ins[i]->shape[d];
         s = okto_copy(g, &slot, ins[i]);
+        /* on the tape as the copies they are, each with copy's gradient */
+        if (s == OKTO_OK)
+            s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_COPY, .nin = 1, .nout = 1,
+                                                     .t = {ins[i], &slot}, .overwrite = 1});
     }
     return okto__rec_end(&r, s);
 }
@@ -112,6 +116,9 @@ okto_status okto_split(okto_graph *g, int n, okto_tensor *const *outs, const okt
         okto__view_slice(in, d, at, outs[i]->shape[d], &piece);
         at += outs[i]->shape[d];
         s = okto_copy(g, outs[i], &piece);
+        if (s == OKTO_OK)
+            s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_COPY, .nin = 1, .nout = 1,
+                                                     .t = {&piece, outs[i]}, .overwrite = 1});
     }
     return okto__rec_end(&r, s);
 }

@@ -33,7 +33,9 @@
 
 #define OKTO__CONV_L 64 /* bias_grad_partial's work-group: fixed, since its bits depend on it */
 
-const okto__op_desc okto__desc_CONV2D = {
+static okto_status conv_grad(okto__grad *gr, const okto__ad_node *n);
+
+const okto__op_desc okto__desc_CONV2D = {.backward = conv_grad,
     .name = "conv2d",
     .family = "conv",
     .dtypes = OKTO__DT_FLOATS,
@@ -406,7 +408,23 @@ okto_status okto_conv2d(okto_graph *g, okto_tensor *y, const okto_tensor *x, con
         s = record_bias_add(&r, &c, &y32, &b32);
     if (s == OKTO_OK && !direct)
         s = okto_cast(g, y, &y32);
+    if (s == OKTO_OK)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_CONV2D, .nin = 3, .nout = 1,
+                                                 .t = {x, w, bias, y}, .saved = 3u,
+                                                 .overwrite = 1,
+                                                 .i = {stride_h, stride_w, pad_h, pad_w, dil_h,
+                                                       dil_w}});
     return okto__rec_end(&r, s);
+}
+
+static okto_status conv_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_tensor *dx = okto__grad_in(gr, 0), *dw = okto__grad_in(gr, 1), *db = okto__grad_in(gr, 2);
+    const int *i = n->i;
+    if (!dx && !dw && !db)
+        return OKTO_OK;
+    return okto_conv2d_backward(okto__grad_graph(gr), dx, dw, db, okto__grad_out(gr, 0), &n->t[0],
+                                &n->t[1], i[0], i[1], i[2], i[3], i[4], i[5], OKTO_ACCUMULATE);
 }
 
 okto_status okto_conv2d_backward(okto_graph *g, okto_tensor *dx, okto_tensor *dw,

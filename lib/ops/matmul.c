@@ -690,39 +690,59 @@ static okto_status gemm(okto_graph *g, okto_tensor *c, float alpha, const okto_t
     return okto__rec_end(&r, s);
 }
 
-/* c = alpha op(a) op(b) + beta c, with A = op(a), B = op(b):
- *   dA = alpha dC B^T, so da += alpha dC B^T (a plain) or alpha B dC^T (a transposed);
- *   dB = alpha A^T dC, so db += alpha A^T dC (b plain) or alpha dC^T A (b transposed);
- *   dc (the old c) += beta dC.
- * Transposes are views, which the GEMM takes as transposed operands. */
-static okto_status matmul_grad(okto__grad *gr, const okto__ad_node *n)
+/* t with its matrices transposed (the last two dimensions swapped: a view) */
+static okto_tensor tr(const okto_tensor *t)
+{
+    okto_tensor v;
+    okto__view_swap(t, t->rank - 2, t->rank - 1, &v);
+    return v;
+}
+
+/* dst += alpha x y, where the product's batch is c's: straight into dst when dst has that
+ * batch, else (dst was broadcast across it) through a temporary summed down to dst's shape. */
+static okto_status add_product(okto__grad *gr, okto_tensor *dst, float alpha, const okto_tensor *x,
+                               const okto_tensor *y, const okto_tensor *c)
 {
     okto_graph *g = okto__grad_graph(gr);
-    const okto_tensor *dc = okto__grad_out(gr, 0);
+    int full = dst->rank == c->rank;
+    for (int i = 0; full && i < c->rank - 2; i++)
+        full = dst->shape[i] == c->shape[i];
+    if (full)
+        return okto_gemm(g, dst, alpha, x, y, 1.0f, 0);
+    size_t shape[OKTO_MAX_RANK];
+    memcpy(shape, c->shape, sizeof shape);
+    shape[c->rank - 2] = dst->shape[dst->rank - 2];
+    shape[c->rank - 1] = dst->shape[dst->rank - 1];
+    okto_tensor t;
+    okto_status s = okto__grad_temp(gr, dst->dtype, c->rank, shape, &t);
+    if (s == OKTO_OK)
+        s = okto_gemm(g, &t, alpha, x, y, 0.0f, 0);
+    return s == OKTO_OK ? okto_sum_to(g, dst, &t, OKTO_ACCUMULATE) : s;
+}
+
+/* c = alpha op(a) op(b) + beta c, with A = op(a), B = op(b) (matrices in the last two
+ * dimensions, batches broadcast):
+ *   dA = alpha dC B^T, so da += alpha dC B^T (a plain) or alpha B dC^T (a transposed);
+ *   dB = alpha A^T dC, so db += alpha A^T dC (b plain) or alpha dC^T A (b transposed);
+ *   dc (the old c) += beta dC;
+ * each summed over the batch dimensions its operand was broadcast along. Transposes are views,
+ * which the GEMM takes as transposed operands. */
+static okto_status matmul_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    const okto_tensor *dc = okto__grad_out(gr, 0), *a = &n->t[0], *b = &n->t[1];
     okto_tensor *da = okto__grad_in(gr, 0), *db = okto__grad_in(gr, 1);
     okto_tensor *dc0 = n->nin > 2 ? okto__grad_in(gr, 2) : NULL;
-    const okto_tensor *a = &n->t[0], *b = &n->t[1];
     float alpha = n->f[0];
     int ta = n->i[0], tb = n->i[1];
-    okto_tensor A, B, At, Bt, dct;
-    if (ta)
-        okto__view_swap(a, 0, 1, &A), At = *a;
-    else
-        A = *a, okto__view_swap(a, 0, 1, &At);
-    if (tb)
-        okto__view_swap(b, 0, 1, &B), Bt = *b;
-    else
-        B = *b, okto__view_swap(b, 0, 1, &Bt);
-    okto__view_swap(dc, 0, 1, &dct);
+    okto_tensor A = ta ? tr(a) : *a, B = tb ? tr(b) : *b, dct = tr(dc);
+    okto_tensor At = tr(&A), Bt = tr(&B);
     okto_status s = OKTO_OK;
     if (da)
-        s = ta ? okto_gemm(g, da, alpha, &B, &dct, 1.0f, 0)
-               : okto_gemm(g, da, alpha, dc, &Bt, 1.0f, 0);
+        s = ta ? add_product(gr, da, alpha, &B, &dct, dc) : add_product(gr, da, alpha, dc, &Bt, dc);
     if (s == OKTO_OK && db)
-        s = tb ? okto_gemm(g, db, alpha, &dct, &A, 1.0f, 0)
-               : okto_gemm(g, db, alpha, &At, dc, 1.0f, 0);
+        s = tb ? add_product(gr, db, alpha, &dct, &A, dc) : add_product(gr, db, alpha, &At, dc, dc);
     if (s == OKTO_OK && dc0)
-        s = okto_axpy(g, dc0, n->f[1], dc);
+        s = okto_axpy(okto__grad_graph(gr), dc0, n->f[1], dc);
     return s;
 }
 

@@ -18,7 +18,9 @@
 
 #define OKTO__POOL_L 64 /* gap_fwd's work-group: fixed, since its bits depend on it */
 
-const okto__op_desc okto__desc_MAXPOOL2D = {
+static okto_status pool_grad(okto__grad *gr, const okto__ad_node *n);
+
+const okto__op_desc okto__desc_MAXPOOL2D = {.backward = pool_grad,
     .name = "max_pool2d",
     .family = "pool",
     .dtypes = OKTO__DT_FLOATS,
@@ -29,7 +31,7 @@ const okto__op_desc okto__desc_MAXPOOL2D_BWD = {.name = "max_pool2d.backward",
                                                 .dtypes = OKTO__DT_FLOATS,
                                                 .layouts = "as max_pool2d; argmax i32",
                                                 .partitioned = 1};
-const okto__op_desc okto__desc_AVGPOOL2D = {
+const okto__op_desc okto__desc_AVGPOOL2D = {.backward = pool_grad,
     .name = "avg_pool2d",
     .family = "pool",
     .dtypes = OKTO__DT_FLOATS,
@@ -40,7 +42,7 @@ const okto__op_desc okto__desc_AVGPOOL2D_BWD = {.name = "avg_pool2d.backward",
                                                 .dtypes = OKTO__DT_FLOATS,
                                                 .layouts = "as avg_pool2d",
                                                 .partitioned = 1};
-const okto__op_desc okto__desc_GAP2D = {.name = "global_avg_pool2d",
+const okto__op_desc okto__desc_GAP2D = {.backward = pool_grad,.name = "global_avg_pool2d",
                                         .family = "pool",
                                         .dtypes = OKTO__DT_FLOATS,
                                         .layouts = "NCHW of any strides (copied); y [N, C, 1, 1]",
@@ -255,6 +257,12 @@ okto_status okto_max_pool2d(okto_graph *g, okto_tensor *y, okto_tensor *argmax,
         s = output_end(&r, y, &yv);
     if (s == OKTO_OK && argmax)
         s = output_end(&r, argmax, &av);
+    /* the gradient routes through the argmax (kept whether or not the caller asked) */
+    if (s == OKTO_OK)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_MAXPOOL2D, .nin = 1, .nout = 1,
+                                                 .naux = 1, .t = {x, y, &av}, .saved = 4u,
+                                                 .overwrite = 1,
+                                                 .i = {kh, kw, sh, sw, ph, pw}});
     return okto__rec_end(&r, s);
 }
 
@@ -325,6 +333,10 @@ okto_status okto_avg_pool2d(okto_graph *g, okto_tensor *y, const okto_tensor *x,
         s = record_window(&r, OKTO__OP_AVGPOOL2D, P_AVG_FWD, &p, &xv, &yv, NULL, 0);
     if (s == OKTO_OK)
         s = output_end(&r, y, &yv);
+    if (s == OKTO_OK)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_AVGPOOL2D, .nin = 1, .nout = 1,
+                                                 .t = {x, y}, .overwrite = 1,
+                                                 .i = {kh, kw, sh, sw, ph, pw}});
     return okto__rec_end(&r, s);
 }
 
@@ -438,7 +450,29 @@ okto_status okto_global_avg_pool2d(okto_graph *g, okto_tensor *y, const okto_ten
         s = record_gap(&r, 0, x->shape[0] * x->shape[1], x->shape[2] * x->shape[3], &xv, &yv, 0);
     if (s == OKTO_OK)
         s = output_end(&r, y, &yv);
+    if (s == OKTO_OK)
+        s = okto__ad_record(&r, &(okto__ad_call){.op = OKTO__OP_GAP2D, .nin = 1, .nout = 1,
+                                                 .t = {x, y}, .overwrite = 1});
     return okto__rec_end(&r, s);
+}
+
+static okto_status pool_grad(okto__grad *gr, const okto__ad_node *n)
+{
+    okto_graph *g = okto__grad_graph(gr);
+    okto_tensor *dx = okto__grad_in(gr, 0);
+    const okto_tensor *dy = okto__grad_out(gr, 0);
+    const int *i = n->i;
+    if (!dx)
+        return OKTO_OK;
+    switch (n->op) {
+    case OKTO__OP_MAXPOOL2D:
+        return okto_max_pool2d_backward(g, dx, dy, &n->t[2], i[0], i[1], i[2], i[3], i[4], i[5],
+                                        OKTO_ACCUMULATE);
+    case OKTO__OP_AVGPOOL2D:
+        return okto_avg_pool2d_backward(g, dx, dy, i[0], i[1], i[2], i[3], i[4], i[5],
+                                        OKTO_ACCUMULATE);
+    default: return okto_global_avg_pool2d_backward(g, dx, dy, OKTO_ACCUMULATE);
+    }
 }
 
 okto_status okto_global_avg_pool2d_backward(okto_graph *g, okto_tensor *dx, const okto_tensor *dy,
