@@ -11,6 +11,7 @@
 #include "graph.h"
 #include "ops.h"
 #include "autograd.h"
+#include "nn.h"
 
 #ifdef __cplusplus
 extern "C" {
