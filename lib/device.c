@@ -28,7 +28,10 @@ void okto__device_init(okto__device *d, cl_device_id id)
 {
     memset(d, 0, sizeof *d);
     d->id = id;
-    cl_ulong max_alloc = 0, local = 32768;
+    /* An unknown allocation limit is none: clCreateBuffer then says what the device refuses.
+     * (A default of 0 refused every tensor with "the device allows at most 0 bytes", found by
+     * the fault sweep, tests/fault, failing this query.) */
+    cl_ulong max_alloc = SIZE_MAX, local = 32768;
     size_t wg = 256, items[3] = {256, 256, 256};
     cl_uint cu = 1, mhz = 1000;
     cl_bool unified = CL_FALSE;
@@ -168,9 +171,16 @@ static okto_status discover_locked(okto__dev_entry **out, int *count)
     }
     okto__dev_entry *list = NULL;
     int n = 0;
+    /* A platform whose devices cannot be listed is skipped, but when that leaves no device at
+     * all, its error is the reason, not "no device" (the fault sweep, tests/fault, found a
+     * failed clGetDeviceIDs reported as OKTO_ENODEV without naming it). */
+    cl_int list_err = CL_SUCCESS;
     for (cl_uint p = 0; p < np; p++) {
         cl_uint nd = 0;
-        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || !nd)
+        cl_int derr = clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd);
+        if (derr != CL_SUCCESS && derr != CL_DEVICE_NOT_FOUND && list_err == CL_SUCCESS)
+            list_err = derr;
+        if (derr != CL_SUCCESS || !nd)
             continue;
         cl_device_id *devs = calloc(nd, sizeof *devs);
         okto__dev_entry *grown = realloc(list, (size_t)(n + (int)nd) * sizeof *list);
@@ -205,6 +215,9 @@ static okto_status discover_locked(okto__dev_entry **out, int *count)
     free(plats);
     if (n == 0) {
         free(list);
+        if (list_err != CL_SUCCESS)
+            return okto__fail_cl(NULL, list_err, "clGetDeviceIDs",
+                                 "listing the devices of %u platform%s", np, np == 1 ? "" : "s");
         return okto__fail(NULL, OKTO_ENODEV, "OpenCL platforms found but no device: %s",
                           no_platform_hint);
     }
