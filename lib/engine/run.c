@@ -127,6 +127,10 @@ static cl_int enqueue_kernel(okto_graph *g, okto__lane *lane, const okto__task *
     cl_kernel k;
     *call = "clCreateKernel";
     cl_int err = okto__lane_kernel(lane, t->kid, &k);
+    /* the table still too small: growing it failed, not clCreateKernel (the fault sweep,
+     * tests/fault, found that named as the call) */
+    if (err != CL_SUCCESS && t->kid >= lane->nkernels)
+        *call = "out of host memory growing the lane's kernel table";
     if (err != CL_SUCCESS)
         return err;
     *call = "clSetKernelArg";
