@@ -100,10 +100,14 @@ void okto__grid_nd(const okto__device *d, unsigned dims, const size_t *want, siz
     size_t l0 = 1;
     while (l0 < want[0] && l0 < 64)
         l0 <<= 1;
+    /* local[] and global[] have dims entries: callers size them so (AddressSanitizer found
+     * local[2] written past a 2-entry array of ew_record, lib/ops/elementwise.c) */
     if (!okto__device_is_cpu(d)) {
         local[0] = l0;
-        local[1] = dims > 1 ? (l0 >= 64 ? 1 : 64 / l0) : 1;
-        local[2] = 1;
+        if (dims > 1)
+            local[1] = l0 >= 64 ? 1 : 64 / l0;
+        if (dims > 2)
+            local[2] = 1;
         for (unsigned i = 0; i < dims; i++)
             global[i] = (want[i] + local[i] - 1) / local[i] * local[i];
         return;
@@ -122,7 +126,10 @@ void okto__grid_nd(const okto__device *d, unsigned dims, const size_t *want, siz
         c++;
     size_t l1 = dims > 1 ? 1 + c : 1, m = l0 * l1, w = (((size_t)64 << c) + m - 1) / m * m;
     local[0] = dims > 1 ? l0 : 64 + 16 * c; /* 1-D: the plain ladder (okto__grid_1d) */
-    local[1] = l1, local[2] = 1;
+    if (dims > 1)
+        local[1] = l1;
+    if (dims > 2)
+        local[2] = 1;
     if (dims == 1) {
         okto__grid_1d(d, want[0], &global[0], &local[0]);
         return;
