@@ -29,7 +29,10 @@
  * path okto can handle); a program arming for malloc must make no allocation of its own inside
  * the window. From the first arming on, the blocks okto's code allocates are also tracked
  * until freed (okto_fault_host_live): a leak check that works where valgrind and ASan cannot
- * run, since both replace malloc and so bypass these wrappers (and the malloc faults). */
+ * run, since both replace malloc and so bypass these wrappers (and the malloc faults). Built
+ * for a sanitizer (OKTO_SHIM_NO_ALLOC, tests/meson.build) the shim has no allocation wrappers
+ * at all: the sanitizer's runtime finds the "real" free through RTLD_NEXT, which would be this
+ * one, handing its blocks to glibc. There LeakSanitizer checks the host memory instead. */
 #define CL_TARGET_OPENCL_VERSION 120
 #define CL_USE_DEPRECATED_OPENCL_1_2_APIS
 #include <CL/cl.h>
@@ -764,6 +767,14 @@ API cl_int CL_API_CALL clRetainEvent(cl_event e) { REF_CALL(clRetainEvent, K_EVE
 API cl_int CL_API_CALL clReleaseEvent(cl_event e) { REF_CALL(clReleaseEvent, K_EVENT, -1, e); }
 
 /* ---- host allocations ---------------------------------------------------------------------- */
+#ifdef OKTO_SHIM_NO_ALLOC
+SHIM_API long okto_fault_host_live(size_t *bytes)
+{
+    if (bytes)
+        *bytes = 0;
+    return -1; /* not tracked */
+}
+#else
 
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
@@ -805,7 +816,7 @@ static int host_del(void *p)
 }
 
 /* Blocks allocated by okto's code since the first arming and not freed yet (*bytes: their
- * size). */
+ * size); -1 where the shim tracks none (a sanitizer build). */
 SHIM_API long okto_fault_host_live(size_t *bytes)
 {
     long n = 0;
@@ -874,3 +885,4 @@ SHIM_API void free(void *p)
         host_del(p);
     __libc_free(p);
 }
+#endif

@@ -68,14 +68,16 @@ export OKTO_LOG=error OKTO_FAULT_QUIET=1 POCL_AFFINITY=0
 unset OKTO_FAULT_AT OKTO_FAULT_FN OKTO_FAULT_ERR OKTO_FAULT_TRACE OKTO_FAULT_AUTOARM
 
 # ---- counting runs
-if ! LD_PRELOAD=$shim OKTO_FAULT_TRACE=$tmp/trace timeout "$timeout_s" nice "$driver" \
+# The shim is preloaded into the driver only: in an instrumented build (tools/sanitize.sh) it
+# needs the sanitizer runtime the driver carries, which timeout and nice lack.
+if ! OKTO_FAULT_TRACE=$tmp/trace timeout "$timeout_s" nice env LD_PRELOAD="$shim" "$driver" \
     "${dargs[@]}" >"$tmp/count" 2>&1; then
     echo "sweep.sh: the step fails without any fault:" >&2
     cat "$tmp/count" >&2
     exit 1
 fi
 K=$(wc -l <"$tmp/trace")
-LD_PRELOAD=$shim OKTO_FAULT_FN=malloc timeout "$timeout_s" nice "$driver" "${dargs[@]}" \
+OKTO_FAULT_FN=malloc timeout "$timeout_s" nice env LD_PRELOAD="$shim" "$driver" "${dargs[@]}" \
     >"$tmp/count_malloc" 2>&1
 M=$(sed -n 's/^point: not-reached: \([0-9]*\) calls.*/\1/p' "$tmp/count_malloc")
 M=${M:-0}
@@ -126,17 +128,32 @@ echo "fault sweep ($mode${sched:+, sched $sched}): the window makes $K OpenCL ca
 } >"$log"
 
 # ---- running them
-clean=0 failed_cleanly=0 absorbed=0 not_reached=0 bad=0 crashed=0 hung=0
+clean=0 failed_cleanly=0 absorbed=0 not_reached=0 bad=0 crashed=0 hung=0 sanitizer=0
 : >"$tmp/hits"
 : >"$tmp/bad"
 run_point() { # spec wrapper...
     local spec=$1 rc
     shift
     # shellcheck disable=SC2086 # spec is VAR=VALUE words
-    env LD_PRELOAD="$shim" $spec timeout "$timeout_s" nice "$@" "$driver" "${dargs[@]}" \
-        >"$tmp/out" 2>"$tmp/err"
+    if [ $# -gt 0 ]; then # under valgrind, which hands LD_PRELOAD on to its client
+        env LD_PRELOAD="$shim" $spec timeout "$timeout_s" nice "$@" "$driver" "${dargs[@]}" \
+            >"$tmp/out" 2>"$tmp/err"
+    else
+        env $spec timeout "$timeout_s" nice env LD_PRELOAD="$shim" "$driver" "${dargs[@]}" \
+            >"$tmp/out" 2>"$tmp/err"
+    fi
     rc=$?
     line=$(grep '^point:' "$tmp/out" | tail -1)
+    # a sanitizer's report (an instrumented build: tools/sanitize.sh) decides, whatever the
+    # driver concluded
+    local san
+    san=$(grep -m1 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:|WARNING: ThreadSanitizer' "$tmp/err" || true)
+    if [ -n "$san" ]; then
+        verdict=SANITIZER
+        line="$san (exit status $rc; the report is in the log)"
+        cat "$tmp/err" >>"$log"
+        return
+    fi
     case $rc in
     0) verdict=$(echo "$line" | sed 's/^point: \([a-z-]*\):.*/\1/') ;;
     1) verdict=MISBEHAVED ;;
@@ -159,6 +176,7 @@ while read -r spec; do
     absorbed) absorbed=$((absorbed + 1)); clean=$((clean + 1)) ;;
     not-reached) not_reached=$((not_reached + 1)); clean=$((clean + 1)) ;;
     HUNG) hung=$((hung + 1)); echo "HUNG    $spec: $line" >>"$tmp/bad" ;;
+    SANITIZER) sanitizer=$((sanitizer + 1)); echo "SANITIZER $spec: $line" >>"$tmp/bad" ;;
     CRASHED) crashed=$((crashed + 1)); echo "CRASHED $spec: $line" >>"$tmp/bad" ;;
     *) bad=$((bad + 1)); echo "BAD     $spec: $line" >>"$tmp/bad" ;;
     esac
@@ -179,7 +197,8 @@ if [ "$nvalgrind" -gt 0 ]; then
         run_point "$spec" "${vg[@]}"
         echo "[valgrind] $spec: $line" >>"$log"
         cat "$tmp/err" >>"$log"
-        if [ "$verdict" = MISBEHAVED ] || [ "$verdict" = CRASHED ] || [ "$verdict" = HUNG ]; then
+        if [ "$verdict" = MISBEHAVED ] || [ "$verdict" = CRASHED ] || [ "$verdict" = HUNG ] ||
+            [ "$verdict" = SANITIZER ]; then
             vg_bad=$((vg_bad + 1))
             echo "VALGRIND $spec: $line (valgrind's report in $log)" >>"$tmp/bad"
         else
@@ -190,7 +209,7 @@ if [ "$nvalgrind" -gt 0 ]; then
 fi
 
 # ---- figures
-echo "points tried: $total, clean: $clean (failed cleanly $failed_cleanly, absorbed $absorbed, not reached $not_reached), misbehaved: $bad, crashed: $crashed, hung: $hung"
+echo "points tried: $total, clean: $clean (failed cleanly $failed_cleanly, absorbed $absorbed, not reached $not_reached), misbehaved: $bad, crashed: $crashed, hung: $hung$([ $sanitizer -gt 0 ] && echo ", sanitizer reports: $sanitizer")"
 echo "functions hit ($(sort -u "$tmp/hits" | wc -l) kinds): $(sort "$tmp/hits" | uniq -c | sort -rn | awk '{c = $1; $1 = ""; printf "%s%s %d", (n++ ? ", " : ""), substr($0, 2), c}')"
 absorbed_by=$(grep -h '^\[[0-9]*/[0-9]*\].*point: absorbed' "$log" | sed -n 's/.*(\([A-Za-z]*\) from \([a-z]*\),.*/\1 (\2)/p' | sort | uniq -c | sort -rn | awk '{c = $1; $1 = ""; printf "%s%s %d", (n++ ? ", " : ""), substr($0, 2), c}')
 [ -n "$absorbed_by" ] && echo "absorbed (the call's failure was handled without an error): $absorbed_by"
