@@ -17,6 +17,8 @@
  *                       program or test can run under the shim that way)
  *   OKTO_FAULT_BACKTRACE=1  print the stack of the call that fails (to find a point's site)
  *   OKTO_FAULT_QUIET=1  no line on stderr when the fault fires
+ *   OKTO_FAULT_LIVE_AT_EXIT=1  print the OpenCL objects still referenced when the process
+ *                       exits (a reference leak check for any program)
  *
  * A program arms and disarms through okto_fault_arm/okto_fault_disarm (found with dlsym, so
  * the program also runs without the shim): calls before arming and after disarming are
@@ -437,6 +439,7 @@ static const char *const kind_names[K_KINDS] = {"cl_context", "cl_command_queue"
 typedef struct obj {
     const void *h;
     int kind, refs;
+    const void *ra; /* the return address of the call that made it: who to blame */
     struct obj *next;
 } obj;
 #define NBUCKETS 4096
@@ -452,7 +455,7 @@ static size_t bucket(const void *h)
     return (size_t)(x & (NBUCKETS - 1));
 }
 
-static void obj_ref(const void *h, int kind, int delta)
+static void obj_ref_at(const void *h, int kind, int delta, const void *ra)
 {
     if (!h)
         return;
@@ -465,6 +468,7 @@ static void obj_ref(const void *h, int kind, int delta)
         if (o) {
             o->h = h;
             o->kind = kind;
+            o->ra = ra;
             o->next = buckets[bucket(h)];
             buckets[bucket(h)] = o;
         }
@@ -481,6 +485,8 @@ static void obj_ref(const void *h, int kind, int delta)
     }
     pthread_mutex_unlock(&obj_lock);
 }
+
+#define obj_ref(h, kind, delta) obj_ref_at((h), (kind), (delta), RA)
 
 /* Objects the program holds API references to, and a summary ("2 cl_mem, 1 cl_event"). */
 SHIM_API long okto_fault_live(char *buf, size_t len)
@@ -500,6 +506,25 @@ SHIM_API long okto_fault_live(char *buf, size_t len)
                                         kind_names[k]);
     }
     return total;
+}
+
+__attribute__((destructor)) static void shim_fini(void)
+{
+    if (!getenv("OKTO_FAULT_LIVE_AT_EXIT"))
+        return;
+    char buf[256];
+    long n = okto_fault_live(buf, sizeof buf);
+    fprintf(stderr, "clshim: %ld OpenCL object%s still referenced at exit%s%s%s\n", n,
+            n == 1 ? "" : "s", n ? " (" : "", buf, n ? ")" : "");
+    for (int b = 0; b < NBUCKETS; b++)
+        for (obj *o = buckets[b]; o; o = o->next) {
+            Dl_info info;
+            int ok = dladdr(o->ra, &info) && info.dli_fname;
+            fprintf(stderr, "clshim:   %s %p (%d reference%s), made by a call from %s+0x%lx\n",
+                    kind_names[o->kind], o->h, o->refs, o->refs == 1 ? "" : "s",
+                    ok ? info.dli_fname : "?",
+                    ok ? (unsigned long)((const char *)o->ra - (const char *)info.dli_fbase) : 0ul);
+        }
 }
 
 /* ---- the wrappers ------------------------------------------------------------------------- */
@@ -541,6 +566,8 @@ SHIM_API long okto_fault_live(char *buf, size_t len)
         cl_int r_ = REAL(name)(h);                                                                 \
         if (r_ == CL_SUCCESS)                                                                      \
             obj_ref((h), kind, delta);                                                             \
+        else if (getenv("OKTO_FAULT_LIVE_AT_EXIT"))                                                \
+            fprintf(stderr, "clshim: %s(%p) failed: %s\n", #name, (void *)(h), err_name(r_));      \
         return r_;                                                                                 \
     } while (0)
 
