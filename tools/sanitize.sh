@@ -88,7 +88,7 @@ if [ $want_asan = 1 ]; then
     # the error paths: a quick fault sweep on the instrumented build (its OpenCL points; the
     # host-allocation points need the shim's malloc, which ASan's replaces, so they come out
     # as "not reached" here and the native sweep covers them)
-    tests/fault/sweep.sh --quick --points 40 --build build-asan || asan_ok=0
+    tests/fault/sweep.sh --quick --points 20 --build build-asan || asan_ok=0
     t3=$(date +%s)
     [ $asan_ok = 1 ] || ok=0
     summary+=("asan+ubsan: $([ $asan_ok = 1 ] && echo passed || echo FAILED): build $((t1 - t0)) s, suites $((t2 - t1)) s, fault sweep $((t3 - t2)) s")

@@ -16,6 +16,7 @@ packages=(
     clinfo                              # to see what OpenCL finds
     libopenblas-dev                     # okto-bench's CPU baseline
     valgrind                            # the leak check in tools/test.sh
+    clang libclang-rt-14-dev llvm-14    # tools/sanitize.sh (ASan, UBSan, TSan; llvm-symbolizer)
 )
 
 missing=()
