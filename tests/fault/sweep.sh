@@ -28,7 +28,7 @@
 # LD_PRELOAD=BUILD/tests/clshim.so and BUILD/tests/fault_sweep.
 set -uo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 root=$(pwd)
 mode=quick
 npoints=80
@@ -187,6 +187,7 @@ done <"$tmp/points"
 vg_ok=0 vg_bad=0
 if [ "$nvalgrind" -gt 0 ]; then
     command -v valgrind >/dev/null || { echo "sweep.sh: --valgrind needs valgrind" >&2; exit 2; }
+    # shellcheck disable=SC2054 # the commas are inside one option
     vg=(valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,possible
         --error-exitcode=1 --num-callers=40 "--suppressions=$root/tests/valgrind.supp")
     saved=$timeout_s
