@@ -28,7 +28,10 @@ void okto__device_init(okto__device *d, cl_device_id id)
 {
     memset(d, 0, sizeof *d);
     d->id = id;
-    cl_ulong max_alloc = 0, local = 32768;
+    /* An unknown allocation limit is none: clCreateBuffer then says what the device refuses.
+     * (A default of 0 refused every tensor with "the device allows at most 0 bytes", found by
+     * the fault sweep, tests/fault, failing this query.) */
+    cl_ulong max_alloc = SIZE_MAX, local = 32768;
     size_t wg = 256, items[3] = {256, 256, 256};
     cl_uint cu = 1, mhz = 1000;
     cl_bool unified = CL_FALSE;
@@ -97,10 +100,14 @@ void okto__grid_nd(const okto__device *d, unsigned dims, const size_t *want, siz
     size_t l0 = 1;
     while (l0 < want[0] && l0 < 64)
         l0 <<= 1;
+    /* local[] and global[] have dims entries: callers size them so (AddressSanitizer found
+     * local[2] written past a 2-entry array of ew_record, lib/ops/elementwise.c) */
     if (!okto__device_is_cpu(d)) {
         local[0] = l0;
-        local[1] = dims > 1 ? (l0 >= 64 ? 1 : 64 / l0) : 1;
-        local[2] = 1;
+        if (dims > 1)
+            local[1] = l0 >= 64 ? 1 : 64 / l0;
+        if (dims > 2)
+            local[2] = 1;
         for (unsigned i = 0; i < dims; i++)
             global[i] = (want[i] + local[i] - 1) / local[i] * local[i];
         return;
@@ -119,7 +126,10 @@ void okto__grid_nd(const okto__device *d, unsigned dims, const size_t *want, siz
         c++;
     size_t l1 = dims > 1 ? 1 + c : 1, m = l0 * l1, w = (((size_t)64 << c) + m - 1) / m * m;
     local[0] = dims > 1 ? l0 : 64 + 16 * c; /* 1-D: the plain ladder (okto__grid_1d) */
-    local[1] = l1, local[2] = 1;
+    if (dims > 1)
+        local[1] = l1;
+    if (dims > 2)
+        local[2] = 1;
     if (dims == 1) {
         okto__grid_1d(d, want[0], &global[0], &local[0]);
         return;
@@ -168,9 +178,16 @@ static okto_status discover_locked(okto__dev_entry **out, int *count)
     }
     okto__dev_entry *list = NULL;
     int n = 0;
+    /* A platform whose devices cannot be listed is skipped, but when that leaves no device at
+     * all, its error is the reason, not "no device" (the fault sweep, tests/fault, found a
+     * failed clGetDeviceIDs reported as OKTO_ENODEV without naming it). */
+    cl_int list_err = CL_SUCCESS;
     for (cl_uint p = 0; p < np; p++) {
         cl_uint nd = 0;
-        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || !nd)
+        cl_int derr = clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd);
+        if (derr != CL_SUCCESS && derr != CL_DEVICE_NOT_FOUND && list_err == CL_SUCCESS)
+            list_err = derr;
+        if (derr != CL_SUCCESS || !nd)
             continue;
         cl_device_id *devs = calloc(nd, sizeof *devs);
         okto__dev_entry *grown = realloc(list, (size_t)(n + (int)nd) * sizeof *list);
@@ -205,6 +222,9 @@ static okto_status discover_locked(okto__dev_entry **out, int *count)
     free(plats);
     if (n == 0) {
         free(list);
+        if (list_err != CL_SUCCESS)
+            return okto__fail_cl(NULL, list_err, "clGetDeviceIDs",
+                                 "listing the devices of %u platform%s", np, np == 1 ? "" : "s");
         return okto__fail(NULL, OKTO_ENODEV, "OpenCL platforms found but no device: %s",
                           no_platform_hint);
     }

@@ -45,9 +45,10 @@ void okto_device_lanes(cl_device_id device, int *compute, int *copy)
 /* In-order: the call goes on the lane's own queue after a marker that waits for the other
  * lanes' events (its own lane's work is ordered already). */
 static cl_int inorder_begin(okto__lane *l, cl_uint nwait, const cl_event *wait, cl_command_queue *q,
-                            cl_event *start)
+                            cl_event *start, const char **call)
 {
     *q = l->queue;
+    *call = "clEnqueueMarkerWithWaitList";
     return clEnqueueMarkerWithWaitList(l->queue, nwait, nwait ? wait : NULL, start);
 }
 
@@ -58,7 +59,7 @@ static void inorder_end(okto__lane *l, cl_command_queue q) { (void)l, (void)q; }
  * would hold back every later command of the lane, unrelated work included; the marker orders
  * only the call (~0.2 us of host time on PoCL). */
 static cl_int ooo_begin(okto__lane *l, cl_uint nwait, const cl_event *wait, cl_command_queue *q,
-                        cl_event *start)
+                        cl_event *start, const char **call)
 {
     cl_int err = CL_SUCCESS;
     pthread_mutex_lock(&l->foreign_lock);
@@ -68,8 +69,10 @@ static cl_int ooo_begin(okto__lane *l, cl_uint nwait, const cl_event *wait, cl_c
     pthread_mutex_unlock(&l->foreign_lock);
     if (err != CL_SUCCESS) {
         l->foreign = NULL;
+        *call = "clCreateCommandQueue";
         return err;
     }
+    *call = "clEnqueueMarkerWithWaitList";
     return clEnqueueMarkerWithWaitList(*q, nwait, nwait ? wait : NULL, start);
 }
 

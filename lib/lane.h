@@ -22,9 +22,10 @@ typedef struct okto__lane_ops {
     int implies_order;
     /* A call that takes no event wait list (CLBlast, upstream issue #337) is ordered after
      * wait[] by a marker: *q is the in-order queue to issue the call on, *start the marker's
-     * event (the task's real start: CLBlast's own event covers only its last kernel). */
+     * event (the task's real start: CLBlast's own event covers only its last kernel). On
+     * failure *call names the OpenCL call that failed (the marker, or the queue's creation). */
     cl_int (*foreign_begin)(okto__lane *l, cl_uint nwait, const cl_event *wait,
-                            cl_command_queue *q, cl_event *start);
+                            cl_command_queue *q, cl_event *start, const char **call);
     /* After the call: flush q if it is not the lane's own queue (which the lane flushes), so a
      * lane waiting on the call's event never waits on a command that was never submitted. */
     void (*foreign_end)(okto__lane *l, cl_command_queue q);

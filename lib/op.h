@@ -39,6 +39,9 @@ typedef struct okto__exec {
     cl_event *done;              /* out: the event that completes the task */
     cl_event *start;             /* out, optional: when the task really starts (a marker) */
     const void *data;            /* the op's parameters, as given to okto__tb_enqueue */
+    /* out: the call that failed, when it is not the op's own (okto__exec_foreign_begin's
+     * marker or queue); left alone otherwise, and the run names the op's call */
+    const char **call;
 } okto__exec;
 typedef cl_int (*okto__enqueue_fn)(const okto__exec *x);
 

@@ -21,6 +21,7 @@ packages=(
                                         # which the safetensors interop test reads with)
     python3-venv python3-dev            # the Python package: its venv (tools/test.sh) and
                                         # Python.h for its extension
+    clang libclang-rt-14-dev llvm-14    # tools/sanitize.sh (ASan, UBSan, TSan; llvm-symbolizer)
 )
 
 missing=()

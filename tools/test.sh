@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # tools/test.sh: builds okto into build/ and runs the whole test suite, then the leak check:
 # the foundation tests (among them test_context's 100 context create/destroy cycles) and
-# okto-probe under valgrind memcheck, which fails on any definitely or possibly lost block,
-# and last the Python package's tests (python/tools/ci.sh).
-# tests/valgrind.supp holds the few known false positives of glibc and PoCL. Idempotent; works
-# from any directory.
+# okto-probe under valgrind memcheck, which fails on any definitely or possibly lost block.
+# tests/valgrind.supp holds the few known false positives of glibc and PoCL. Then a bounded fault
+# sweep (tests/fault/sweep.sh --quick: OpenCL calls and host allocations failed one at a time),
+# the sanitizer builds (tools/sanitize.sh: ASan+UBSan+LSan on the foundation, engine and math
+# suites and a small sweep, TSan on the engine suite) and last the Python package's tests
+# (python/tools/ci.sh). Idempotent; works from any directory. OKTO_CI_SANITIZE=0 skips the
+# sanitizers (they add about 7 minutes here).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -45,6 +48,21 @@ meson test -C build --print-errorlogs --wrapper "$wrapper" status config context
 "${vg[@]}" build/tools/okto-probe --json >/dev/null || leak_ok=0
 
 echo
+echo "== fault sweep (tests/fault/sweep.sh --quick)"
+t0=$(date +%s)
+sweep_ok=1
+tests/fault/sweep.sh --quick || sweep_ok=0
+echo "fault sweep: $(($(date +%s) - t0)) s (the full sweep: tests/fault/sweep.sh --full)"
+
+san_ok=1
+if [ "${OKTO_CI_SANITIZE:-1}" != 0 ]; then
+    echo
+    echo "== sanitizers (tools/sanitize.sh)"
+    t0=$(date +%s)
+    tools/sanitize.sh || san_ok=0
+    echo "sanitizers: $(($(date +%s) - t0)) s"
+fi
+
 echo "== Python package (python/tools/ci.sh: pip install ./python into build/venv, pytest)"
 py_ok=1
 python/tools/ci.sh || py_ok=0
@@ -60,9 +78,13 @@ if [ "$suite_ok" = 1 ]; then
 else
     echo "test suite: FAILED (see the failures listed above)"
 fi
+[ "$sweep_ok" = 1 ] && echo "fault sweep: every point clean" || echo "fault sweep: FAILED (the points are listed above)"
+if [ "${OKTO_CI_SANITIZE:-1}" != 0 ]; then
+    [ "$san_ok" = 1 ] && echo "sanitizers: clean" || echo "sanitizers: FAILED (see their reports above)"
+fi
 if [ "$py_ok" = 1 ]; then
     echo "python tests: passed"
 else
     echo "python tests: FAILED (pytest's report is above)"
 fi
-[ "$suite_ok" = 1 ] && [ "$leak_ok" = 1 ] && [ "$py_ok" = 1 ]
+[ "$suite_ok" = 1 ] && [ "$leak_ok" = 1 ] && [ "$sweep_ok" = 1 ] && [ "$san_ok" = 1 ] && [ "$py_ok" = 1 ]

@@ -323,7 +323,7 @@ static void reduce(okto_graph *g, deplist *d, uint32_t *stack)
         while (sp > 0 && !reachable && budget > 0) {
             const okto__task *u = &g->tasks[stack[--sp]];
             budget--;
-            const uint32_t *ud = g->deps + u->deps;
+            const uint32_t *ud = okto__task_deps(g, u); /* NULL-safe (UBSan) */
             for (uint32_t k = 0; k < u->ndeps; k++) {
                 uint32_t w = ud[k];
                 if (w == target) {

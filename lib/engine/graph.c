@@ -130,14 +130,16 @@ okto_status okto_graph_destroy(okto_graph *g)
     return OKTO_OK;
 }
 
+/* An arena is NULL until its first entry (a graph of tasks without dependencies has no deps):
+ * NULL + 0 is undefined in C (UBSan's pointer-overflow check), so no arithmetic on it. */
 const okto__access *okto__task_acc(const okto_graph *g, const okto__task *t)
 {
-    return g->acc + t->acc;
+    return g->acc ? g->acc + t->acc : NULL;
 }
 
 const uint32_t *okto__task_deps(const okto_graph *g, const okto__task *t)
 {
-    return g->deps + t->deps;
+    return g->deps ? g->deps + t->deps : NULL;
 }
 
 /* ---- storages -------------------------------------------------------------------------------- */
@@ -619,14 +621,17 @@ void okto__tb_enqueue(okto__tb *t, okto__enqueue_fn fn, const void *data, size_t
         tb_fail(t, OKTO_EINVAL, "custom task data too large");
         return;
     }
-    memcpy(t->args, data, size);
+    if (size) /* data may be NULL then: memcpy's arguments must not be (UBSan) */
+        memcpy(t->args, data, size);
     t->argbytes = size;
     t->nargs = 0;
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap)
+    /* allocated on first use even when nothing is needed yet (a task without arguments):
+     * later arithmetic on a NULL arena is undefined (UBSan) */
+    if (need <= *cap && *p)
         return 0;
     size_t c = *cap ? *cap : 256;
     while (c < need)
