@@ -1,12 +1,17 @@
 #!/bin/sh
-# tests/test_train.sh OKTO_TRAIN: okto-train end to end. Each check says what it checks; the
-# script exits 1 if any failed, 77 if there is no OpenCL device (a bug on CI, where PoCL is).
-#   - the gradient check of small networks (--check: device vs host double precision, 1e-3)
-#   - a seeded 2-class spiral reaches >= 95% training accuracy within 12 epochs
-#   - sequential, round-robin and heft give the same loss curve (relative 1e-4), --compare agrees
-#   - one batch as 1, 3 and 4 micro-batches gives the same loss and weights (1e-5 of the
-#     largest weight)
-#   - bad arguments and malformed CSV files give a clear message and exit status 2
+# tests/test_train.sh OKTO_TRAIN: okto-train end to end, on small runs (speed is okto-bench's and
+# the README's; here every check is about behaviour). Each check says what it checks; the script
+# exits 1 if any failed, 77 if there is no OpenCL device (a bug on CI, where PoCL is).
+#   - --check: one step's loss and every gradient of mlp, cnn and gpt against the double host
+#     model (1e-3 of each gradient's largest value)
+#   - the digits mlp learns (>= 93% held out after 8 epochs), and its JSON has the final fields
+#   - --compare: the default policy and sequential give the same losses (1e-4)
+#   - micro-batches train like the whole batch (final loss within 1e-3)
+#   - checkpoints: --save, then --load --eval gives the accuracy the run ended with; a gpt
+#     checkpoint generates text; --load of a gpt on another text is refused
+#   - config files: keys, comments, flags overriding them, unknown keys and bad values refused
+#   - the watchdog: a diverging run (NaN) and a stalled one (lr 0) exit 1 with the reason
+#   - CSV data: any CSV trains; a malformed one is refused naming its line
 set -u
 TRAIN=${1:?usage: test_train.sh path/to/okto-train}
 command -v python3 >/dev/null 2>&1 || { echo "test_train: python3 is needed"; exit 77; }
@@ -15,136 +20,134 @@ trap 'rm -rf "$TMP"' EXIT INT TERM
 fails=0
 pass() { echo "  ok    $*"; }
 fail() { echo "  FAIL  $*"; fails=$((fails + 1)); }
+run() { "$TRAIN" --progress off "$@" >"$TMP/out" 2>"$TMP/err"; }
+field() { python3 -c "import json,sys; print(eval('json.load(open(sys.argv[1]))' + sys.argv[2]))" "$TMP/out" "$1"; }
 
-# ---- gradient check (also: is there a device at all?) -------------------------------------
-echo "gradient check: device gradients of the first step vs a host double-precision reference"
-"$TRAIN" --check --layers 2,16,8,3 --batch 37 --micro 3 --seed 5 >"$TMP/out" 2>"$TMP/err"
+# a small text for the gpt runs: quick, and the same on every machine
+python3 - "$TMP/text.txt" <<'EOF'
+import sys
+words = "the quick brown fox jumps over the lazy dog while a cat sleeps in the warm sun".split()
+out, x = [], 7
+for i in range(4000):
+    x = (x * 1103515245 + 12345) % 2**31
+    out.append(words[x % len(words)])
+open(sys.argv[1], "w").write(" ".join(out) + "\n")
+EOF
+GPT="--model gpt --data $TMP/text.txt --width 32 --layers 1 --heads 2 --context 16 --batch 8 --warmup 0 --lr 1e-2"
+
+# ---- gradient checks (also: is there a device at all?) -------------------------------------
+echo "--check: one step against the double-precision host model"
+run --check --model mlp --width 24 --layers 2 --micro 3
 rc=$?
 if grep -q OKTO_ENODEV "$TMP/err"; then
     echo "test_train: no OpenCL device"; cat "$TMP/err"; exit 77
 fi
-if [ $rc -eq 0 ]; then pass "2,16,8,3, batch 37 in 3 uneven micro-batches: $(grep '^check' "$TMP/out")"
-else fail "2,16,8,3 --check exited $rc"; cat "$TMP/out" "$TMP/err"; fi
-"$TRAIN" --check --layers 5,32,4 --data blobs --batch 64 --micro 1 --seed 2 >"$TMP/out" 2>"$TMP/err"
-rc=$?
-if [ $rc -eq 0 ]; then pass "5,32,4 blobs, batch 64 unsplit: $(grep '^check' "$TMP/out")"
-else fail "5,32,4 --check exited $rc"; cat "$TMP/out" "$TMP/err"; fi
+if [ $rc -eq 0 ]; then pass "mlp in 3 micro-batches: $(cat "$TMP/out")"
+else fail "mlp --check exited $rc"; cat "$TMP/out" "$TMP/err"; fi
+run --check --model cnn --width 4
+if [ $? -eq 0 ]; then pass "cnn: $(cat "$TMP/out")"
+else fail "cnn --check"; cat "$TMP/out" "$TMP/err"; fi
+run --check $GPT --micro 2
+if [ $? -eq 0 ]; then pass "gpt in 2 micro-batches: $(cat "$TMP/out")"
+else fail "gpt --check"; cat "$TMP/out" "$TMP/err"; fi
 
-# ---- learning -----------------------------------------------------------------------------
-echo "learning: seeded 2-class spiral, layers 2,64,64,2, batch 256 in 4 micro-batches"
-"$TRAIN" --seed 1 --epochs 12 --json >"$TMP/learn.json" 2>"$TMP/err"
-rc=$?
-if [ $rc -ne 0 ]; then fail "training exited $rc"; cat "$TMP/err"
+# ---- learning -------------------------------------------------------------------------------
+echo "learning: the digits mlp, 8 epochs"
+run --model mlp --epochs 8 --json
+if [ $? -ne 0 ]; then fail "training exited non-zero"; cat "$TMP/err"
 else
-    python3 - "$TMP/learn.json" <<'EOF'
-import json, sys
-doc = json.load(open(sys.argv[1]))
-acc = [e["accuracy"] for e in doc["run"]["epochs"]]
-final = doc["final"]["accuracy"]
-print("        epoch accuracies: " + " ".join("%.3f" % a for a in acc) + "; final %.3f" % final)
-sys.exit(0 if max(acc + [final]) >= 0.95 and acc[-1] > acc[0] else 1)
-EOF
-    if [ $? -eq 0 ]; then pass "reaches >= 95% training accuracy within 12 epochs"
-    else fail "does not reach 95% training accuracy within 12 epochs"; fi
+    acc=$(field '["final"]["holdout_accuracy"]')
+    python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= 0.93 else 1)" "$acc" &&
+        pass "holdout accuracy $acc (>= 0.93); final has $(field '["final"].keys()' | tr -d "[]'")" ||
+        fail "holdout accuracy $acc < 0.93"
 fi
 
-# ---- policies agree -----------------------------------------------------------------------
-echo "policies: the same 24 steps under heft (with --compare: sequential), round-robin"
-"$TRAIN" --seed 3 --epochs 3 --sched heft --compare --json >"$TMP/heft.json" 2>"$TMP/err"
-rc=$?
-[ $rc -eq 0 ] || { fail "--compare exited $rc"; cat "$TMP/err"; }
-"$TRAIN" --seed 3 --epochs 3 --sched round-robin --json >"$TMP/rr.json" 2>"$TMP/err" ||
-    { fail "--sched round-robin exited $?"; cat "$TMP/err"; }
-python3 - "$TMP/heft.json" "$TMP/rr.json" <<'EOF'
-import json, sys
-def load(p):
-    try:
-        return json.load(open(p))
-    except Exception as e:
-        print("  FAIL  cannot read %s: %s" % (p, e)); sys.exit(1)
-h, r = load(sys.argv[1]), load(sys.argv[2])
-ref = h["compare"]["sequential"]["step_losses"]
-curves = {"heft": h["run"]["step_losses"], "round-robin": r["run"]["step_losses"]}
-bad = 0
-for name, c in curves.items():
-    d = max(abs(a - b) / max(abs(b), 1e-6) for a, b in zip(c, ref)) if len(c) == len(ref) else 1e9
-    ok = d <= 1e-4
-    bad += not ok
-    print("  %s  %-11s vs sequential: %d steps, largest relative loss difference %.2g"
-          % ("ok  " if ok else "FAIL", name, len(c), d))
-c = h["compare"]
-print("        --compare: agree=%s, speedup %.2fx (sequential %.2f ms, heft %.2f ms per step)"
-      % (c["agree"], c["speedup"], c["sequential"]["median_step_ms"], h["run"]["median_step_ms"]))
-bad += not c["agree"]
-sys.exit(1 if bad else 0)
+# ---- policies agree -------------------------------------------------------------------------
+echo "--compare: the same steps under sequential"
+run --model mlp --epochs 3 --compare
+if [ $? -eq 0 ]; then pass "$(grep '^compare' "$TMP/out")"
+else fail "--compare exited non-zero"; cat "$TMP/out" "$TMP/err"; fi
+
+# ---- micro-batches --------------------------------------------------------------------------
+echo "micro-batches: 1 and 4 per step"
+run --model mlp --epochs 3 --json && l1=$(field '["final"]["train_loss"]')
+run --model mlp --epochs 3 --micro 4 --json && l4=$(field '["final"]["train_loss"]')
+python3 -c "import sys; a,b=map(float,sys.argv[1:]); sys.exit(0 if abs(a-b) <= 1e-3*abs(a) else 1)" \
+    "${l1:-nan}" "${l4:-nan}" && pass "final train loss $l1 (1) and $l4 (4)" ||
+    fail "final train loss ${l1:-?} (1) and ${l4:-?} (4) differ"
+
+# ---- checkpoints ----------------------------------------------------------------------------
+echo "checkpoints"
+run --model mlp --epochs 4 --save "$TMP/m.st" --json && acc=$(field '["final"]["holdout_accuracy"]')
+run --load "$TMP/m.st" --eval --json && acc2=$(field '["final"]["holdout_accuracy"]')
+[ -n "${acc:-}" ] && [ "${acc:-}" = "${acc2:-}" ] &&
+    pass "--load --eval gives the saved model's holdout accuracy ($acc)" ||
+    fail "saved accuracy ${acc:-?}, loaded ${acc2:-?}"
+generated() { sed -n '/^generated:/{n;p;}' "$TMP/out"; }
+run $GPT --steps 60 --eval-every 30 --save "$TMP/g.st" --generate "the " --tokens 30
+if [ $? -eq 0 ] && [ "$(generated | wc -c)" -ge 30 ]; then
+    pass "a gpt trains and generates: $(generated)"
+else fail "gpt training or generation"; cat "$TMP/out" "$TMP/err"; fi
+run --load "$TMP/g.st" --data "$TMP/text.txt" --generate "the" --tokens 10 --temperature 0
+[ $? -eq 0 ] && [ "$(generated | wc -c)" -ge 10 ] && pass "a gpt checkpoint generates: $(generated)" ||
+    { fail "generation from a checkpoint"; cat "$TMP/out" "$TMP/err"; }
+run --load "$TMP/g.st"
+[ $? -eq 2 ] && grep -q "give --eval, --generate" "$TMP/err" && pass "--load alone: $(cat "$TMP/err")" ||
+    fail "--load with nothing to do was accepted"
+python3 -c "print('other words entirely ' * 50)" >"$TMP/other.txt"
+run --load "$TMP/g.st" --data "$TMP/other.txt" --generate "o"
+[ $? -eq 2 ] && grep -q "vocabulary differs" "$TMP/err" &&
+    pass "another text's vocabulary is refused: $(cat "$TMP/err")" || fail "another vocabulary accepted"
+
+# ---- config files ---------------------------------------------------------------------------
+echo "config files"
+cat >"$TMP/run.okt" <<'EOF'
+# a small run
+model  = mlp       # the classifier
+epochs = 5
+learning-rate-ignored-below = 1
 EOF
-[ $? -eq 0 ] || fails=$((fails + 1))
+run "$TMP/run.okt"
+[ $? -eq 2 ] && grep -q 'unknown key "learning_rate_ignored_below"' "$TMP/err" &&
+    pass "an unknown key is refused: $(head -n 1 "$TMP/err")" || { fail "unknown key"; cat "$TMP/err"; }
+sed -i '/ignored/d' "$TMP/run.okt"
+run "$TMP/run.okt" --epochs 2
+[ $? -eq 0 ] && [ "$(grep -c '^epoch' "$TMP/out")" = 2 ] &&
+    pass "the file's model, the flag's 2 epochs over the file's 5" || { fail "flags over a file"; cat "$TMP/out" "$TMP/err"; }
+run --model mlp --epochs many
+[ $? -eq 2 ] && grep -q 'epochs' "$TMP/err" && pass "a bad value: $(cat "$TMP/err")" || fail "bad value accepted"
+run --model resnet
+[ $? -eq 2 ] && pass "an unknown model: $(cat "$TMP/err")" || fail "unknown model accepted"
 
-# ---- micro-batches give the unsplit batch's step ---------------------------------------------
-echo "micro-batches: one step of batch 256 as 1, 3 and 4 micro-batches"
-for m in 1 3 4; do
-    "$TRAIN" --seed 4 --steps 1 --micro $m --json --dump-weights "$TMP/w$m.txt" \
-        >"$TMP/m$m.json" 2>"$TMP/err" || { fail "--micro $m exited $?"; cat "$TMP/err"; }
-done
-python3 - "$TMP" <<'EOF'
-import json, sys
-d = sys.argv[1]
-def weights(m):
-    out = []
-    for line in open("%s/w%d.txt" % (d, m)):
-        if line[0] not in "Wb":
-            out += [float(x) for x in line.split()]
-    return out
-bad = 0
-w1, l1 = weights(1), json.load(open(d + "/m1.json"))["run"]["step_losses"][0]
-scale = max(abs(x) for x in w1)
-for m in (3, 4):
-    wm, lm = weights(m), json.load(open("%s/m%d.json" % (d, m)))["run"]["step_losses"][0]
-    dw = max(abs(a - b) for a, b in zip(w1, wm)) / scale if len(wm) == len(w1) else 1e9
-    dl = abs(lm - l1) / abs(l1)
-    ok = dw <= 1e-5 and dl <= 1e-5
-    bad += not ok
-    print("  %s  %d micro-batches vs 1: weights differ by %.2g of the largest, loss by %.2g"
-          % ("ok  " if ok else "FAIL", m, dw, dl))
-sys.exit(1 if bad else 0)
+# ---- the watchdog ---------------------------------------------------------------------------
+echo "watchdog"
+run --model mlp --epochs 3 --lr 0
+[ $? -eq 1 ] && grep -q "not learning" "$TMP/err" && pass "lr 0 stalls: $(cat "$TMP/err")" ||
+    { fail "a stalled run did not stop"; cat "$TMP/out" "$TMP/err"; }
+run --model mlp --epochs 3 --lr 1e4
+[ $? -eq 1 ] && grep -q "diverged" "$TMP/err" && pass "lr 1e4 diverges: $(cat "$TMP/err")" ||
+    { fail "a diverging run did not stop"; cat "$TMP/out" "$TMP/err"; }
+
+# ---- CSV data -------------------------------------------------------------------------------
+echo "CSV data"
+python3 - "$TMP/blobs.csv" <<'EOF'
+import sys, random
+random.seed(3)
+with open(sys.argv[1], "w") as f:
+    f.write("a,b,c,label\n")
+    for i in range(600):
+        k = i % 3
+        f.write("%.4f,%.4f,%.4f,%d\n" % (random.gauss(k * 2, 0.5), random.gauss(-k, 0.5),
+                                          random.gauss(0, 1), k))
 EOF
-[ $? -eq 0 ] || fails=$((fails + 1))
+run --model mlp --data "$TMP/blobs.csv" --epochs 10 --json &&
+    python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= 0.9 else 1)" "$(field '["final"]["holdout_accuracy"]')" &&
+    pass "a 3-class CSV: holdout accuracy $(field '["final"]["holdout_accuracy"]')" ||
+    { fail "training on a CSV"; cat "$TMP/err"; }
+printf 'a,b,label\n1,2,0\n3,x,1\n' >"$TMP/bad.csv"
+run --model mlp --data "$TMP/bad.csv"
+[ $? -eq 2 ] && grep -q "bad.csv:3" "$TMP/err" && pass "a malformed CSV: $(cat "$TMP/err")" ||
+    { fail "a malformed CSV was accepted"; cat "$TMP/err"; }
 
-# ---- errors -------------------------------------------------------------------------------
-echo "errors: bad arguments and malformed CSV files exit 2 with a message"
-expect2() { # expect2 PATTERN ARGS...: exit status 2 and PATTERN in stderr
-    pat=$1; shift
-    "$TRAIN" "$@" >"$TMP/out" 2>"$TMP/err"
-    rc=$?
-    if [ $rc -eq 2 ] && grep -q -- "$pat" "$TMP/err"; then pass "$* -> $(head -n 1 "$TMP/err")"
-    else fail "$* -> exit $rc, wanted 2 and \"$pat\": $(cat "$TMP/err")"; fi
-}
-expect2 'unknown option "--bogus"' --bogus
-expect2 '--layers expects' --layers 2,,4
-expect2 '--batch expects' --batch 0
-expect2 '--lr expects' --lr -1
-expect2 '--sched expects' --sched fastest
-expect2 'needs a value' --epochs
-expect2 'more than --batch' --batch 8 --micro 9
-expect2 'spiral has 2 features' --layers 3,8,2
-expect2 'ends with 4 but there are 2 classes' --layers 2,8,4 --classes 2
-printf '# x0,x1,label\n0.5,1.0,0\n0.25,-1,1\n0.1,oops,1\n' >"$TMP/bad1.csv"
-expect2 "bad1.csv:4: field 2" --data "$TMP/bad1.csv"
-printf 'a,b,c\n0.5,1.0,0\n0.25,-1\n' >"$TMP/bad2.csv"
-expect2 "bad2.csv:3: 2 fields, but line 2 has 3" --data "$TMP/bad2.csv"
-printf '0.5,1.0,0\n0.25,-1,2.5\n' >"$TMP/bad3.csv"
-expect2 "bad3.csv:2: class label" --data "$TMP/bad3.csv"
-printf '0.5,1.0,0\n0.25,-1,3\n' >"$TMP/bad4.csv"
-expect2 "bad4.csv:2: class label 3 is out of range" --data "$TMP/bad4.csv" --classes 2
-expect2 "cannot open" --data "$TMP/missing.csv"
-# a value beyond what a float holds would train to inf and NaN: refused with its line
-printf '0.5,1.0,0\n1e39,-1,1\n' >"$TMP/bad5.csv"
-expect2 "bad5.csv:2: field 1" --data "$TMP/bad5.csv"
-printf '0.5,1.0,0\n0.25,-1,1\n-0.5,0.5,1\n' >"$TMP/good.csv"
-"$TRAIN" --data "$TMP/good.csv" --batch 3 --micro 2 --steps 2 >"$TMP/out" 2>"$TMP/err"
-rc=$?
-if [ $rc -eq 0 ]; then pass "a well-formed CSV (3 rows, 2 features, 2 classes) trains"
-else fail "a well-formed CSV: exit $rc: $(cat "$TMP/err")"; fi
-
-if [ $fails -ne 0 ]; then echo "test_train: $fails check(s) failed"; exit 1; fi
-echo "test_train: all checks passed"
+echo "test_train: $fails failed"
+[ $fails -eq 0 ]

@@ -1,6 +1,7 @@
 /* tests/test_trainutil_progress.c: tools/train/progress.h: h:mm:ss formatting, the progress
  * line's numbers (median step time, rate, ETA) on a fake clock, when each mode prints, and the
- * loss watchdog's NaN/inf and "has not moved" rules at and around their thresholds. */
+ * loss watchdog's NaN/inf, "has not moved" and divergence rules at and around their
+ * thresholds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -226,6 +227,43 @@ static void watchdog_stall_rule(void **state)
     assert_int_equal(epoch(&w, 20, 2.3, 0, err), OTU_ESTALL);
 }
 
+/* diverging without a NaN: far above both the start and chance */
+static void watchdog_divergence_rule(void **state)
+{
+    (void)state;
+    otu_watchdog w;
+    char err[256] = "";
+    otu_watchdog_init(&w, 10, 10);
+    for (int i = 0; i < 10; i++)
+        otu_watchdog_loss(&w, 2.3, err, sizeof err);
+    assert_int_equal(epoch(&w, 40, 80.0, 0, err), OTU_ENONFINITE);
+    has(err, "epoch 1: mean loss 80 rose from the first 10 steps' 2.3");
+    has(err, "diverged");
+    /* twice the start is noise of a bad epoch, not divergence */
+    otu_watchdog_init(&w, 10, 10);
+    for (int i = 0; i < 10; i++)
+        otu_watchdog_loss(&w, 2.3, err, sizeof err);
+    assert_int_equal(epoch(&w, 40, 4.6, 0, err), OTU_OK);
+    /* stuck above 1.5 ln(C) (dead units): flagged from the second epoch, not the first */
+    otu_watchdog_init(&w, 10, 10);
+    for (int i = 0; i < 10; i++)
+        otu_watchdog_loss(&w, 2.3, err, sizeof err);
+    assert_int_equal(epoch(&w, 40, 4.5, 0, err), OTU_OK);
+    assert_int_equal(epoch(&w, 40, 4.5, 0, err), OTU_ENONFINITE);
+    has(err, "epoch 2: mean loss 4.5 is above 1.5*ln(10)");
+    /* ... unless it falls */
+    otu_watchdog_init(&w, 10, 10);
+    for (int i = 0; i < 10; i++)
+        otu_watchdog_loss(&w, 2.3, err, sizeof err);
+    assert_int_equal(epoch(&w, 40, 4.5, 0, err), OTU_OK);
+    assert_int_equal(epoch(&w, 40, 4.0, 0, err), OTU_OK);
+    /* a loss that starts high and falls is learning */
+    otu_watchdog_init(&w, 10, 10);
+    for (int i = 0; i < 10; i++)
+        otu_watchdog_loss(&w, 50.0, err, sizeof err);
+    assert_int_equal(epoch(&w, 40, 20.0, 0, err), OTU_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +272,7 @@ int main(void)
         cmocka_unit_test(tty_redraws_in_place),
         cmocka_unit_test(watchdog_nonfinite),
         cmocka_unit_test(watchdog_stall_rule),
+        cmocka_unit_test(watchdog_divergence_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

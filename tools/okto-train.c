@@ -1,25 +1,28 @@
-/* tools/okto-train.c: trains an MLP with SGD on okto, one graph per training step.
+/* tools/okto-train.c: trains okto's models (okto/nn.h: mlp, cnn, gpt) on real data, from a
+ * config file and flags, and evaluates, checkpoints and samples them.
  *
- * A step is recorded once and replayed: per micro-batch (a row range of the batch, taken with
- * okto_tensor_view) it uploads the rows, runs the forward pass (matmul, bias add, ReLU), the
- * fused softmax cross-entropy and the backward pass, accumulating the gradients on the device;
- * then the SGD update. Because every micro-batch touches only its own rows of the activation
- * tensors, okto's region-aware dependencies let micro-batch i's backward run while micro-batch
- * i+1's forward runs on another lane; only the gradient accumulators chain the micro-batches.
+ * One training step is one okto graph, recorded once and replayed: per micro-batch the
+ * uploads of its rows, the forward pass, the loss and the backward pass (gradients accumulate
+ * into the parameters' gradient arena), then one optimizer step over every parameter. The
+ * host refills the staging buffers the uploads read before each launch, so shuffling costs
+ * nothing on the device; the learning rate lives on the device and is written between runs.
  *
- * The batch is uploaded from host staging buffers that the host refills before each launch
- * (okto_upload), rather than keeping the data set on the device and copying rows: a recorded
- * copy has fixed source rows, so shuffling each epoch would need a graph per batch, while the
- * uploads are a few KiB per step and, one per micro-batch into its view, let micro-batch 0
- * compute while the others are still in flight.
+ * Data: the 8x8 digits of Debian's python3-sklearn (default for mlp and cnn) or any CSV of
+ * features and an integer label; for gpt any UTF-8 text (default: the licence texts of
+ * /usr/share/common-licenses), as characters. A seeded split holds part of it out, evaluated
+ * every epoch (classifiers) or every eval_every steps (gpt).
  *
- * Exit status: 0 success; 1 an okto failure, --check above its tolerance, or --compare losses
- * that disagree; 2 bad arguments or data. */
+ * Exit status: 0 success; 1 a failure (okto, the loss watchdog, --check beyond its tolerance,
+ * --compare losses that disagree); 2 bad arguments, config or data. */
 #include <okto/okto.h>
 
-#include "train_data.h"
+#include "config.h"
+#include "dataset.h"
+#include "progress.h"
+#include "refmodel.h"
+#include "rng.h"
+#include "safetensors.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,564 +30,228 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_WIDTHS 16
-#define CHECK_TOL 1e-3   /* --check: normwise relative error of each gradient and the loss */
-#define WARM_STEPS 9     /* heft's trial takes a graph's first 9 runs (lib/launch.c) */
+#define CHECK_TOL 1e-3   /* --check: per gradient tensor, |okto - ref| <= tol * max|ref| */
 #define COMPARE_TOL 1e-4 /* --compare: relative difference of any step's loss */
 
-/* ---- options -------------------------------------------------------------------------------- */
-
-typedef struct opts {
-    int w[MAX_WIDTHS], nl; /* widths: input first, classes last; nl = 0 until known */
-    int layers_set;
-    size_t batch;
-    int micro, epochs;
-    long steps; /* 0 = epochs * steps per epoch */
-    double lr;
-    unsigned long long seed;
-    const char *data;
-    int classes; /* 0 = from --layers, the CSV labels, or 2 */
-    size_t samples;
-    int lanes; /* 0 = okto's automatic rule */
-    okto_sched sched;
-    int check, json, compare;
-    const char *trace, *dump;
-} opts;
-
 static const char *usage_text =
-    "usage: okto-train [options]\n"
-    "Trains a multilayer perceptron with SGD on okto. Each training step is one okto graph,\n"
-    "recorded once and replayed; the batch is split into micro-batches that pipeline across\n"
-    "lanes.\n"
+    "usage: okto-train [CONFIG.okt] [--key value ...]\n"
+    "Trains an mlp, cnn or gpt on okto. A config file holds `key = value` lines (# comments);\n"
+    "every flag --key overrides the file's key (a config key is its flag without dashes).\n"
     "\n"
-    "  --layers W0,W1,...,WN  widths, input first, classes last   (default 2,64,64,2)\n"
-    "  --batch N              rows per step                        (default 256)\n"
-    "  --micro M              micro-batches per step, 1..batch     (default 4)\n"
-    "  --epochs E             passes over the data                 (default 10)\n"
-    "  --steps S              stop after S steps in all (default: epochs x steps per epoch)\n"
-    "  --lr X                 SGD learning rate                    (default 0.5)\n"
-    "  --seed S               seeds the data, the weights and the shuffling (default 1)\n"
-    "  --data SET             spiral | blobs | PATH.csv            (default spiral)\n"
-    "                         CSV: one sample per line, the features then an integer class\n"
-    "                         label; '#' lines and a header line are skipped\n"
-    "  --classes K            classes (default: last width, the CSV's labels, or 2)\n"
-    "  --samples N            size of the built-in data sets       (default 2048)\n"
-    "  --sched POLICY         sequential | round-robin | heft      (default: the context's,\n"
-    "                         heft unless OKTO_SCHED says otherwise)\n"
-    "  --lanes N              compute lanes (default: okto's automatic rule, or OKTO_LANES)\n"
-    "  --check                run one step and compare its gradients and loss with a host\n"
-    "                         double-precision reference; exit 1 if the normwise relative\n"
-    "                         error exceeds 1e-3\n"
-    "  --compare              train again under the sequential policy from the same weights\n"
-    "                         and batches; print the per-step speedup and whether the losses\n"
-    "                         agree (relative 1e-4); exit 1 if they do not\n"
-    "  --json                 print the whole run as one JSON document instead of text\n"
-    "  --trace PATH           write a Chrome/Perfetto trace of the last step\n"
-    "  --dump-weights PATH    write the trained weights and biases as text\n"
-    "  --help                 this text\n"
+    "model and data\n"
+    "  --model mlp|cnn|gpt      (default cnn)\n"
+    "  --data digits|PATH       mlp, cnn: digits (python3-sklearn's) or a CSV of features and a\n"
+    "                           label; gpt: a UTF-8 text file (default: /usr/share/common-licenses)\n"
+    "  --holdout F              fraction held out and evaluated, in [0, 1)   (default 0.2)\n"
+    "  --width N --layers N     hidden width and depth (mlp 128 x 2, cnn 16 channels x 2 blocks,\n"
+    "                           gpt 128 wide x 2 blocks)\n"
+    "  --heads N --context N    gpt: attention heads (4) and context length (64)\n"
+    "  --channels C --height H --image-width W   cnn: the image shape (default 1 x 8 x 8)\n"
+    "training\n"
+    "  --epochs N               mlp, cnn: passes over the training rows (mlp 60, cnn 30)\n"
+    "  --steps N                gpt: optimizer steps (default 3000); mlp, cnn: a cap\n"
+    "  --time-limit S           stop after S seconds of training (0: none)\n"
+    "  --batch N --micro M      rows (gpt: sequences) per step, split into M micro-batches\n"
+    "                           (defaults: cnn 64, mlp and gpt 32; 1 micro-batch)\n"
+    "  --optimizer adamw|sgd    (default adamw)   --lr X (3e-3; gpt 1e-3)   --min-lr X (lr/10)\n"
+    "  --warmup N (steps, 0; gpt 100)   --weight-decay X (0.01)   --momentum X (sgd: 0.9)\n"
+    "  --clip X                 clip the gradients' global norm (0: off; gpt 1)\n"
+    "  --seed S                 seeds the split, the weights and the batches (default 1)\n"
+    "  --sched POLICY --lanes N okto's policy and compute lanes (default: the context's)\n"
+    "  --eval-every N           gpt: holdout loss every N steps (default 250)\n"
+    "checkpoints and inference\n"
+    "  --save PATH              write the trained model (safetensors) at the end\n"
+    "  --load PATH              start from a checkpoint (its model settings win)\n"
+    "  --eval                   with --load: evaluate only (the holdout split; --holdout 0: all)\n"
+    "  --generate PROMPT        gpt: generate text after training (or from --load)\n"
+    "  --tokens N --temperature T   how much (200) and how randomly (0.8; 0: greedy)\n"
+    "output and checks\n"
+    "  --json                   one JSON document (its \"final\" object: holdout_accuracy or\n"
+    "                           holdout_loss, train_loss, step_ms, sched)\n"
+    "  --progress auto|lines|off   the progress line (default auto)\n"
+    "  --trace PATH             a Perfetto trace of the last training step\n"
+    "  --check                  one step's loss and every gradient against a double-precision\n"
+    "                           host model; exit 1 beyond 1e-3 of each gradient's largest value\n"
+    "  --compare                train again under --sched sequential; report both step times and\n"
+    "                           whether the losses agree (1e-4); exit 1 if they do not\n"
+    "  --help\n"
     "\n"
-    "Exit status: 0 success, 1 failure (okto error, --check or --compare mismatch), 2 bad\n"
-    "arguments or data.\n";
+    "Exit status: 0 success, 1 failure (okto, a diverged or stalled loss, --check or --compare),\n"
+    "2 bad arguments, config or data.\n";
 
-static int usage_error(const char *fmt, ...)
+/* ---- settings -------------------------------------------------------------------------------- */
+typedef struct run_cfg {
+    okto_model_config model;
+    const char *data, *save, *load, *generate, *trace, *progress;
+    double holdout, lr, min_lr, momentum, weight_decay, clip, temperature, time_limit;
+    long epochs, steps, batch, micro, warmup, eval_every, tokens;
+    int optimizer, eval, check, json, compare, lanes;
+    int train_set; /* epochs or steps given: with --load, training resumes */
+    uint64_t seed;
+    okto_sched sched;
+} run_cfg;
+
+static char cfg_err[512];
+
+static int bad(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     fputs("okto-train: ", stderr);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputs("\n(okto-train --help lists the options)\n", stderr);
+    fputs("\n", stderr);
     return 2;
 }
 
-static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || errno == ERANGE || v < lo || v > hi)
-        return usage_error("%s expects an integer in %ld..%ld, not \"%s\"", opt, lo, hi, s);
-    *out = v;
-    return 0;
-}
-
-static int parse_layers(opts *o, const char *s)
-{
-    const char *p = s;
-    o->nl = 0;
-    for (;;) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno == ERANGE || v < 1 || v > 65536 || (*end && *end != ','))
-            return usage_error("--layers expects comma-separated widths in 1..65536 "
-                               "(e.g. 2,64,64,2), not \"%s\"",
-                               s);
-        if (o->nl == MAX_WIDTHS)
-            return usage_error("--layers: at most %d widths", MAX_WIDTHS);
-        o->w[o->nl++] = (int)v;
-        if (!*end)
-            break;
-        p = end + 1;
-    }
-    if (o->nl < 2)
-        return usage_error("--layers needs at least 2 widths (input and classes), not \"%s\"", s);
-    o->layers_set = 1;
-    return 0;
-}
-
-/* 0 = go on, 2 = bad arguments, -1 = --help shown. */
-static int parse_args(int argc, char **argv, opts *o)
-{
-    static const char *valued[] = {"--layers", "--batch", "--micro", "--epochs",      "--steps",
-                                   "--lr",     "--seed",  "--data",  "--classes",     "--samples",
-                                   "--sched",  "--lanes", "--trace", "--dump-weights"};
-    for (int i = 1; i < argc; i++) {
-        char *arg = argv[i], name[64];
-        const char *val = NULL;
-        if (strncmp(arg, "--", 2) != 0)
-            return usage_error("unexpected argument \"%s\"", arg);
-        char *eq = strchr(arg, '=');
-        size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
-        if (nlen >= sizeof name)
-            return usage_error("unknown option \"%s\"", arg);
-        memcpy(name, arg, nlen);
-        name[nlen] = '\0';
-        int takes = 0;
-        for (size_t k = 0; k < sizeof valued / sizeof *valued; k++)
-            takes |= strcmp(name, valued[k]) == 0;
-        if (takes) {
-            if (eq)
-                val = eq + 1;
-            else if (i + 1 < argc)
-                val = argv[++i];
-            else
-                return usage_error("%s needs a value", name);
-        } else if (eq) {
-            return usage_error("%s takes no value", name);
-        }
-        long v;
-        int rc = 0;
-        if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
-            fputs(usage_text, stdout);
-            return -1;
-        } else if (!strcmp(name, "--layers")) {
-            rc = parse_layers(o, val);
-        } else if (!strcmp(name, "--batch")) {
-            if (!(rc = parse_long(name, val, 1, 1L << 24, &v)))
-                o->batch = (size_t)v;
-        } else if (!strcmp(name, "--micro")) {
-            if (!(rc = parse_long(name, val, 1, 4096, &v)))
-                o->micro = (int)v;
-        } else if (!strcmp(name, "--epochs")) {
-            if (!(rc = parse_long(name, val, 1, 1000000, &v)))
-                o->epochs = (int)v;
-        } else if (!strcmp(name, "--steps")) {
-            if (!(rc = parse_long(name, val, 1, 1L << 30, &v)))
-                o->steps = v;
-        } else if (!strcmp(name, "--seed")) {
-            if (!(rc = parse_long(name, val, 0, 0x7fffffffL, &v)))
-                o->seed = (unsigned long long)v;
-        } else if (!strcmp(name, "--classes")) {
-            if (!(rc = parse_long(name, val, 2, 65536, &v)))
-                o->classes = (int)v;
-        } else if (!strcmp(name, "--samples")) {
-            if (!(rc = parse_long(name, val, 1, 1L << 24, &v)))
-                o->samples = (size_t)v;
-        } else if (!strcmp(name, "--lanes")) {
-            if (!(rc = parse_long(name, val, 1, OKTO_MAX_COMPUTE_LANES, &v)))
-                o->lanes = (int)v;
-        } else if (!strcmp(name, "--lr")) {
-            char *end;
-            errno = 0;
-            double d = strtod(val, &end);
-            if (end == val || *end || errno == ERANGE || !isfinite(d) || d <= 0 || d > 1e6)
-                return usage_error("--lr expects a positive number, not \"%s\"", val);
-            o->lr = d;
-        } else if (!strcmp(name, "--data")) {
-            o->data = val;
-        } else if (!strcmp(name, "--sched")) {
-            if (!strcmp(val, "sequential"))
-                o->sched = OKTO_SCHED_SEQUENTIAL;
-            else if (!strcmp(val, "round-robin"))
-                o->sched = OKTO_SCHED_ROUND_ROBIN;
-            else if (!strcmp(val, "heft"))
-                o->sched = OKTO_SCHED_HEFT;
-            else
-                return usage_error("--sched expects sequential, round-robin or heft, not \"%s\"",
-                                   val);
-        } else if (!strcmp(name, "--trace")) {
-            o->trace = val;
-        } else if (!strcmp(name, "--dump-weights")) {
-            o->dump = val;
-        } else if (!strcmp(name, "--check")) {
-            o->check = 1;
-        } else if (!strcmp(name, "--compare")) {
-            o->compare = 1;
-        } else if (!strcmp(name, "--json")) {
-            o->json = 1;
-        } else {
-            return usage_error("unknown option \"%s\"", arg);
-        }
-        if (rc)
-            return rc;
-    }
-    if ((size_t)o->micro > o->batch)
-        return usage_error("--micro %d is more than --batch %zu: every micro-batch needs a row",
-                           o->micro, o->batch);
-    if (o->check && o->compare)
-        return usage_error("--check and --compare do not go together");
-    return 0;
-}
-
-/* Loads or makes the data and settles the widths and the class count; 0 or 2. */
-static int load_data(opts *o, train_data *d)
-{
-    int classes = o->classes ? o->classes : o->layers_set ? o->w[o->nl - 1] : 0;
-    const char *set = o->data;
-    if (!strcmp(set, "spiral") || !strcmp(set, "blobs")) {
-        if (!classes)
-            classes = 2;
-        if (classes < 2)
-            return usage_error("--layers: the last width is the class count and must be >= 2");
-        if (o->samples < (size_t)classes)
-            return usage_error("--samples %zu is fewer than the %d classes", o->samples, classes);
-        int features = o->layers_set ? o->w[0] : 2;
-        if (!strcmp(set, "spiral")) {
-            if (features != 2)
-                return usage_error("--data spiral has 2 features but --layers starts with %d",
-                                   features);
-            if (train_data_spiral(d, o->samples, classes, o->seed) != 0)
-                return usage_error("out of memory for %zu samples", o->samples);
-        } else if (train_data_blobs(d, o->samples, (size_t)features, classes, o->seed) != 0) {
-            return usage_error("out of memory for %zu samples", o->samples);
-        }
-    } else {
-        char err[512];
-        if (train_data_csv(d, set, classes, err, sizeof err) != 0) {
-            fprintf(stderr, "okto-train: %s\n", err);
-            return 2;
-        }
-        classes = d->classes;
-        if (classes < 2) {
-            train_data_free(d); /* main frees the data only after a successful load */
-            return usage_error("%s: %d class; training needs at least 2", set, classes);
-        }
-    }
-    if (!o->layers_set) {
-        o->nl = 4;
-        o->w[0] = (int)d->features;
-        o->w[1] = o->w[2] = 64;
-        o->w[3] = classes;
-    }
-    if ((size_t)o->w[0] != d->features) {
-        size_t features = d->features;
-        train_data_free(d);
-        return usage_error("--layers starts with %d but the data has %zu features", o->w[0],
-                           features);
-    }
-    if (o->w[o->nl - 1] != classes) {
-        train_data_free(d);
-        return usage_error("--layers ends with %d but there are %d classes", o->w[o->nl - 1],
-                           classes);
-    }
-    return 0;
-}
-
-/* ---- the device network and its step graph ---------------------------------------------- */
-
-/* Layers are numbered 1..L (L = nl - 1); index 0 of the per-layer arrays is unused except
- * that the input X plays the part of A[0]. Per micro-batch i, v[i] is the view of rows
- * [r0[i], r0[i] + rn[i]) of a batch-sized tensor. */
-typedef struct family {
-    okto_tensor *t, **v;
-} family;
-
-typedef struct net {
-    okto_context *ctx;
-    okto_graph *g;
-    int nl, L, m;
-    const int *w;
-    size_t B, *r0, *rn;
-    family X, Y, loss; /* inputs, labels (B x 1), per-micro-batch losses (m x 1) */
-    family Z[MAX_WIDTHS], P[MAX_WIDTHS]; /* x W, + b: P[L] are the logits */
-    family A[MAX_WIDTHS];                /* ReLU(P), hidden layers */
-    family G[MAX_WIDTHS];                /* d loss / d P, scaled to the whole batch's mean */
-    family dA[MAX_WIDTHS];               /* d loss / d A, hidden layers */
-    family dbp[MAX_WIDTHS];              /* bias gradient of micro-batch i (m x width) */
-    okto_tensor *W[MAX_WIDTHS], *b[MAX_WIDTHS], *dW[MAX_WIDTHS], *db[MAX_WIDTHS];
-    float *xh, *lossh, *logith; /* host staging: batch in, losses and logits out */
-    int32_t *yh;                /* the batch's labels */
-} net;
-
-static int okto_fail(const net *n, const char *what, okto_status s)
-{
-    fprintf(stderr, "okto-train: %s: %s\n", what, okto_status_str(s));
-    const char *detail = okto_last_error(n ? n->ctx : NULL);
-    if (detail && *detail)
-        fprintf(stderr, "okto-train:   %s\n", detail);
-    return -1;
-}
-
-#define TRY(n, call)                                                                               \
-    do {                                                                                           \
-        okto_status s_ = (call);                                                                   \
-        if (s_ != OKTO_OK)                                                                         \
-            return okto_fail((n), #call, s_);                                                      \
+/* getters: 1 set, 0 absent, < 0 invalid (message printed) */
+#define GET(call)                                                                                \
+    do {                                                                                         \
+        if ((call) < 0)                                                                          \
+            return bad("%s", cfg_err);                                                           \
     } while (0)
 
-/* A batch-sized tensor (or, with rows_per == 1, one row per micro-batch) and its views. */
-static int family_make_of(net *n, family *f, okto_dtype dt, size_t cols, int one_row_each)
+static int get_long(otu_config *c, const char *k, long lo, long hi, long *v)
 {
-    size_t rows = one_row_each ? (size_t)n->m : n->B;
-    TRY(n, okto_tensor_create(n->ctx, dt, 2, (size_t[]){rows, cols}, &f->t));
-    f->v = calloc((size_t)n->m, sizeof *f->v);
-    if (!f->v)
-        return okto_fail(n, "calloc", OKTO_ENOMEM);
-    for (int i = 0; i < n->m; i++) {
-        size_t r0 = one_row_each ? (size_t)i : n->r0[i], rn = one_row_each ? 1 : n->rn[i];
-        TRY(n, okto_tensor_view(f->t, r0, rn, &f->v[i]));
-    }
+    return otu_config_long(c, k, lo, hi, v, cfg_err, sizeof cfg_err);
+}
+static int get_double(otu_config *c, const char *k, double lo, double hi, double *v)
+{
+    return otu_config_double(c, k, lo, hi, v, cfg_err, sizeof cfg_err);
+}
+static int get_str(otu_config *c, const char *k, const char **v)
+{
+    return otu_config_string(c, k, v, cfg_err, sizeof cfg_err);
+}
+static int get_bool(otu_config *c, const char *k, int *v)
+{
+    return otu_config_bool(c, k, v, cfg_err, sizeof cfg_err);
+}
+
+/* Reads every setting (defaults by model); 0, or 2 after printing why. */
+static int read_cfg(otu_config *c, run_cfg *r)
+{
+    const char *s = "cnn";
+    GET(get_str(c, "model", &s));
+    int kind = okto_model_parse(s);
+    if (kind < 0)
+        return bad("model \"%s\": expected mlp, cnn or gpt", s);
+    int gpt = kind == OKTO_MODEL_GPT;
+    r->model = okto_model_default((okto_model_kind)kind);
+    r->data = gpt ? NULL : "digits";
+    GET(get_str(c, "data", &r->data));
+    r->holdout = 0.2;
+    GET(get_double(c, "holdout", 0, 0.99, &r->holdout));
+    long v = (long)r->model.width_hidden;
+    GET(get_long(c, "width", 1, 65536, &v));
+    r->model.width_hidden = (size_t)v;
+    v = r->model.layers;
+    GET(get_long(c, "layers", 1, 32, &v));
+    r->model.layers = (int)v;
+    v = r->model.heads;
+    GET(get_long(c, "heads", 1, 64, &v));
+    r->model.heads = (int)v;
+    v = (long)r->model.context;
+    GET(get_long(c, "context", 1, 4096, &v));
+    r->model.context = (size_t)v;
+    v = (long)r->model.channels;
+    GET(get_long(c, "channels", 1, 4096, &v));
+    r->model.channels = (size_t)v;
+    v = (long)r->model.height;
+    GET(get_long(c, "height", 1, 4096, &v));
+    r->model.height = (size_t)v;
+    v = (long)r->model.width;
+    GET(get_long(c, "image_width", 1, 4096, &v));
+    r->model.width = (size_t)v;
+    r->epochs = kind == OKTO_MODEL_MLP ? 60 : 30;
+    int set = get_long(c, "epochs", 1, 1000000, &r->epochs);
+    GET(set);
+    r->train_set = set > 0;
+    r->steps = gpt ? 3000 : 0;
+    GET(set = get_long(c, "steps", 0, 100000000, &r->steps));
+    r->train_set |= set > 0;
+    r->time_limit = 0;
+    GET(get_double(c, "time_limit", 0, 1e9, &r->time_limit));
+    r->batch = kind == OKTO_MODEL_CNN ? 64 : 32;
+    GET(get_long(c, "batch", 1, 1 << 20, &r->batch));
+    r->micro = 1;
+    GET(get_long(c, "micro", 1, 1024, &r->micro));
+    if (r->micro > r->batch)
+        return bad("micro %ld: at most batch (%ld) micro-batches", r->micro, r->batch);
+    s = "adamw";
+    GET(get_str(c, "optimizer", &s));
+    if (strcmp(s, "adamw") && strcmp(s, "sgd"))
+        return bad("optimizer \"%s\": expected adamw or sgd", s);
+    r->optimizer = strcmp(s, "sgd") ? OKTO_OPTIM_ADAMW : OKTO_OPTIM_SGD;
+    okto_optim d = okto_optim_default((okto_optim_kind)r->optimizer);
+    r->lr = r->optimizer == OKTO_OPTIM_SGD ? 0.05 : gpt ? 1e-3 : 3e-3;
+    GET(get_double(c, "lr", 0, 1e9, &r->lr));
+    r->min_lr = r->lr / 10;
+    GET(get_double(c, "min_lr", 0, 100, &r->min_lr));
+    r->momentum = d.momentum;
+    GET(get_double(c, "momentum", 0, 0.9999, &r->momentum));
+    r->weight_decay = d.weight_decay;
+    GET(get_double(c, "weight_decay", 0, 10, &r->weight_decay));
+    r->warmup = gpt ? 100 : 0;
+    GET(get_long(c, "warmup", 0, 100000000, &r->warmup));
+    r->clip = gpt ? 1.0 : 0.0;
+    GET(get_double(c, "clip", 0, 1e9, &r->clip));
+    long seed = 1;
+    GET(get_long(c, "seed", 0, 0x7fffffffL, &seed));
+    r->seed = (uint64_t)seed;
+    r->sched = OKTO_SCHED_AUTO;
+    if (get_str(c, "sched", &s) > 0 && okto_sched_from_name(s, &r->sched) != OKTO_OK)
+        return bad("sched: %s", okto_last_error(NULL));
+    long lanes = 0;
+    GET(get_long(c, "lanes", 0, OKTO_MAX_COMPUTE_LANES, &lanes));
+    r->lanes = (int)lanes;
+    r->eval_every = 250;
+    GET(get_long(c, "eval_every", 1, 100000000, &r->eval_every));
+    GET(get_str(c, "save", &r->save));
+    GET(get_str(c, "load", &r->load));
+    GET(get_str(c, "generate", &r->generate));
+    GET(get_str(c, "trace", &r->trace));
+    r->progress = "auto";
+    GET(get_str(c, "progress", &r->progress));
+    if (strcmp(r->progress, "auto") && strcmp(r->progress, "lines") && strcmp(r->progress, "off"))
+        return bad("progress \"%s\": expected auto, lines or off", r->progress);
+    r->tokens = 200;
+    GET(get_long(c, "tokens", 1, 1000000, &r->tokens));
+    r->temperature = 0.8;
+    GET(get_double(c, "temperature", 0, 100, &r->temperature));
+    GET(get_bool(c, "eval", &r->eval));
+    GET(get_bool(c, "check", &r->check));
+    GET(get_bool(c, "json", &r->json));
+    GET(get_bool(c, "compare", &r->compare));
+    if (r->eval && !r->load)
+        return bad("eval: evaluates a checkpoint; give it with --load");
+    if (r->load && !r->eval && !r->generate && !r->train_set && !r->check)
+        return bad("load: give --eval, --generate, or --steps / --epochs to train on from it");
     return 0;
 }
 
-static int family_make(net *n, family *f, size_t cols, int one_row_each)
+/* ---- small helpers --------------------------------------------------------------------------- */
+static double now_s(void)
 {
-    return family_make_of(n, f, OKTO_F32, cols, one_row_each);
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void family_free(const net *n, family *f)
+static int okto_failed(const char *what, okto_status s)
 {
-    if (f->v)
-        for (int i = 0; i < n->m; i++)
-            okto_tensor_destroy(f->v[i]);
-    free(f->v);
-    okto_tensor_destroy(f->t);
-    memset(f, 0, sizeof *f);
+    fprintf(stderr, "okto-train: %s: %s: %s\n", what, okto_status_name(s), okto_last_error(NULL));
+    return 1;
 }
 
-static void net_free(net *n)
-{
-    okto_graph_destroy(n->g);
-    family_free(n, &n->X);
-    family_free(n, &n->Y);
-    family_free(n, &n->loss);
-    for (int l = 1; l <= n->L; l++) {
-        family_free(n, &n->Z[l]);
-        family_free(n, &n->P[l]);
-        family_free(n, &n->A[l]);
-        family_free(n, &n->G[l]);
-        family_free(n, &n->dA[l]);
-        family_free(n, &n->dbp[l]);
-        okto_tensor_destroy(n->W[l]);
-        okto_tensor_destroy(n->b[l]);
-        okto_tensor_destroy(n->dW[l]);
-        okto_tensor_destroy(n->db[l]);
-    }
-    free(n->r0);
-    free(n->rn);
-    free(n->xh);
-    free(n->yh);
-    free(n->lossh);
-    free(n->logith);
-    okto_context_destroy(n->ctx);
-    memset(n, 0, sizeof *n);
-}
-
-/* Records one training step: see the top of this file. */
-static int record_step(net *n, float lr)
-{
-    okto_graph *g = n->g;
-    int L = n->L;
-    for (int i = 0; i < n->m; i++) {
-        size_t r0 = n->r0[i];
-        TRY(n, okto_upload(g, n->X.v[i], n->xh + r0 * (size_t)n->w[0]));
-        TRY(n, okto_upload(g, n->Y.v[i], n->yh + r0));
-        /* forward */
-        okto_tensor *in = n->X.v[i];
-        for (int l = 1; l <= L; l++) {
-            TRY(n, okto_matmul(g, n->Z[l].v[i], in, n->W[l], 0));
-            TRY(n, okto_zip(g, n->P[l].v[i], n->Z[l].v[i], n->b[l], OKTO_ZIP_ADD));
-            if (l < L) {
-                TRY(n, okto_map(g, n->A[l].v[i], n->P[l].v[i], OKTO_MAP_RELU));
-                in = n->A[l].v[i];
-            }
-        }
-        /* loss; softmax_xent divides the gradient by this micro-batch's rows, the scale
-         * makes it the whole batch's mean so that the micro-batches' sums are the gradient
-         * of the unsplit batch */
-        TRY(n, okto_softmax_xent(g, n->loss.v[i], n->G[L].v[i], n->P[L].v[i], n->Y.v[i]));
-        if (n->m > 1)
-            TRY(n, okto_scale(g, n->G[L].v[i], (float)((double)n->rn[i] / (double)n->B)));
-        TRY(n, okto_download(g, n->logith + r0 * (size_t)n->w[L], n->P[L].v[i]));
-        /* backward: micro-batch 0 writes the gradients, the others accumulate into them */
-        for (int l = L; l >= 1; l--) {
-            okto_tensor *gi = n->G[l].v[i], *ai = l > 1 ? n->A[l - 1].v[i] : n->X.v[i];
-            TRY(n, okto_matmul(g, n->dW[l], ai, gi, OKTO_TRANS_A | (i ? OKTO_ACCUMULATE : 0)));
-            if (i == 0) {
-                TRY(n, okto_reduce(g, n->db[l], gi, OKTO_REDUCE_SUM, 0));
-            } else {
-                TRY(n, okto_reduce(g, n->dbp[l].v[i], gi, OKTO_REDUCE_SUM, 0));
-                TRY(n, okto_axpy(g, n->db[l], 1.0f, n->dbp[l].v[i]));
-            }
-            if (l > 1) {
-                TRY(n, okto_matmul(g, n->dA[l - 1].v[i], gi, n->W[l], OKTO_TRANS_B));
-                TRY(n, okto_zip(g, n->G[l - 1].v[i], n->dA[l - 1].v[i], n->P[l - 1].v[i],
-                                OKTO_ZIP_RELU_GRAD));
-            }
-        }
-    }
-    TRY(n, okto_download(g, n->lossh, n->loss.t));
-    for (int l = 1; l <= L; l++) {
-        TRY(n, okto_axpy(g, n->W[l], -lr, n->dW[l]));
-        TRY(n, okto_axpy(g, n->b[l], -lr, n->db[l]));
-    }
-    return 0;
-}
-
-static int net_create(net *n, const opts *o)
-{
-    memset(n, 0, sizeof *n);
-    okto_config cfg;
-    okto_config_init(&cfg);
-    if (o->lanes)
-        cfg.compute_lanes = o->lanes;
-    okto_status s = okto_context_create(&cfg, &n->ctx);
-    if (s != OKTO_OK)
-        return okto_fail(NULL, "okto_context_create", s);
-    n->nl = o->nl;
-    n->L = o->nl - 1;
-    n->w = o->w;
-    n->B = o->batch;
-    n->m = o->micro;
-    n->r0 = calloc((size_t)n->m, sizeof *n->r0);
-    n->rn = calloc((size_t)n->m, sizeof *n->rn);
-    size_t nc = (size_t)o->w[n->L];
-    n->xh = calloc(n->B * (size_t)o->w[0], sizeof *n->xh);
-    n->yh = calloc(n->B, sizeof *n->yh);
-    n->lossh = calloc((size_t)n->m, sizeof *n->lossh);
-    n->logith = calloc(n->B * nc, sizeof *n->logith);
-    if (!n->r0 || !n->rn || !n->xh || !n->yh || !n->lossh || !n->logith)
-        return okto_fail(n, "calloc", OKTO_ENOMEM);
-    /* Micro-batch rows: as even as possible, the first B % m one row larger. */
-    for (int i = 0, r = 0; i < n->m; i++) {
-        n->rn[i] = n->B / (size_t)n->m + ((size_t)i < n->B % (size_t)n->m);
-        n->r0[i] = (size_t)r;
-        r += (int)n->rn[i];
-    }
-    if (family_make(n, &n->X, (size_t)o->w[0], 0) || family_make_of(n, &n->Y, OKTO_I32, 1, 0) ||
-        family_make(n, &n->loss, 1, 1))
-        return -1;
-    for (int l = 1; l <= n->L; l++) {
-        size_t wi = (size_t)o->w[l - 1], wo = (size_t)o->w[l];
-        if (family_make(n, &n->Z[l], wo, 0) || family_make(n, &n->P[l], wo, 0) ||
-            family_make(n, &n->G[l], wo, 0) || family_make(n, &n->dbp[l], wo, 1))
-            return -1;
-        if (l < n->L && (family_make(n, &n->A[l], wo, 0) || family_make(n, &n->dA[l], wo, 0)))
-            return -1;
-        TRY(n, okto_tensor_create_2d(n->ctx, wi, wo, &n->W[l]));
-        TRY(n, okto_tensor_create_2d(n->ctx, 1, wo, &n->b[l]));
-        TRY(n, okto_tensor_create_2d(n->ctx, wi, wo, &n->dW[l]));
-        TRY(n, okto_tensor_create_2d(n->ctx, 1, wo, &n->db[l]));
-    }
-    TRY(n, okto_graph_create(n->ctx, &n->g));
-    if (o->sched != OKTO_SCHED_AUTO)
-        TRY(n, okto_graph_set_sched(n->g, o->sched));
-    return record_step(n, (float)o->lr);
-}
-
-/* Host copies of the parameters, layer l at index l - 1 (the layout train_ref uses). */
-typedef struct params {
-    int L;
-    float *W[MAX_WIDTHS], *b[MAX_WIDTHS];
-} params;
-
-static void params_free(params *p)
-{
-    for (int l = 0; l < p->L; l++) {
-        free(p->W[l]);
-        free(p->b[l]);
-    }
-    memset(p, 0, sizeof *p);
-}
-
-static int params_alloc(params *p, const int *w, int nl)
-{
-    memset(p, 0, sizeof *p);
-    p->L = nl - 1;
-    for (int l = 0; l < p->L; l++) {
-        p->W[l] = calloc((size_t)w[l] * (size_t)w[l + 1], sizeof(float));
-        p->b[l] = calloc((size_t)w[l + 1], sizeof(float));
-        if (!p->W[l] || !p->b[l]) {
-            params_free(p);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* He initialisation: N(0, 2 / fan_in) weights, zero biases. */
-static void params_init(params *p, const int *w, unsigned long long seed)
-{
-    train_rng r;
-    train_rng_seed(&r, seed * 7919u + 17u);
-    for (int l = 0; l < p->L; l++) {
-        double sd = sqrt(2.0 / w[l]);
-        for (size_t i = 0; i < (size_t)w[l] * (size_t)w[l + 1]; i++)
-            p->W[l][i] = (float)(sd * train_rng_gauss(&r));
-    }
-}
-
-static int params_to_device(net *n, const params *p)
-{
-    for (int l = 1; l <= n->L; l++) {
-        TRY(n, okto_tensor_write(n->W[l], p->W[l - 1]));
-        TRY(n, okto_tensor_write(n->b[l], p->b[l - 1]));
-    }
-    return 0;
-}
-
-static int params_from_device(net *n, params *p)
-{
-    for (int l = 1; l <= n->L; l++) {
-        TRY(n, okto_tensor_read(n->W[l], p->W[l - 1]));
-        TRY(n, okto_tensor_read(n->b[l], p->b[l - 1]));
-    }
-    return 0;
-}
-
-/* ---- training --------------------------------------------------------------------------- */
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-typedef struct epoch_stats {
-    long steps;
-    double loss, accuracy, seconds, step_ms, span_ms, utilization;
-} epoch_stats;
-
-typedef struct run_result {
-    okto_sched sched;
-    long nsteps;
-    double *step_loss, *step_ms; /* nsteps each */
-    int nepochs;
-    epoch_stats *ep;
-    okto_report last; /* the report of the last step */
-    okto_lane_report lane[OKTO_MAX_COMPUTE_LANES + OKTO_MAX_COPY_LANES]; /* and its lanes */
-    double median_ms; /* of the steps after the warm-up (see WARM_STEPS) */
-} run_result;
-
-static void run_result_free(run_result *r)
-{
-    free(r->step_loss);
-    free(r->step_ms);
-    free(r->ep);
-    memset(r, 0, sizeof *r);
-}
+#define OK(call)                                                                                 \
+    do {                                                                                         \
+        okto_status ok_s_ = (call);                                                              \
+        if (ok_s_ != OKTO_OK) {                                                                  \
+            rc = okto_failed(#call, ok_s_);                                                      \
+            goto done;                                                                           \
+        }                                                                                        \
+    } while (0)
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -592,550 +259,938 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static double median(const double *v, long n)
+static double median(double *v, size_t n)
 {
-    if (n <= 0)
-        return 0.0;
-    double *c = malloc((size_t)n * sizeof *c);
-    if (!c)
-        return v[0];
-    memcpy(c, v, (size_t)n * sizeof *c);
-    qsort(c, (size_t)n, sizeof *c, cmp_double);
-    double m = n % 2 ? c[n / 2] : 0.5 * (c[n / 2 - 1] + c[n / 2]);
-    free(c);
-    return m;
+    if (!n)
+        return 0;
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* Fills the staging buffers with rows idx[(first + k) % N], k < B. */
-static void fill_batch(net *n, const train_data *d, const size_t *idx, size_t first)
+/* ---- data ------------------------------------------------------------------------------------ */
+typedef struct data {
+    int gpt;
+    otu_dataset d;        /* mlp, cnn */
+    size_t *train, *hold, ntrain, nhold;
+    otu_corpus text;      /* gpt */
+    size_t split;         /* gpt: tokens [0, split) train, the rest held out */
+} data;
+
+static int load_data(run_cfg *r, data *D)
 {
-    size_t f = d->features;
-    for (size_t k = 0; k < n->B; k++) {
-        size_t s = idx[(first + k) % d->n];
-        memcpy(n->xh + k * f, d->x + s * f, f * sizeof *n->xh);
-        n->yh[k] = (int32_t)d->y[s];
+    memset(D, 0, sizeof *D);
+    D->gpt = r->model.kind == OKTO_MODEL_GPT;
+    int s;
+    if (D->gpt) {
+        s = otu_corpus_load(r->data, 256, &D->text, cfg_err, sizeof cfg_err);
+        if (s != OTU_OK)
+            return bad("%s", cfg_err);
+        D->split = otu_corpus_split(&D->text, r->holdout);
+        if (D->split < r->model.context + 2 ||
+            (r->holdout > 0 && D->text.ntokens - D->split < r->model.context + 2))
+            return bad("%s: %zu characters are too few for a context of %zu and holdout %g",
+                       r->data ? r->data : OTU_LICENSES_DIR, D->text.ntokens, r->model.context,
+                       r->holdout);
+        return 0;
     }
-}
-
-static double step_loss_of(const net *n)
-{
-    double loss = 0.0;
-    for (int i = 0; i < n->m; i++)
-        loss += n->lossh[i] * (double)n->rn[i] / (double)n->B;
-    return loss;
-}
-
-static size_t step_hits(const net *n)
-{
-    size_t hits = 0, nc = (size_t)n->w[n->L];
-    for (size_t r = 0; r < n->B; r++) {
-        const float *z = n->logith + r * nc;
-        size_t arg = 0;
-        for (size_t j = 1; j < nc; j++)
-            if (z[j] > z[arg])
-                arg = j;
-        hits += (int32_t)arg == n->yh[r];
-    }
-    return hits;
-}
-
-static void print_epoch(const opts *o, int e, int epochs, const epoch_stats *s, okto_sched sched)
-{
-    if (o->json)
-        return;
-    printf("epoch %*d/%d  loss %.4f  acc %5.1f%%  %7.3f s  step %7.2f ms  util %3.0f%%  (%s)\n",
-           epochs >= 10 ? 2 : 1, e, epochs, s->loss, 100.0 * s->accuracy, s->seconds, s->step_ms,
-           100.0 * s->utilization, okto_sched_name(sched));
-    fflush(stdout);
-}
-
-/* Trains for total steps from the weights on the device; batches come from a shuffle stream
- * seeded with o->seed, so two runs see the same batches. */
-static int train(net *n, const opts *o, const train_data *d, long total, long per_epoch,
-                 run_result *r)
-{
-    memset(r, 0, sizeof *r);
-    r->nepochs = (int)((total + per_epoch - 1) / per_epoch);
-    r->step_loss = calloc((size_t)total, sizeof *r->step_loss);
-    r->step_ms = calloc((size_t)total, sizeof *r->step_ms);
-    r->ep = calloc((size_t)r->nepochs, sizeof *r->ep);
-    size_t *idx = malloc(d->n * sizeof *idx);
-    if (!r->step_loss || !r->step_ms || !r->ep || !idx) {
-        free(idx);
-        return okto_fail(n, "calloc", OKTO_ENOMEM);
-    }
-    for (size_t i = 0; i < d->n; i++)
-        idx[i] = i;
-    train_rng shuffle;
-    train_rng_seed(&shuffle, o->seed * 104729u + 3u);
-    long step = 0;
-    int rc = 0;
-    for (int e = 0; e < r->nepochs && rc == 0; e++) {
-        epoch_stats *s = &r->ep[e];
-        size_t hits = 0, seen = 0;
-        double t0 = now_ms();
-        train_shuffle(&shuffle, idx, d->n);
-        for (long k = 0; k < per_epoch && step < total; k++, step++) {
-            fill_batch(n, d, idx, (size_t)k * n->B);
-            double a = now_ms();
-            okto_status st = okto_graph_run(n->g);
-            double b = now_ms();
-            if (st != OKTO_OK) {
-                rc = okto_fail(n, "okto_graph_run (a training step)", st);
-                break;
-            }
-            okto_report rep;
-            if ((st = okto_graph_report(n->g, &rep)) != OKTO_OK) {
-                rc = okto_fail(n, "okto_graph_report", st);
-                break;
-            }
-            r->last = rep;
-            for (int l = 0; l < rep.lanes; l++)
-                okto_graph_report_lane(n->g, l, &r->lane[l]);
-            r->step_loss[step] = step_loss_of(n);
-            r->step_ms[step] = b - a;
-            s->steps++;
-            s->loss += r->step_loss[step];
-            s->step_ms += b - a;
-            s->span_ms += rep.span_ms;
-            s->utilization += rep.utilization;
-            hits += step_hits(n);
-            seen += n->B;
-            if (!isfinite(r->step_loss[step])) {
-                fprintf(stderr, "okto-train: step %ld: the loss is %g; lower --lr?\n", step + 1,
-                        r->step_loss[step]);
-                rc = -1;
-                break;
-            }
-        }
-        s->seconds = (now_ms() - t0) / 1e3;
-        if (s->steps) {
-            s->loss /= (double)s->steps;
-            s->step_ms /= (double)s->steps;
-            s->span_ms /= (double)s->steps;
-            s->utilization /= (double)s->steps;
-            s->accuracy = (double)hits / (double)seen;
-        }
-        if (rc == 0)
-            print_epoch(o, e + 1, r->nepochs, s, r->last.sched);
-    }
-    r->nsteps = step;
-    r->sched = r->last.sched;
-    /* the first steps plan, learn and (heft) time the heft plan against the sequential one:
-     * leave them out of the median when there are steps enough, else only the first */
-    long warm = step > 2 * WARM_STEPS ? WARM_STEPS : 1;
-    r->median_ms = step > warm ? median(r->step_ms + warm, step - warm) : step ? r->step_ms[0] : 0;
-    free(idx);
-    return rc;
-}
-
-/* ---- --check ---------------------------------------------------------------------------- */
-
-typedef struct check_result {
-    double loss_dev, loss_ref, max_rel;
-    char worst[32];
-} check_result;
-
-static double normwise(const float *dev, const double *ref, size_t count)
-{
-    double diff = 0.0, mag = 0.0;
-    for (size_t i = 0; i < count; i++) {
-        diff = fmax(diff, fabs((double)dev[i] - ref[i]));
-        mag = fmax(mag, fabs(ref[i]));
-    }
-    return mag > 0 ? diff / mag : diff;
-}
-
-/* Runs one step from p0 and compares the gradients on the device with the host reference. */
-static int run_check(net *n, const opts *o, const train_data *d, const params *p0, check_result *c)
-{
-    memset(c, 0, sizeof *c);
-    size_t *idx = malloc(d->n * sizeof *idx);
-    int *labels = malloc(n->B * sizeof *labels);
-    double *dW[MAX_WIDTHS] = {0}, *db[MAX_WIDTHS] = {0};
-    float *gw = NULL, *gb = NULL;
-    int rc = -1;
-    if (!idx || !labels)
-        goto done;
-    for (size_t i = 0; i < d->n; i++)
-        idx[i] = i;
-    train_rng shuffle;
-    train_rng_seed(&shuffle, o->seed * 104729u + 3u);
-    train_shuffle(&shuffle, idx, d->n);
-    fill_batch(n, d, idx, 0);
-    okto_status st = okto_graph_run(n->g);
-    if (st != OKTO_OK) {
-        okto_fail(n, "okto_graph_run (the checked step)", st);
-        goto done;
-    }
-    for (size_t r = 0; r < n->B; r++)
-        labels[r] = (int)n->yh[r];
-    for (int l = 0; l < n->L; l++) {
-        dW[l] = malloc((size_t)n->w[l] * (size_t)n->w[l + 1] * sizeof **dW);
-        db[l] = malloc((size_t)n->w[l + 1] * sizeof **db);
-        if (!dW[l] || !db[l])
-            goto done;
-    }
-    train_ref ref = {n->nl, n->w};
-    c->loss_ref = train_ref_step(&ref, (const float *const *)p0->W, (const float *const *)p0->b,
-                                 n->xh, labels, n->B, dW, db, NULL);
-    c->loss_dev = step_loss_of(n);
-    c->max_rel = fabs(c->loss_dev - c->loss_ref) / fmax(fabs(c->loss_ref), 1e-30);
-    snprintf(c->worst, sizeof c->worst, "loss");
-    for (int l = 1; l <= n->L && rc == -1; l++) {
-        size_t nw = (size_t)n->w[l - 1] * (size_t)n->w[l], nb = (size_t)n->w[l];
-        free(gw);
-        free(gb);
-        gw = malloc(nw * sizeof *gw);
-        gb = malloc(nb * sizeof *gb);
-        if (!gw || !gb)
-            break;
-        if ((st = okto_tensor_read(n->dW[l], gw)) != OKTO_OK ||
-            (st = okto_tensor_read(n->db[l], gb)) != OKTO_OK) {
-            okto_fail(n, "okto_tensor_read (a gradient)", st);
-            break;
-        }
-        double ew = normwise(gw, dW[l - 1], nw), eb = normwise(gb, db[l - 1], nb);
-        if (ew > c->max_rel) {
-            c->max_rel = ew;
-            snprintf(c->worst, sizeof c->worst, "dW%d", l);
-        }
-        if (eb > c->max_rel) {
-            c->max_rel = eb;
-            snprintf(c->worst, sizeof c->worst, "db%d", l);
-        }
-        if (l == n->L)
-            rc = 0;
-    }
-done:
-    for (int l = 0; l < n->L; l++) {
-        free(dW[l]);
-        free(db[l]);
-    }
-    free(gw);
-    free(gb);
-    free(idx);
-    free(labels);
-    return rc;
-}
-
-/* ---- output ------------------------------------------------------------------------------ */
-
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
-/* JSON has no NaN or infinity. */
-static void json_num(FILE *f, double v)
-{
-    if (isfinite(v))
-        fprintf(f, "%.9g", v);
-    else
-        fputs("null", f);
-}
-
-static void json_report(FILE *f, const okto_report *r, const okto_lane_report *lane)
-{
-    fprintf(f, "{\"sched\": \"%s\", \"tasks\": %d, \"lanes\": %d, \"span_ms\": ",
-            okto_sched_name(r->sched), r->tasks, r->lanes);
-    json_num(f, r->span_ms);
-    fputs(", \"busy_ms\": ", f);
-    json_num(f, r->busy_ms);
-    fputs(", \"utilization\": ", f);
-    json_num(f, r->utilization);
-    fputs(", \"host_ms\": ", f);
-    json_num(f, r->host_ms);
-    fputs(", \"lane\": [", f);
-    for (int l = 0; l < r->lanes; l++) {
-        fprintf(f, "%s{\"busy_ms\": ", l ? ", " : "");
-        json_num(f, lane[l].busy_ms);
-        fprintf(f, ", \"tasks\": %d, \"copy\": %s}", lane[l].tasks,
-                lane[l].is_copy ? "true" : "false");
-    }
-    fputs("]}", f);
-}
-
-static void json_run(FILE *f, const run_result *r)
-{
-    fprintf(f,
-            "{\"sched\": \"%s\", \"steps\": %ld, \"median_step_ms\": ", okto_sched_name(r->sched),
-            r->nsteps);
-    json_num(f, r->median_ms);
-    fputs(",\n    \"epochs\": [", f);
-    for (int e = 0; e < r->nepochs; e++) {
-        const epoch_stats *s = &r->ep[e];
-        fprintf(f, "%s\n      {\"epoch\": %d, \"steps\": %ld, \"loss\": ", e ? "," : "", e + 1,
-                s->steps);
-        json_num(f, s->loss);
-        fputs(", \"accuracy\": ", f);
-        json_num(f, s->accuracy);
-        fputs(", \"seconds\": ", f);
-        json_num(f, s->seconds);
-        fputs(", \"step_ms\": ", f);
-        json_num(f, s->step_ms);
-        fputs(", \"span_ms\": ", f);
-        json_num(f, s->span_ms);
-        fputs(", \"utilization\": ", f);
-        json_num(f, s->utilization);
-        fputc('}', f);
-    }
-    fputs("],\n    \"step_losses\": [", f);
-    for (long k = 0; k < r->nsteps; k++) {
-        fputs(k ? ", " : "", f);
-        json_num(f, r->step_loss[k]);
-    }
-    fputs("],\n    \"step_ms\": [", f);
-    for (long k = 0; k < r->nsteps; k++) {
-        fputs(k ? ", " : "", f);
-        json_num(f, r->step_ms[k]);
-    }
-    fputs("],\n    \"last_step\": ", f);
-    json_report(f, &r->last, r->lane);
-    fputc('}', f);
-}
-
-static int dump_weights(const char *path, const params *p, const int *w)
-{
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "okto-train: cannot open \"%s\" for writing: %s\n", path, strerror(errno));
-        return -1;
-    }
-    for (int l = 0; l < p->L; l++) {
-        size_t nw = (size_t)w[l] * (size_t)w[l + 1];
-        fprintf(f, "W%d %d %d\n", l + 1, w[l], w[l + 1]);
-        for (size_t i = 0; i < nw; i++)
-            fprintf(f, "%.9g%c", p->W[l][i], (i + 1) % (size_t)w[l + 1] ? ' ' : '\n');
-        fprintf(f, "b%d 1 %d\n", l + 1, w[l + 1]);
-        for (int i = 0; i < w[l + 1]; i++)
-            fprintf(f, "%.9g%c", p->b[l][i], i + 1 < w[l + 1] ? ' ' : '\n');
-    }
-    if (fclose(f) != 0) {
-        fprintf(stderr, "okto-train: writing \"%s\" failed\n", path);
-        return -1;
-    }
+    s = strcmp(r->data, "digits") == 0 ? otu_digits_load(NULL, &D->d, cfg_err, sizeof cfg_err)
+                                       : otu_csv_load(r->data, &D->d, cfg_err, sizeof cfg_err);
+    if (s != OTU_OK)
+        return bad("%s", cfg_err);
+    D->train = malloc(D->d.n * sizeof *D->train);
+    D->hold = malloc(D->d.n * sizeof *D->hold);
+    if (!D->train || !D->hold)
+        return bad("out of memory");
+    if (otu_split(D->d.n, D->d.y, D->d.classes, r->holdout, r->seed, D->train, &D->ntrain,
+                  D->hold, &D->nhold, cfg_err, sizeof cfg_err) != OTU_OK)
+        return bad("%s", cfg_err);
     return 0;
 }
 
-static void device_name(const net *n, char *buf, size_t len)
+static void free_data(data *D)
 {
-    buf[0] = '\0';
-    if (clGetDeviceInfo(okto_context_device(n->ctx), CL_DEVICE_NAME, len, buf, NULL) != CL_SUCCESS)
-        snprintf(buf, len, "?");
-    buf[len - 1] = '\0';
+    otu_dataset_free(&D->d);
+    otu_corpus_free(&D->text);
+    free(D->train);
+    free(D->hold);
 }
 
-/* ---- main -------------------------------------------------------------------------------- */
+/* The model's shape from the data (and the checks that they fit). */
+static int fit_model(run_cfg *r, const data *D)
+{
+    okto_model_config *m = &r->model;
+    if (D->gpt) {
+        m->classes = (size_t)D->text.vocab;
+        return 0;
+    }
+    m->classes = (size_t)D->d.classes;
+    if (m->kind == OKTO_MODEL_MLP) {
+        m->features = D->d.features;
+        return 0;
+    }
+    if (m->channels * m->height * m->width != D->d.features)
+        return bad("cnn: images of %zu x %zu x %zu are %zu values, but %s has %zu features per "
+                   "row (set channels, height and image_width)",
+                   m->channels, m->height, m->width, m->channels * m->height * m->width, r->data,
+                   D->d.features);
+    return 0;
+}
 
+/* ---- checkpoints ----------------------------------------------------------------------------- */
+static int save_checkpoint(const run_cfg *r, okto_nn *nn, const data *D, const char *path)
+{
+    otu_st_writer *w = NULL;
+    int n = okto_nn_param_count(nn), rc = 1;
+    float **bufs = calloc((size_t)n * 3, sizeof *bufs);
+    char meta[64], *vocab = NULL;
+    if (!bufs || otu_st_writer_create(&w) != OTU_OK)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        const char *name;
+        okto_tensor *t[3];
+        if (okto_nn_param_at(nn, i, &name, &t[0], NULL) != OKTO_OK ||
+            okto_nn_param_state(nn, i, &t[1], &t[2]) != OKTO_OK)
+            goto out;
+        int64_t shape[4];
+        int rank = okto_tensor_rank(t[0]);
+        for (int d = 0; d < rank; d++)
+            shape[d] = (int64_t)okto_tensor_dim(t[0], d);
+        for (int k = 0; k < 3; k++) {
+            char full[160];
+            snprintf(full, sizeof full, "%s%s", k == 0 ? "" : k == 1 ? "optimizer.m." : "optimizer.v.",
+                     name);
+            bufs[3 * i + k] = malloc(okto_tensor_numel(t[0]) * sizeof(float));
+            if (!bufs[3 * i + k] || okto_tensor_read_f32(t[k], bufs[3 * i + k]) != OKTO_OK ||
+                otu_st_writer_add(w, full, OTU_F32, rank, shape, bufs[3 * i + k], cfg_err,
+                                  sizeof cfg_err) != OTU_OK)
+                goto out;
+        }
+    }
+    const okto_model_config *m = &r->model;
+    long steps = 0;
+    okto_nn_steps(nn, &steps);
+    struct {
+        const char *k;
+        long v;
+    } ints[] = {{"okto.width", (long)m->width_hidden}, {"okto.layers", m->layers},
+                {"okto.heads", m->heads},              {"okto.context", (long)m->context},
+                {"okto.classes", (long)m->classes},    {"okto.features", (long)m->features},
+                {"okto.channels", (long)m->channels},  {"okto.height", (long)m->height},
+                {"okto.image_width", (long)m->width},  {"okto.steps", steps}};
+    if (otu_st_writer_meta(w, "okto.model", okto_model_name(m->kind), cfg_err, sizeof cfg_err))
+        goto out;
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+        snprintf(meta, sizeof meta, "%ld", ints[i].v);
+        if (otu_st_writer_meta(w, ints[i].k, meta, cfg_err, sizeof cfg_err) != OTU_OK)
+            goto out;
+    }
+    if (D->gpt) { /* the vocabulary: code points in hex, id order */
+        vocab = malloc((size_t)D->text.vocab * 9 + 1);
+        size_t at = 0;
+        for (int i = 0; vocab && i < D->text.vocab; i++)
+            at += (size_t)sprintf(vocab + at, "%s%x", i ? "," : "", D->text.chars[i]);
+        if (!vocab || otu_st_writer_meta(w, "okto.vocab", vocab, cfg_err, sizeof cfg_err))
+            goto out;
+    }
+    if (otu_st_writer_write(w, path, cfg_err, sizeof cfg_err) != OTU_OK)
+        goto out;
+    rc = 0;
+out:
+    if (rc)
+        fprintf(stderr, "okto-train: saving %s: %s\n", path,
+                cfg_err[0] ? cfg_err : okto_last_error(NULL));
+    for (int i = 0; bufs && i < 3 * n; i++)
+        free(bufs[i]);
+    free(bufs);
+    free(vocab);
+    otu_st_writer_destroy(w);
+    return rc;
+}
+
+/* The checkpoint's model settings into r (they win over the config's). */
+static int checkpoint_model(run_cfg *r, otu_st_file **out)
+{
+    int s = otu_st_open(r->load, out, cfg_err, sizeof cfg_err);
+    if (s != OTU_OK)
+        return bad("%s", cfg_err);
+    const char *kind = otu_st_meta(*out, "okto.model");
+    int k = okto_model_parse(kind);
+    if (k < 0)
+        return bad("%s: no okto.model in its metadata (not an okto-train checkpoint)", r->load);
+    okto_model_config m = okto_model_default((okto_model_kind)k);
+    struct {
+        const char *k;
+        size_t *v;
+        int *iv;
+    } f[] = {{"okto.width", &m.width_hidden, NULL}, {"okto.layers", NULL, &m.layers},
+             {"okto.heads", NULL, &m.heads},        {"okto.context", &m.context, NULL},
+             {"okto.classes", &m.classes, NULL},    {"okto.features", &m.features, NULL},
+             {"okto.channels", &m.channels, NULL},  {"okto.height", &m.height, NULL},
+             {"okto.image_width", &m.width, NULL}};
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+        const char *v = otu_st_meta(*out, f[i].k);
+        if (!v)
+            return bad("%s: no %s in its metadata", r->load, f[i].k);
+        long x = strtol(v, NULL, 10);
+        if (f[i].v)
+            *f[i].v = (size_t)x;
+        else
+            *f[i].iv = (int)x;
+    }
+    if (r->model.kind != m.kind)
+        fprintf(stderr, "okto-train: %s holds a %s model: using it\n", r->load,
+                okto_model_name(m.kind));
+    r->model = m;
+    return 0;
+}
+
+/* The checkpoint's parameters (and optimizer state, and step count) into nn. */
+static int load_params(const run_cfg *r, okto_nn *nn, otu_st_file *f)
+{
+    int n = okto_nn_param_count(nn);
+    for (int i = 0; i < n; i++) {
+        const char *name;
+        okto_tensor *t[3];
+        if (okto_nn_param_at(nn, i, &name, &t[0], NULL) != OKTO_OK ||
+            okto_nn_param_state(nn, i, &t[1], &t[2]) != OKTO_OK)
+            return okto_failed("okto_nn_param_at", OKTO_ESTATE);
+        int64_t shape[4];
+        int rank = okto_tensor_rank(t[0]);
+        for (int d = 0; d < rank; d++)
+            shape[d] = (int64_t)okto_tensor_dim(t[0], d);
+        for (int k = 0; k < 3; k++) {
+            char full[160];
+            snprintf(full, sizeof full, "%s%s", k == 0 ? "" : k == 1 ? "optimizer.m." : "optimizer.v.",
+                     name);
+            const otu_st_tensor *st;
+            if (otu_st_expect(f, full, OTU_F32, rank, shape, &st, cfg_err, sizeof cfg_err) != OTU_OK) {
+                if (k) /* no optimizer state: a fresh optimizer */
+                    continue;
+                return bad("%s", cfg_err);
+            }
+            float *buf = malloc(st->nbytes);
+            okto_status s = OKTO_ENOMEM;
+            if (buf && otu_st_read(st, buf, st->nbytes) == OTU_OK)
+                s = okto_tensor_write_f32(t[k], buf);
+            free(buf);
+            if (s != OKTO_OK)
+                return okto_failed("loading a parameter", s);
+        }
+    }
+    const char *steps = otu_st_meta(f, "okto.steps");
+    if (steps) {
+        okto_status s = okto_nn_set_steps(nn, strtol(steps, NULL, 10));
+        if (s != OKTO_OK)
+            return okto_failed("okto_nn_set_steps", s);
+    }
+    (void)r;
+    return 0;
+}
+
+/* ---- the step graph -------------------------------------------------------------------------- */
+typedef struct stepper {
+    okto_graph *g;
+    okto_tensor *loss;         /* the step's loss (mean over the batch) */
+    okto_tensor *in[2 * 1024]; /* per micro-batch: inputs, labels */
+    float *x;                  /* staging: the batch's data (mlp, cnn) */
+    int32_t *ids, *labels;     /* staging: gpt ids, and labels */
+    float loss_host;
+} stepper;
+
+static size_t row_len(const run_cfg *r)
+{
+    const okto_model_config *m = &r->model;
+    return m->kind == OKTO_MODEL_GPT   ? m->context
+           : m->kind == OKTO_MODEL_MLP ? m->features
+                                       : m->channels * m->height * m->width;
+}
+
+static okto_status micro_tensors(okto_context *ctx, const run_cfg *r, size_t rows,
+                                 okto_tensor **x, okto_tensor **y)
+{
+    const okto_model_config *m = &r->model;
+    okto_status s;
+    if (m->kind == OKTO_MODEL_GPT) {
+        s = okto_tensor_create(ctx, OKTO_I32, 2, (size_t[]){rows, m->context}, x);
+        return s == OKTO_OK ? okto_tensor_create(ctx, OKTO_I32, 1,
+                                                 (size_t[]){rows * m->context}, y)
+                            : s;
+    }
+    if (m->kind == OKTO_MODEL_MLP)
+        s = okto_tensor_create(ctx, OKTO_F32, 2, (size_t[]){rows, m->features}, x);
+    else
+        s = okto_tensor_create(ctx, OKTO_F32, 4, (size_t[]){rows, m->channels, m->height, m->width},
+                               x);
+    return s == OKTO_OK ? okto_tensor_create(ctx, OKTO_I32, 1, (size_t[]){rows}, y) : s;
+}
+
+/* Records forward + loss + backward per micro-batch (uploads from the staging buffers first),
+ * then, when opt is not NULL, the optimizer step, and the loss's download. */
+static okto_status record_step(okto_context *ctx, okto_nn *nn, const run_cfg *r, size_t batch,
+                               const okto_optim *opt, stepper *st)
+{
+    int gpt = r->model.kind == OKTO_MODEL_GPT;
+    size_t len = row_len(r);
+    okto_status s = okto_graph_create(ctx, &st->g);
+    if (s == OKTO_OK && r->sched != OKTO_SCHED_AUTO)
+        s = okto_graph_set_sched(st->g, r->sched);
+    st->x = gpt ? NULL : malloc(batch * len * sizeof *st->x);
+    st->ids = gpt ? malloc(batch * len * sizeof *st->ids) : NULL;
+    st->labels = malloc(batch * (gpt ? len : 1) * sizeof *st->labels);
+    if (s == OKTO_OK && (!(gpt ? (void *)st->ids : (void *)st->x) || !st->labels))
+        s = OKTO_ENOMEM;
+    okto_tensor *total = NULL;
+    int M = (int)r->micro;
+    for (int m = 0; m < M && s == OKTO_OK; m++) {
+        size_t r0 = batch * (size_t)m / (size_t)M, r1 = batch * (size_t)(m + 1) / (size_t)M;
+        okto_tensor **x = &st->in[2 * m], **y = &st->in[2 * m + 1], *logits, *loss;
+        if ((s = micro_tensors(ctx, r, r1 - r0, x, y)) != OKTO_OK)
+            break;
+        if (gpt)
+            s = okto_upload(st->g, *x, st->ids + r0 * len);
+        else
+            s = okto_upload(st->g, *x, st->x + r0 * len);
+        if (s == OKTO_OK)
+            s = okto_upload(st->g, *y, st->labels + r0 * (gpt ? len : 1));
+        if (s == OKTO_OK)
+            s = okto_nn_forward(st->g, nn, *x, &logits);
+        /* each micro-batch's mean loss weighted by its share of the batch: the batch's mean */
+        if (s == OKTO_OK)
+            s = okto_nn_loss(st->g, nn, logits, *y, (float)(r1 - r0) / (float)batch, &loss);
+        if (s == OKTO_OK)
+            s = okto_nn_backward(st->g, nn, loss, m ? OKTO_ACCUMULATE : 0);
+        if (s == OKTO_OK && !total)
+            total = loss;
+        else if (s == OKTO_OK)
+            s = okto_zip(st->g, total, total, loss, OKTO_ZIP_ADD);
+    }
+    if (s == OKTO_OK && opt)
+        s = okto_nn_update(st->g, nn, opt);
+    if (s == OKTO_OK)
+        s = okto_download(st->g, &st->loss_host, total);
+    st->loss = total;
+    return s;
+}
+
+static void free_step(stepper *st, int micro)
+{
+    okto_graph_destroy(st->g);
+    for (int i = 0; i < 2 * micro; i++)
+        okto_tensor_destroy(st->in[i]);
+    free(st->x);
+    free(st->ids);
+    free(st->labels);
+    memset(st, 0, sizeof *st);
+}
+
+/* ---- evaluation ------------------------------------------------------------------------------ */
+/* Classifier accuracy over rows[0..n) in chunks of up to 256 (one graph per chunk size). */
+static okto_status accuracy(okto_context *ctx, okto_nn *nn, const run_cfg *r, const data *D,
+                            const size_t *rows, size_t n, double *acc)
+{
+    size_t chunk = n < 256 ? n : 256, len = row_len(r), right = 0;
+    okto_status s = OKTO_OK;
+    float *x = malloc(chunk * len * sizeof *x);
+    int32_t *pred = malloc(chunk * sizeof *pred), *lab = malloc(chunk * sizeof *lab);
+    okto_graph *g[2] = {NULL, NULL};
+    okto_tensor *xt[2] = {NULL, NULL}, *pt[2] = {NULL, NULL};
+    size_t sizes[2] = {chunk, n % chunk};
+    if (!x || !pred || !lab)
+        s = OKTO_ENOMEM;
+    for (int k = 0; k < 2 && s == OKTO_OK; k++) {
+        if (!sizes[k])
+            continue;
+        okto_tensor *logits, *dummy;
+        if ((s = okto_graph_create(ctx, &g[k])) != OKTO_OK ||
+            (s = micro_tensors(ctx, r, sizes[k], &xt[k], &dummy)) != OKTO_OK)
+            break;
+        okto_tensor_destroy(dummy);
+        if ((s = okto_tensor_create(ctx, OKTO_I32, 1, &sizes[k], &pt[k])) == OKTO_OK &&
+            (s = okto_upload(g[k], xt[k], x)) == OKTO_OK &&
+            (s = okto_nn_forward(g[k], nn, xt[k], &logits)) == OKTO_OK &&
+            (s = okto_argmax(g[k], pt[k], logits)) == OKTO_OK)
+            s = okto_download(g[k], pred, pt[k]);
+    }
+    for (size_t at = 0; at < n && s == OKTO_OK;) {
+        size_t m = n - at < chunk ? n - at : chunk;
+        otu_dataset_gather(&D->d, rows + at, m, x, lab);
+        if ((s = okto_graph_run(g[m == chunk ? 0 : 1])) != OKTO_OK)
+            break;
+        for (size_t i = 0; i < m; i++)
+            right += pred[i] == lab[i];
+        at += m;
+    }
+    *acc = n ? (double)right / (double)n : 0;
+    for (int k = 0; k < 2; k++) {
+        okto_graph_destroy(g[k]);
+        okto_tensor_destroy(xt[k]);
+        okto_tensor_destroy(pt[k]);
+    }
+    free(x);
+    free(pred);
+    free(lab);
+    return s;
+}
+
+/* gpt: the mean loss over nb fixed batches of held-out windows. */
+typedef struct evaler {
+    stepper st;
+    int nb;
+    int32_t *ids, *labels; /* nb batches of windows, drawn once */
+} evaler;
+
+static okto_status text_eval_init(okto_context *ctx, okto_nn *nn, const run_cfg *r,
+                                  const data *D, evaler *e)
+{
+    memset(e, 0, sizeof *e);
+    size_t T = r->model.context, B = (size_t)r->batch, nhold = D->text.ntokens - D->split;
+    e->nb = 8;
+    e->ids = malloc((size_t)e->nb * B * T * sizeof *e->ids);
+    e->labels = malloc((size_t)e->nb * B * T * sizeof *e->labels);
+    if (!e->ids || !e->labels)
+        return OKTO_ENOMEM;
+    otu_rng rng;
+    otu_rng_seed(&rng, r->seed ^ 0x5eedull);
+    for (int b = 0; b < e->nb; b++)
+        otu_token_batch(&rng, D->text.tokens + D->split, nhold, T, B, e->ids + (size_t)b * B * T,
+                        e->labels + (size_t)b * B * T);
+    run_cfg one = *r;
+    one.micro = 1;
+    return record_step(ctx, nn, &one, B, NULL, &e->st);
+}
+
+static okto_status text_eval(evaler *e, const run_cfg *r, double *loss)
+{
+    size_t n = (size_t)r->batch * r->model.context;
+    double sum = 0;
+    for (int b = 0; b < e->nb; b++) {
+        memcpy(e->st.ids, e->ids + (size_t)b * n, n * sizeof *e->ids);
+        memcpy(e->st.labels, e->labels + (size_t)b * n, n * sizeof *e->labels);
+        okto_status s = okto_graph_run(e->st.g);
+        if (s != OKTO_OK)
+            return s;
+        sum += e->st.loss_host;
+    }
+    *loss = sum / e->nb;
+    return OKTO_OK;
+}
+
+static void text_eval_free(evaler *e)
+{
+    free_step(&e->st, 1);
+    free(e->ids);
+    free(e->labels);
+}
+
+/* ---- generation ------------------------------------------------------------------------------ */
+static int generate(okto_context *ctx, okto_nn *nn, const run_cfg *r, const otu_corpus *voc)
+{
+    size_t T = r->model.context, V = r->model.classes, cap = strlen(r->generate) + 1;
+    int32_t *seq = malloc((cap + (size_t)r->tokens) * sizeof *seq), *win = malloc(T * sizeof *win);
+    float *logits = malloc(T * V * sizeof *logits);
+    double *p = malloc(V * sizeof *p);
+    char *text = malloc(4 * ((size_t)r->tokens + cap) + 1);
+    okto_graph *g = NULL;
+    okto_tensor *ids = NULL, *out;
+    int rc = 1;
+    size_t n = 0, len;
+    if (!seq || !win || !logits || !p || !text) {
+        fprintf(stderr, "okto-train: out of memory\n");
+        goto done;
+    }
+    if (otu_corpus_encode(voc, r->generate, strlen(r->generate), seq, cap, &n, cfg_err,
+                          sizeof cfg_err) != OTU_OK) {
+        rc = bad("generate: %s", cfg_err);
+        goto done;
+    }
+    OK(okto_graph_create(ctx, &g));
+    OK(okto_tensor_create(ctx, OKTO_I32, 2, (size_t[]){1, T}, &ids));
+    OK(okto_upload(g, ids, win));
+    OK(okto_nn_forward(g, nn, ids, &out));
+    OK(okto_download(g, logits, out));
+    otu_rng rng;
+    otu_rng_seed(&rng, r->seed * 7919 + 1);
+    size_t start = n;
+    for (long t = 0; t < r->tokens; t++) {
+        /* the last T tokens, padded after: causal attention makes the padding invisible */
+        size_t have = n < T ? n : T, at = have ? have - 1 : 0;
+        memset(win, 0, T * sizeof *win);
+        if (have)
+            memcpy(win, seq + n - have, have * sizeof *win);
+        OK(okto_graph_run(g));
+        const float *row = logits + at * V;
+        size_t next = 0;
+        if (r->temperature <= 0) {
+            for (size_t v = 1; v < V; v++)
+                next = row[v] > row[next] ? v : next;
+        } else {
+            double mx = -INFINITY, sum = 0;
+            for (size_t v = 0; v < V; v++)
+                mx = fmax(mx, row[v]);
+            for (size_t v = 0; v < V; v++)
+                sum += p[v] = exp((row[v] - mx) / r->temperature);
+            double u = otu_rng_uniform(&rng) * sum;
+            for (next = 0; next + 1 < V && (u -= p[next]) > 0; next++)
+                ;
+        }
+        seq[n++] = (int32_t)next;
+    }
+    (void)start;
+    if (otu_corpus_decode(voc, seq, n, text, 4 * n + 1, &len) != OTU_OK) {
+        fprintf(stderr, "okto-train: generate: a token outside the vocabulary\n");
+        goto done;
+    }
+    if (r->json) {
+        fputs("\"generated\": \"", stdout);
+        for (const char *c = text; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                printf("\\%c", *c);
+            else if ((unsigned char)*c < 0x20)
+                printf("\\u%04x", (unsigned char)*c);
+            else
+                putchar(*c);
+        }
+        fputs("\",\n", stdout);
+    } else {
+        printf("generated:\n%s\n", text);
+    }
+    rc = 0;
+done:
+    okto_graph_destroy(g);
+    okto_tensor_destroy(ids);
+    free(seq);
+    free(win);
+    free(logits);
+    free(p);
+    free(text);
+    return rc;
+}
+
+/* ---- --check --------------------------------------------------------------------------------- */
+static otu_ref_config ref_of(const okto_model_config *c)
+{
+    otu_ref_config r = {.kind = c->kind == OKTO_MODEL_MLP   ? OTU_REF_MLP
+                                : c->kind == OKTO_MODEL_CNN ? OTU_REF_CNN
+                                                            : OTU_REF_GPT,
+                        .features = c->features,
+                        .channels = c->channels,
+                        .height = c->height,
+                        .width = c->width,
+                        .classes = c->classes,
+                        .hidden = c->width_hidden,
+                        .layers = c->layers,
+                        .heads = c->heads,
+                        .context = c->context};
+    return r;
+}
+
+/* The first batch's loss and gradients on okto and on the double host model. */
+static int check(okto_context *ctx, okto_nn *nn, run_cfg *r, const data *D)
+{
+    size_t B = (size_t)(r->batch < 8 ? r->batch : 8), T = r->model.context;
+    run_cfg c = *r;
+    if (c.micro > (long)B)
+        c.micro = (long)B;
+    stepper st = {0};
+    int rc = 1, n = okto_nn_param_count(nn);
+    double **p = calloc((size_t)n, sizeof *p), **gr = calloc((size_t)n, sizeof *gr);
+    float *tmp = NULL;
+    okto_status s = record_step(ctx, nn, &c, B, NULL, &st);
+    if (s != OKTO_OK) {
+        rc = okto_failed("recording the check step", s);
+        goto out;
+    }
+    if (D->gpt) {
+        otu_rng rng;
+        otu_rng_seed(&rng, r->seed);
+        otu_token_batch(&rng, D->text.tokens, D->split, T, B, st.ids, st.labels);
+    } else {
+        otu_dataset_gather(&D->d, D->train, B, st.x, st.labels);
+    }
+    if ((s = okto_graph_run(st.g)) != OKTO_OK) {
+        rc = okto_failed("running the check step", s);
+        goto out;
+    }
+    otu_ref_config rc_ = ref_of(&r->model);
+    size_t numel[512];
+    if (otu_ref_params(&rc_, NULL) != n || n > 512) {
+        fprintf(stderr, "okto-train: check: %d parameters, the reference model %d\n", n,
+                otu_ref_params(&rc_, NULL));
+        goto out;
+    }
+    otu_ref_params(&rc_, numel);
+    for (int i = 0; i < n; i++) {
+        okto_tensor *t;
+        okto_nn_param_at(nn, i, NULL, &t, NULL);
+        p[i] = malloc(numel[i] * sizeof **p);
+        gr[i] = malloc(numel[i] * sizeof **gr);
+        tmp = realloc(tmp, numel[i] * sizeof *tmp);
+        if (!p[i] || !gr[i] || !tmp || okto_tensor_read_f32(t, tmp) != OKTO_OK)
+            goto out;
+        for (size_t e = 0; e < numel[i]; e++)
+            p[i][e] = tmp[e];
+    }
+    double want = otu_ref_step(&rc_, (const double *const *)p, gr, st.x, st.ids, st.labels, B, T);
+    double lerr = fabs(st.loss_host - want) / fmax(1.0, fabs(want)), worst = 0;
+    const char *worst_name = "";
+    for (int i = 0; i < n; i++) {
+        okto_tensor *g;
+        const char *name;
+        okto_nn_param_at(nn, i, &name, NULL, &g);
+        tmp = realloc(tmp, numel[i] * sizeof *tmp);
+        if (!tmp || okto_tensor_read_f32(g, tmp) != OKTO_OK)
+            goto out;
+        double mx = 0, err = 0;
+        for (size_t e = 0; e < numel[i]; e++)
+            mx = fmax(mx, fabs(gr[i][e]));
+        for (size_t e = 0; e < numel[i]; e++)
+            err = fmax(err, fabs(tmp[e] - gr[i][e]));
+        double rel = err / fmax(mx, 1e-12);
+        if (rel > worst)
+            worst = rel, worst_name = name;
+    }
+    int pass = lerr <= CHECK_TOL && worst <= CHECK_TOL;
+    if (r->json)
+        printf("\"check\": {\"loss\": %.9g, \"reference_loss\": %.9g, \"loss_rel_err\": %.3g, "
+               "\"params\": %d, \"worst_grad_rel_err\": %.3g, \"worst_param\": \"%s\", "
+               "\"tolerance\": %g, \"pass\": %s},\n",
+               st.loss_host, want, lerr, n, worst, worst_name, CHECK_TOL, pass ? "true" : "false");
+    else
+        printf("check: %s, batch %zu in %ld micro-batches: loss %.7g (double %.7g, rel err %.2g); "
+               "%d gradients, worst %.2g of its largest value (%s); tolerance %g: %s\n",
+               okto_model_name(r->model.kind), B, c.micro, st.loss_host, want, lerr, n, worst,
+               worst_name, CHECK_TOL, pass ? "pass" : "FAIL");
+    rc = pass ? 0 : 1;
+out:
+    for (int i = 0; i < n && p; i++) {
+        free(p[i]);
+        free(gr[i]);
+    }
+    free(p);
+    free(gr);
+    free(tmp);
+    free_step(&st, (int)c.micro);
+    return rc;
+}
+
+/* ---- training -------------------------------------------------------------------------------- */
+typedef struct result {
+    double *losses;   /* per step */
+    long nsteps;
+    double step_ms, train_loss, holdout; /* holdout: accuracy or loss */
+    double seconds;
+} result;
+
+static void json_str(const char *k, const char *v, int comma)
+{
+    printf("\"%s\": \"%s\"%s", k, v, comma ? ", " : "");
+}
+
+static int train(okto_context *ctx, run_cfg *r, data *D, otu_st_file *ckpt, int quiet,
+                 result *res)
+{
+    int rc = 0, gpt = D->gpt;
+    okto_nn *nn = NULL;
+    stepper st = {0};
+    evaler ev = {0};
+    otu_batcher bt = {0};
+    otu_progress prog;
+    otu_watchdog wd;
+    double *ms = NULL;
+    size_t B = (size_t)r->batch;
+    okto_optim opt = okto_optim_default((okto_optim_kind)r->optimizer);
+    opt.lr = (float)r->lr;
+    opt.momentum = (float)r->momentum;
+    opt.weight_decay = (float)r->weight_decay;
+    opt.clip_norm = (float)r->clip;
+    memset(res, 0, sizeof *res);
+    OK(okto_nn_create(ctx, OKTO_F32, r->seed, &nn));
+    OK(okto_nn_model(nn, &r->model));
+    OK(okto_nn_allocate(nn));
+    if (ckpt && (rc = load_params(r, nn, ckpt)) != 0)
+        goto done;
+    if (r->check) {
+        rc = check(ctx, nn, r, D);
+        goto done;
+    }
+    if (r->eval || (ckpt && !r->train_set)) { /* inference: nothing trained */
+        if (gpt) {
+            OK(text_eval_init(ctx, nn, r, D, &ev));
+            OK(text_eval(&ev, r, &res->holdout));
+        } else {
+            const size_t *rows = r->holdout > 0 ? D->hold : D->train;
+            size_t nr = r->holdout > 0 ? D->nhold : D->ntrain;
+            OK(accuracy(ctx, nn, r, D, rows, nr, &res->holdout));
+        }
+        goto generate_and_save;
+    }
+    long per_epoch = gpt ? r->eval_every : (long)(D->ntrain / B);
+    if (!gpt && per_epoch < 1) {
+        rc = bad("batch %zu is larger than the %zu training rows", B, D->ntrain);
+        goto done;
+    }
+    long total = gpt ? r->steps : r->epochs * per_epoch;
+    if (!gpt && r->steps > 0 && r->steps < total)
+        total = r->steps;
+    res->losses = calloc((size_t)total + 1, sizeof *res->losses);
+    ms = calloc((size_t)total + 1, sizeof *ms);
+    if (!res->losses || !ms) {
+        rc = bad("out of memory");
+        goto done;
+    }
+    OK(record_step(ctx, nn, r, B, &opt, &st));
+    if (gpt) {
+        if (r->holdout > 0)
+            OK(text_eval_init(ctx, nn, r, D, &ev));
+    } else if (otu_batcher_init(&bt, D->train, D->ntrain, B, r->seed, OTU_BATCH_SHUFFLE |
+                                OTU_BATCH_DROP_LAST, cfg_err, sizeof cfg_err) != OTU_OK) {
+        rc = bad("%s", cfg_err);
+        goto done;
+    }
+    otu_progress_mode pm = quiet || !strcmp(r->progress, "off") ? OTU_PROGRESS_OFF
+                           : !strcmp(r->progress, "lines")      ? OTU_PROGRESS_LINES
+                                                                : OTU_PROGRESS_AUTO;
+    otu_progress_init(&prog, stderr, pm, (uint64_t)total, gpt ? "tokens" : "samples", 10);
+    otu_watchdog_init(&wd, (int)r->model.classes, 10);
+    otu_rng rng;
+    otu_rng_seed(&rng, r->seed * 31 + 7);
+    if (!quiet && !r->json)
+        printf("%s: %zu parameters, %s, batch %zu in %ld micro-batch%s, %ld steps, sched %s\n",
+               okto_model_name(r->model.kind), okto_nn_numel(nn),
+               gpt ? "character-level" : r->data, B, r->micro, r->micro == 1 ? "" : "es", total,
+               okto_sched_name(r->sched == OKTO_SCHED_AUTO ? okto_context_sched(ctx) : r->sched));
+    if (r->json && !quiet)
+        printf("\"epochs\": [");
+    double t0 = now_s(), epoch_loss = 0;
+    long step = 0, in_epoch = 0, epoch = 0;
+    otu_progress_start(&prog);
+    while (step < total) {
+        if (r->time_limit > 0 && now_s() - t0 > r->time_limit)
+            break;
+        if (gpt) {
+            otu_token_batch(&rng, D->text.tokens, D->split, r->model.context, B, st.ids,
+                            st.labels);
+        } else {
+            const size_t *rows;
+            size_t n = otu_batcher_next(&bt, &rows);
+            if (!n)
+                n = otu_batcher_next(&bt, &rows); /* the next epoch's first batch */
+            otu_dataset_gather(&D->d, rows, n, st.x, st.labels);
+        }
+        OK(okto_nn_set_lr(nn, okto_lr_schedule((float)r->lr, (float)r->min_lr, r->warmup, total,
+                                               step)));
+        double ts = now_s();
+        OK(okto_graph_run(st.g));
+        ms[step] = 1e3 * (now_s() - ts);
+        double loss = st.loss_host;
+        res->losses[step++] = loss;
+        epoch_loss += loss;
+        in_epoch++;
+        otu_progress_tick(&prog, (uint64_t)(B * (gpt ? r->model.context : 1)), loss);
+        if (otu_watchdog_loss(&wd, loss, cfg_err, sizeof cfg_err) != OTU_OK) {
+            otu_progress_finish(&prog);
+            fprintf(stderr, "okto-train: %s\n", cfg_err);
+            rc = 1;
+            goto done;
+        }
+        if (in_epoch == per_epoch || step == total) {
+            epoch++;
+            double h = NAN;
+            if (gpt && r->holdout > 0)
+                OK(text_eval(&ev, r, &h));
+            else if (!gpt && D->nhold)
+                OK(accuracy(ctx, nn, r, D, D->hold, D->nhold, &h));
+            res->train_loss = epoch_loss / (double)in_epoch;
+            res->holdout = h;
+            if (!quiet) {
+                otu_progress_finish(&prog);
+                if (r->json)
+                    printf("%s\n  {\"%s\": %ld, \"step\": %ld, \"train_loss\": %.6g, \"%s\": %.6g, "
+                           "\"seconds\": %.3f}",
+                           epoch > 1 ? "," : "", gpt ? "eval" : "epoch", epoch, step,
+                           res->train_loss, gpt ? "holdout_loss" : "holdout_accuracy", h,
+                           now_s() - t0);
+                else if (gpt)
+                    printf("step %6ld  train loss %.4f  holdout loss %.4f  (%.1f s)\n", step,
+                           res->train_loss, h, now_s() - t0);
+                else
+                    printf("epoch %3ld  train loss %.4f  holdout accuracy %.2f%%  (%.1f s)\n",
+                           epoch, res->train_loss, 100 * h, now_s() - t0);
+                fflush(stdout);
+            }
+            if (otu_watchdog_epoch(&wd, cfg_err, sizeof cfg_err) != OTU_OK) {
+                fprintf(stderr, "okto-train: %s\n", cfg_err);
+                rc = 1;
+                goto done;
+            }
+            epoch_loss = 0;
+            in_epoch = 0;
+        }
+    }
+    otu_progress_finish(&prog);
+    if (r->json && !quiet)
+        printf("\n],\n");
+    res->nsteps = step;
+    res->seconds = now_s() - t0;
+    res->step_ms = median(ms, (size_t)step);
+    if (r->trace && !quiet)
+        OK(okto_graph_trace(st.g, r->trace));
+generate_and_save:
+    if (!quiet && r->generate && (rc = generate(ctx, nn, r, &D->text)) != 0)
+        goto done;
+    if (!quiet && r->save && (rc = save_checkpoint(r, nn, D, r->save)) != 0)
+        goto done;
+done:
+    free(ms);
+    if (gpt && ev.st.g)
+        text_eval_free(&ev);
+    otu_batcher_free(&bt);
+    free_step(&st, (int)r->micro);
+    okto_nn_destroy(nn);
+    return rc;
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
 int main(int argc, char **argv)
 {
-    opts o = {.batch = 256,
-              .micro = 4,
-              .epochs = 10,
-              .lr = 0.5,
-              .seed = 1,
-              .data = "spiral",
-              .samples = 2048};
-    o.nl = 4;
-    o.w[0] = 2, o.w[1] = 64, o.w[2] = 64, o.w[3] = 2;
-    int rc = parse_args(argc, argv, &o);
-    if (rc)
-        return rc < 0 ? 0 : rc;
-    train_data d;
-    if ((rc = load_data(&o, &d)) != 0)
-        return rc;
-    if ((size_t)o.batch > d.n && !o.check)
-        fprintf(stderr,
-                "okto-train: note: --batch %zu is more than the %zu samples; batches "
-                "repeat samples\n",
-                o.batch, d.n);
-
-    net n;
-    params p0 = {0}, pt = {0};
-    run_result main_run = {0}, seq_run = {0};
-    check_result chk = {0};
-    int failed = 0, have_check = 0, have_compare = 0;
-    double max_loss_diff = 0.0;
-    char dev[256] = "";
-    rc = 1;
-    if (params_alloc(&p0, o.w, o.nl) != 0 || params_alloc(&pt, o.w, o.nl) != 0) {
-        fprintf(stderr, "okto-train: out of memory\n");
-        goto out_data;
-    }
-    params_init(&p0, o.w, o.seed);
-    if (net_create(&n, &o) != 0 || params_to_device(&n, &p0) != 0)
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+    otu_config *scan = NULL, *c = NULL;
+    int rc = 2, npos = 0;
+    data D = {0};
+    otu_st_file *ckpt = NULL;
+    okto_context *ctx = NULL;
+    result res = {0}, seq = {0};
+    run_cfg r = {0};
+    char **argv2 = malloc((size_t)(argc + 1) * sizeof *argv2);
+    if (!argv2 || otu_config_create(&scan) != OTU_OK || otu_config_create(&c) != OTU_OK)
         goto out;
-    device_name(&n, dev, sizeof dev);
-
-    long per_epoch = (long)((d.n + o.batch - 1) / o.batch);
-    long total = o.check ? 1 : o.steps ? o.steps : (long)o.epochs * per_epoch;
-    int tasks = okto_graph_task_count(n.g);
-    char widths[MAX_WIDTHS * 8] = "";
-    for (int l = 0; l < o.nl; l++)
-        snprintf(widths + strlen(widths), sizeof widths - strlen(widths), "%s%d", l ? "," : "",
-                 o.w[l]);
-    if (!o.json) {
-        printf("okto-train: %s: %zu samples, %zu features, %d classes; layers %s; batch %zu in "
-               "%d micro-batch%s; lr %g; seed %llu\n",
-               o.data, d.n, d.features, o.w[o.nl - 1], widths, o.batch, o.micro,
-               o.micro > 1 ? "es" : "", o.lr, o.seed);
-        printf("okto-train: %s, %d lanes (%d compute, %d copy); one step = %d tasks, %ld "
-               "step%s per epoch\n",
-               dev, okto_context_lane_count(n.ctx), okto_context_compute_lanes(n.ctx),
-               okto_context_copy_lanes(n.ctx), tasks, per_epoch, per_epoch > 1 ? "s" : "");
-        fflush(stdout);
+    memcpy(argv2, argv, (size_t)(argc + 1) * sizeof *argv2);
+    /* the positional (the config file) first, then the file, then the flags over it */
+    if (otu_config_args(scan, argc, argv2, &npos, cfg_err, sizeof cfg_err) != OTU_OK) {
+        rc = bad("%s", cfg_err);
+        goto out;
     }
-
-    if (o.check) {
-        if (run_check(&n, &o, &d, &p0, &chk) != 0)
+    if (npos > 1) {
+        rc = bad("one config file at most (got \"%s\" and \"%s\")", argv2[1], argv2[2]);
+        goto out;
+    }
+    if (npos == 1 && otu_config_load(c, argv2[1], cfg_err, sizeof cfg_err) != OTU_OK) {
+        rc = bad("%s", cfg_err);
+        goto out;
+    }
+    otu_config_warn_duplicates(c, stderr);
+    memcpy(argv2, argv, (size_t)(argc + 1) * sizeof *argv2);
+    if (otu_config_args(c, argc, argv2, &npos, cfg_err, sizeof cfg_err) != OTU_OK) {
+        rc = bad("%s", cfg_err);
+        goto out;
+    }
+    if ((rc = read_cfg(c, &r)) != 0)
+        goto out;
+    if (otu_config_report_unused(c, stderr)) {
+        rc = bad("unknown settings (okto-train --help lists them)");
+        goto out;
+    }
+    if (r.load && (rc = checkpoint_model(&r, &ckpt)) != 0)
+        goto out;
+    if (r.load && r.train_set && r.model.kind == OKTO_MODEL_GPT && !otu_config_find(c, "steps"))
+        r.steps = 3000; /* the checkpoint made this a gpt: its default */
+    if (r.generate && r.model.kind != OKTO_MODEL_GPT) {
+        rc = bad("generate: only a gpt generates text (this is a %s)",
+                 okto_model_name(r.model.kind));
+        goto out;
+    }
+    if ((rc = load_data(&r, &D)) != 0 || (rc = fit_model(&r, &D)) != 0)
+        goto out;
+    if (ckpt && D.gpt) {
+        /* the checkpoint's vocabulary must be this text's */
+        const char *v = otu_st_meta(ckpt, "okto.vocab");
+        char *mine = malloc((size_t)D.text.vocab * 9 + 1);
+        size_t at = 0;
+        for (int i = 0; mine && i < D.text.vocab; i++)
+            at += (size_t)sprintf(mine + at, "%s%x", i ? "," : "", D.text.chars[i]);
+        int same = mine && v && !strcmp(v, mine);
+        free(mine);
+        if (!same) {
+            rc = bad("%s was trained on another text (its vocabulary differs from %s's)", r.load,
+                     r.data ? r.data : OTU_LICENSES_DIR);
             goto out;
-        have_check = 1;
-        failed = !(chk.max_rel <= CHECK_TOL);
-        if (!o.json)
-            printf("check: loss %.6f (host %.6f); largest relative error %.3g (%s); tolerance "
-                   "%.0e: %s\n",
-                   chk.loss_dev, chk.loss_ref, chk.max_rel, chk.worst, CHECK_TOL,
-                   failed ? "FAILED" : "ok");
-    } else {
-        if (train(&n, &o, &d, total, per_epoch, &main_run) != 0)
-            goto out;
-        if (o.trace) {
-            okto_status st = okto_graph_trace(n.g, o.trace);
-            if (st != OKTO_OK) {
-                okto_fail(&n, "okto_graph_trace", st);
-                goto out;
-            }
-        }
-        if (params_from_device(&n, &pt) != 0)
-            goto out;
-        if (o.dump && dump_weights(o.dump, &pt, o.w) != 0)
-            goto out;
-        if (o.compare) {
-            if (params_to_device(&n, &p0) != 0)
-                goto out;
-            okto_status st = okto_graph_set_sched(n.g, OKTO_SCHED_SEQUENTIAL);
-            if (st != OKTO_OK) {
-                okto_fail(&n, "okto_graph_set_sched", st);
-                goto out;
-            }
-            if (!o.json)
-                printf("compare: the same %ld steps under sequential\n", total);
-            if (train(&n, &o, &d, total, per_epoch, &seq_run) != 0)
-                goto out;
-            have_compare = 1;
-            for (long k = 0; k < total; k++) {
-                double a = main_run.step_loss[k], b = seq_run.step_loss[k];
-                double rel = fabs(a - b) / fmax(fabs(b), 1e-6);
-                if (!(rel <= max_loss_diff))
-                    max_loss_diff = isnan(rel) ? INFINITY : fmax(max_loss_diff, rel);
-            }
-            failed = !(max_loss_diff <= COMPARE_TOL);
         }
     }
-
-    /* Accuracy of the trained weights on the whole data set: a host evaluation. */
-    size_t hits = 0;
-    double final_loss = NAN;
-    if (!o.check) {
-        train_ref ref = {o.nl, o.w};
-        final_loss = train_ref_step(&ref, (const float *const *)pt.W, (const float *const *)pt.b,
-                                    d.x, d.y, d.n, NULL, NULL, &hits);
+    okto_config oc;
+    okto_config_init(&oc);
+    if (r.lanes)
+        oc.compute_lanes = r.lanes;
+    okto_status s = okto_context_create(&oc, &ctx);
+    if (s != OKTO_OK) {
+        rc = okto_failed("okto_context_create", s);
+        goto out;
     }
-    double final_acc = (double)hits / (double)d.n;
-    double speedup =
-        have_compare && main_run.median_ms > 0 ? seq_run.median_ms / main_run.median_ms : 0.0;
-
-    if (o.json) {
-        FILE *f = stdout;
-        fputs("{\"data\": {\"source\": ", f);
-        json_string(f, o.data);
-        fprintf(f, ", \"samples\": %zu, \"features\": %zu, \"classes\": %d},\n", d.n, d.features,
-                o.w[o.nl - 1]);
-        fprintf(f, " \"layers\": [%s], \"batch\": %zu, \"micro\": %d, \"lr\": ", widths, o.batch,
-                o.micro);
-        json_num(f, o.lr);
-        fprintf(f, ", \"seed\": %llu, \"steps_per_epoch\": %ld,\n \"device\": ", o.seed, per_epoch);
-        json_string(f, dev);
-        fprintf(f,
-                ", \"lanes\": %d, \"compute_lanes\": %d, \"copy_lanes\": %d, "
-                "\"tasks_per_step\": %d",
-                okto_context_lane_count(n.ctx), okto_context_compute_lanes(n.ctx), okto_context_copy_lanes(n.ctx),
-                tasks);
-        if (have_check) {
-            fputs(",\n \"check\": {\"loss\": ", f);
-            json_num(f, chk.loss_dev);
-            fputs(", \"loss_host\": ", f);
-            json_num(f, chk.loss_ref);
-            fputs(", \"max_rel_error\": ", f);
-            json_num(f, chk.max_rel);
-            fprintf(f, ", \"worst\": \"%s\", \"tolerance\": %g, \"ok\": %s}", chk.worst, CHECK_TOL,
-                    failed ? "false" : "true");
-        } else {
-            fputs(",\n \"run\": ", f);
-            json_run(f, &main_run);
-            fputs(",\n \"final\": {\"accuracy\": ", f);
-            json_num(f, final_acc);
-            fputs(", \"loss\": ", f);
-            json_num(f, final_loss);
-            fputc('}', f);
-        }
-        if (have_compare) {
-            fputs(",\n \"compare\": {\"sequential\": ", f);
-            json_run(f, &seq_run);
-            fputs(",\n  \"speedup\": ", f);
-            json_num(f, speedup);
-            fputs(", \"max_loss_rel_diff\": ", f);
-            json_num(f, max_loss_diff);
-            fprintf(f, ", \"tolerance\": %g, \"agree\": %s}", COMPARE_TOL,
-                    failed ? "false" : "true");
-        }
-        fputs("}\n", f);
-    } else if (!o.check) {
-        const okto_report *r = &main_run.last;
-        printf("final: accuracy %.1f%% on all %zu samples, loss %.4f; median step %.2f ms\n",
-               100.0 * final_acc, d.n, final_loss, main_run.median_ms);
-        printf("last step: %s, %d tasks, span %.2f ms, busy %.2f ms, utilization %.0f%%; lanes",
-               okto_sched_name(r->sched), r->tasks, r->span_ms, r->busy_ms, 100.0 * r->utilization);
-        for (int l = 0; l < r->lanes; l++)
-            printf(" %s%d %.2f ms/%d", main_run.lane[l].is_copy ? "copy" : "c", l,
-                   main_run.lane[l].busy_ms, main_run.lane[l].tasks);
-        printf("\n");
-        if (have_compare) {
-            /* the policy asked for (heft by default), and the plan it kept if that differs */
-            okto_sched asked = o.sched != OKTO_SCHED_AUTO ? o.sched : okto_context_sched(n.ctx);
-            char label[64];
-            snprintf(label, sizeof label, "%s%s%s", okto_sched_name(asked),
-                     asked != main_run.sched ? " (kept the plan of " : "",
-                     asked != main_run.sched ? okto_sched_name(main_run.sched) : "");
-            if (asked != main_run.sched)
-                strcat(label, ")");
-            printf("compare: sequential %.2f ms/step, %s %.2f ms/step: speedup %.2fx; losses "
-                   "%s (largest relative difference %.2g, tolerance %.0e)\n",
-                   seq_run.median_ms, label, main_run.median_ms, speedup,
-                   failed ? "DIFFER" : "agree", max_loss_diff, COMPARE_TOL);
-        }
-        if (o.trace)
-            printf("trace of the last step: %s\n", o.trace);
+    if (r.json)
+        printf("{\n\"config\": {\"model\": \"%s\", \"data\": \"%s\", \"batch\": %ld, \"micro\": %ld, "
+               "\"lr\": %g, \"optimizer\": \"%s\", \"seed\": %llu},\n",
+               okto_model_name(r.model.kind), r.data ? r.data : OTU_LICENSES_DIR, r.batch, r.micro,
+               r.lr, r.optimizer == OKTO_OPTIM_SGD ? "sgd" : "adamw",
+               (unsigned long long)r.seed);
+    rc = train(ctx, &r, &D, ckpt, 0, &res);
+    if (rc == 0 && r.compare && !r.check && !r.eval) {
+        run_cfg q = r;
+        q.sched = OKTO_SCHED_SEQUENTIAL;
+        q.time_limit = 0;
+        if (res.nsteps && res.nsteps < (D.gpt ? q.steps : q.epochs * (long)(D.ntrain / (size_t)q.batch)))
+            q.steps = res.nsteps; /* a time limit stopped the first run: the same steps */
+        rc = train(ctx, &q, &D, ckpt, 1, &seq);
+        double worst = 0;
+        for (long i = 0; rc == 0 && i < res.nsteps && i < seq.nsteps; i++)
+            worst = fmax(worst, fabs(res.losses[i] - seq.losses[i]) / fmax(1e-12, fabs(seq.losses[i])));
+        int agree = rc == 0 && seq.nsteps == res.nsteps && worst <= COMPARE_TOL;
+        if (rc == 0 && !agree)
+            rc = 1;
+        if (r.json)
+            printf("\"compare\": {\"sequential_step_ms\": %.4g, \"step_ms\": %.4g, \"speedup\": "
+                   "%.3g, \"worst_loss_rel_diff\": %.3g, \"agree\": %s},\n",
+                   seq.step_ms, res.step_ms, res.step_ms > 0 ? seq.step_ms / res.step_ms : 0,
+                   worst, agree ? "true" : "false");
+        else
+            printf("compare: sequential %.3f ms per step, %s %.3f ms (%.2fx); losses of %ld steps "
+                   "agree within %.2g (tolerance %g): %s\n",
+                   seq.step_ms,
+                   okto_sched_name(r.sched == OKTO_SCHED_AUTO ? okto_context_sched(ctx) : r.sched),
+                   res.step_ms, res.step_ms > 0 ? seq.step_ms / res.step_ms : 0, res.nsteps,
+                   worst, COMPARE_TOL, agree ? "yes" : "NO");
     }
-    rc = failed ? 1 : 0;
+    if (r.json) {
+        printf("\"final\": {");
+        if (!r.check) {
+            printf("\"%s\": %.6g, ", D.gpt ? "holdout_loss" : "holdout_accuracy", res.holdout);
+            printf("\"train_loss\": %.6g, \"step_ms\": %.4g, \"steps\": %ld, \"seconds\": %.2f, ",
+                   res.train_loss, res.step_ms, res.nsteps, res.seconds);
+        }
+        json_str("sched", okto_sched_name(r.sched == OKTO_SCHED_AUTO ? okto_context_sched(ctx)
+                                                                     : r.sched),
+                 1);
+        printf("\"status\": %d}\n}\n", rc);
+    } else if (rc == 0 && !r.check) {
+        if (r.eval || (ckpt && !r.train_set))
+            printf("%s: %s %.4f%s\n", r.load, D.gpt ? "holdout loss" : "accuracy",
+                   D.gpt ? res.holdout : 100 * res.holdout, D.gpt ? "" : "%");
+        else
+            printf("done: %ld steps in %.1f s, %.3f ms per step; train loss %.4f, %s %.4f%s\n",
+                   res.nsteps, res.seconds, res.step_ms, res.train_loss,
+                   D.gpt ? "holdout loss" : "holdout accuracy",
+                   D.gpt ? res.holdout : 100 * res.holdout, D.gpt ? "" : "%");
+    }
 out:
-    net_free(&n);
-    run_result_free(&main_run);
-    run_result_free(&seq_run);
-out_data:
-    params_free(&p0);
-    params_free(&pt);
-    train_data_free(&d);
+    free(res.losses);
+    free(seq.losses);
+    otu_st_close(ckpt);
+    free_data(&D);
+    okto_context_destroy(ctx);
+    otu_config_destroy(scan);
+    otu_config_destroy(c);
+    free(argv2);
     return rc;
 }

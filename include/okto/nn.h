@@ -69,6 +69,10 @@ OKTO_API okto_status okto_nn_param_at(const okto_nn *nn, int i, const char **nam
                                       okto_tensor **param, okto_tensor **grad);
 /* Total parameter elements. */
 OKTO_API size_t okto_nn_numel(const okto_nn *nn);
+/* Parameter i's optimizer state (float32, its shape): AdamW's first and second moments, or
+ * SGD's momentum buffer in m (v unused). What a checkpoint saves to resume training. */
+OKTO_API okto_status okto_nn_param_state(const okto_nn *nn, int i, okto_tensor **m,
+                                         okto_tensor **v);
 
 /* ---- layers -------------------------------------------------------------------------------- */
 /* Activations a layer may apply (NONE, or a row of okto_map_op). */
@@ -136,8 +140,10 @@ OKTO_API okto_optim okto_optim_default(okto_optim_kind kind);
 OKTO_API okto_status okto_nn_update(okto_graph *g, okto_nn *nn, const okto_optim *opt);
 /* The rate of the next runs' steps (a blocking write: not while a graph using it runs). */
 OKTO_API okto_status okto_nn_set_lr(okto_nn *nn, float lr);
-/* Steps the optimizer has taken (read from the device). */
+/* Steps the optimizer has taken (read from the device), and setting it (resuming from a
+ * checkpoint: AdamW's bias corrections depend on it). */
 OKTO_API okto_status okto_nn_steps(okto_nn *nn, long *out);
+OKTO_API okto_status okto_nn_set_steps(okto_nn *nn, long steps);
 
 /* Linear warm-up over `warmup` steps to lr, then cosine decay to min_lr at `total`:
  * the rate of step `step` (0-based). */
@@ -172,7 +178,7 @@ typedef struct okto_model_config {
     int heads;                /* gpt */
     size_t context;           /* gpt: longest sequence */
 } okto_model_config;
-/* The defaults of a kind (mlp 64-128-10, cnn 1x8x8 16/32 channels, gpt 2 x 4 heads x 128 wide,
+/* The defaults of a kind (mlp 64-128-128-10, cnn 1x8x8 16/32 channels, gpt 2 x 4 heads x 128 wide,
  * context 64); features, classes and the like still have to fit the data. */
 OKTO_API okto_model_config okto_model_default(okto_model_kind kind);
 

@@ -30,7 +30,7 @@ okto_model_config okto_model_default(okto_model_kind kind)
     okto_model_config c = {.kind = kind};
     switch (kind) {
     case OKTO_MODEL_MLP:
-        c.features = 64, c.classes = 10, c.width_hidden = 128, c.layers = 1;
+        c.features = 64, c.classes = 10, c.width_hidden = 128, c.layers = 2;
         break;
     case OKTO_MODEL_CNN:
         c.channels = 1, c.height = 8, c.width = 8, c.classes = 10, c.width_hidden = 16;

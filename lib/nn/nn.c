@@ -295,6 +295,18 @@ okto_status okto_nn_param_at(const okto_nn *nn, int i, const char **name, okto_t
     return OKTO_OK;
 }
 
+okto_status okto_nn_param_state(const okto_nn *nn, int i, okto_tensor **m, okto_tensor **v)
+{
+    okto_status s = okto_nn_param_at(nn, i, NULL, m || v ? &(okto_tensor *){0} : NULL, NULL);
+    if (s != OKTO_OK)
+        return s;
+    if (m)
+        *m = nn->p[i].m;
+    if (v)
+        *v = nn->p[i].v;
+    return OKTO_OK;
+}
+
 okto_tensor *okto__nn_p(const okto_nn *nn, int i)
 {
     return nn->p[i].t;
@@ -478,6 +490,23 @@ okto_status okto_nn_steps(okto_nn *nn, long *out)
     float v[4];
     if ((s = okto_tensor_read_f32(nn->sched, v)) == OKTO_OK)
         *out = (long)v[1];
+    return s;
+}
+
+okto_status okto_nn_set_steps(okto_nn *nn, long steps)
+{
+    okto_status s = need_alloc(nn, "okto_nn_set_steps");
+    if (s != OKTO_OK)
+        return s;
+    if (steps < 0 || steps > (1L << 24))
+        return okto__fail(nn->ctx, OKTO_EINVAL,
+                          "okto_nn_set_steps: %ld steps (0 to 2^24: the count is a float32)",
+                          steps);
+    float v[4];
+    if ((s = okto_tensor_read_f32(nn->sched, v)) == OKTO_OK) {
+        v[1] = (float)steps;
+        s = okto_tensor_write_f32(nn->sched, v);
+    }
     return s;
 }
 

@@ -160,6 +160,7 @@ void otu_watchdog_init(otu_watchdog *w, int classes, size_t baseline_steps)
     memset(w, 0, sizeof *w);
     w->classes = classes;
     w->baseline_steps = baseline_steps ? baseline_steps : 10;
+    w->prev_mean = NAN;
 }
 
 int otu_watchdog_loss(otu_watchdog *w, double loss, char *err, size_t errlen)
@@ -192,6 +193,22 @@ int otu_watchdog_epoch(otu_watchdog *w, char *err, size_t errlen)
     if (n == 0 || w->base_n == 0)
         return OTU_OK; /* the epoch was all baseline: nothing to compare yet */
     double mean = sum / (double)n, base = w->base_sum / (double)w->base_n;
+    /* a loss far above where it started (and above chance): diverging, if not yet to NaN */
+    double chance = w->classes >= 2 ? log((double)w->classes) : 0;
+    if (mean > 3 * fmax(fabs(base), chance) && mean > base)
+        return otu__err(OTU_ENONFINITE, err, errlen,
+                        "epoch %llu: mean loss %.4g rose from the first %zu steps' %.4g to more "
+                        "than 3 times it%s: diverged (lower the learning rate)",
+                        (unsigned long long)w->epoch, mean, w->base_n, base,
+                        w->classes >= 2 ? " and ln(classes)" : "");
+    double prev = w->prev_mean;
+    w->prev_mean = mean;
+    if (w->classes >= 2 && !isnan(prev) && mean > 1.5 * chance && mean > 0.95 * prev)
+        return otu__err(OTU_ENONFINITE, err, errlen,
+                        "epoch %llu: mean loss %.4g is above 1.5*ln(%d) = %.4g (worse than a "
+                        "uniform guess) and not falling (the epoch before: %.4g): diverged "
+                        "(lower the learning rate)",
+                        (unsigned long long)w->epoch, mean, w->classes, 1.5 * chance, prev);
     if (fabs(mean - base) > 0.01 * fabs(base))
         return OTU_OK;
     if (w->classes >= 2) {

@@ -16,8 +16,11 @@
  * `baseline_steps` of the run) is within 1% of the mean of the run's first `baseline_steps`
  * losses, and, for a classifier of C >= 2 classes, above 0.9 * ln(C): a network stuck at
  * chance (ln C is the loss of a uniform guess) rather than one that started out good (a
- * resumed run) and stays flat. The trainer should then stop with exit status 1 and print the
- * message.
+ * resumed run) and stays flat; and a loss that diverges without reaching NaN (OTU_ENONFINITE):
+ * the epoch's mean above 3 times both the baseline and ln(C), or, from the second epoch on, a
+ * classifier's epoch mean above 1.5 ln(C) that has not fallen 5% below the epoch before (worse
+ * than a uniform guess and staying there: dead units after a too-large step). The trainer
+ * should then stop with exit status 1 and print the message.
  *
  * Both are plain structs the caller owns (no allocation, nothing to free besides finishing the
  * line); one thread uses one. */
@@ -90,6 +93,7 @@ typedef struct otu_watchdog {
     size_t base_n;
     double epoch_sum;
     size_t epoch_n;
+    double prev_mean; /* the last judged epoch's mean loss (NaN before one) */
     uint64_t step, epoch;
 } otu_watchdog;
 
