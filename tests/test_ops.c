@@ -2246,30 +2246,24 @@ static int teardown(void **state)
 
 int main(int argc, char **argv)
 {
+    /* one block per author, so concurrent additions merge */
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(map_ops),
-        cmocka_unit_test(zip_ops),
-        cmocka_unit_test(blas_ops),
-        cmocka_unit_test(transfers),
-        cmocka_unit_test(matmul_ops),
-        cmocka_unit_test(reduce_ops),
-        cmocka_unit_test(softmax_ops),
-        cmocka_unit_test(map_backward_ops),
+        cmocka_unit_test(map_ops),          cmocka_unit_test(zip_ops),
+        cmocka_unit_test(blas_ops),         cmocka_unit_test(transfers),
+        cmocka_unit_test(matmul_ops),       cmocka_unit_test(reduce_ops),
+        cmocka_unit_test(softmax_ops),      cmocka_unit_test(map_backward_ops),
         cmocka_unit_test(zip_backward_ops),
-        /* ops2 */
-        cmocka_unit_test(matmul_batched_ops),
-        cmocka_unit_test(matmul_batched_errors),
-        cmocka_unit_test(attention_ops),
-        cmocka_unit_test(attention_errors),
-        cmocka_unit_test(conv_ops),
-        cmocka_unit_test(conv_errors),
-        cmocka_unit_test(pool_ops),
-        cmocka_unit_test(pool_errors),
-        cmocka_unit_test(concat_ops),
-        cmocka_unit_test(concat_errors),
-        /* the table, last */
+        /* ops2: batched matmul, attention, conv2d, pooling, concat and split */
+        cmocka_unit_test(matmul_batched_ops), cmocka_unit_test(matmul_batched_errors),
+        cmocka_unit_test(attention_ops),    cmocka_unit_test(attention_errors),
+        cmocka_unit_test(conv_ops),         cmocka_unit_test(conv_errors),
+        cmocka_unit_test(pool_ops),         cmocka_unit_test(pool_errors),
+        cmocka_unit_test(concat_ops),       cmocka_unit_test(concat_errors),
+        /* the generated table, last */
         cmocka_unit_test(coverage_complete),
     };
+    /* clang-format on */
     if (argc == 3 && strcmp(argv[1], "--write-docs") == 0) {
         /* every row, then the table (written only when every row passed) */
         check_docs = 0;
