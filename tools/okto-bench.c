@@ -47,6 +47,7 @@ struct bench {
     okto_tensor *out;                 /* compared across policies */
     float *host[4];
     size_t n;                         /* a size knob */
+    double gflop;                     /* work per run, for GFLOP/s (0: not reported) */
 };
 
 static double now_ms(void) { return okto__now_ms(); }
@@ -405,6 +406,361 @@ static okto_status record_mlp(bench *b, okto_graph *g)
     for (int i = 0; i < nv; i++)
         okto_tensor_destroy(views[i]);
     return st;
+}
+
+/* ---- ops2: attention and conv, fused ops against the same work composed from older ops ---- */
+
+/* A random f32 tensor of any rank, kept in b->t (snapshotted, destroyed with the workload). */
+static okto_status tensor_nd(bench *b, int rank, const size_t *shape, float lo, float hi,
+                             okto_tensor **out)
+{
+    TRY(okto_tensor_create(b->ctx, OKTO_F32, rank, shape, out));
+    b->t[b->nt++] = *out;
+    size_t n = okto_tensor_numel(*out);
+    float *h = malloc(n * sizeof *h);
+    if (!h)
+        return OKTO_ENOMEM;
+    uint64_t s = 0x9e3779b97f4a7c15ull ^ (uint64_t)b->nt * 7919u;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
+        h[i] = lo + (hi - lo) * (float)((s * 2685821657736338717ull) >> 40) / 16777216.0f;
+    }
+    okto_status st = okto_tensor_write(*out, h);
+    free(h);
+    return st;
+}
+
+/* What a composed baseline allocates: tensors and views, destroyed together, newest first. */
+typedef struct pool {
+    okto_tensor *t[512];
+    int n;
+    okto_status err; /* the first failure: later calls return NULL views, the graph refuses them */
+} pool;
+
+static okto_tensor *keep(pool *p, okto_status s, okto_tensor *t)
+{
+    if (s != OKTO_OK && p->err == OKTO_OK)
+        p->err = s;
+    if (s == OKTO_OK && p->n < 512)
+        p->t[p->n++] = t;
+    return s == OKTO_OK ? t : NULL;
+}
+
+static okto_tensor *p_new(pool *p, okto_context *ctx, int rank, const size_t *shape)
+{
+    okto_tensor *t = NULL;
+    okto_status s = okto_tensor_create(ctx, OKTO_F32, rank, shape, &t);
+    return keep(p, s, t);
+}
+static okto_tensor *p_slice(pool *p, const okto_tensor *x, int dim, size_t at, size_t len)
+{
+    okto_tensor *t = NULL;
+    okto_status s = x ? okto_tensor_slice(x, dim, at, len, &t) : OKTO_EINVAL;
+    return keep(p, s, t);
+}
+static okto_tensor *p_perm(pool *p, const okto_tensor *x, int a, int b_, int c, int d)
+{
+    okto_tensor *t = NULL;
+    const int perm[4] = {a, b_, c, d};
+    okto_status s = x ? okto_tensor_permute(x, perm, &t) : OKTO_EINVAL;
+    return keep(p, s, t);
+}
+static okto_tensor *p_reshape(pool *p, const okto_tensor *x, int rank, const size_t *shape)
+{
+    okto_tensor *t = NULL;
+    okto_status s = x ? okto_tensor_reshape(x, rank, shape, &t) : OKTO_EINVAL;
+    return keep(p, s, t);
+}
+static void pool_free(pool *p)
+{
+    while (p->n > 0)
+        okto_tensor_destroy(p->t[--p->n]);
+}
+
+/* A recorded baseline graph: two warm-up runs, then the median of the workload's reps. */
+static okto_status time_graph(bench *b, okto_graph *g, double *ms)
+{
+    int reps = b->o->reps;
+    double *t = calloc((size_t)reps, sizeof *t);
+    if (!t)
+        return OKTO_ENOMEM;
+    okto_status s = OKTO_OK;
+    for (int i = -2; i < reps && s == OKTO_OK; i++) {
+        double t0 = now_ms();
+        s = okto_graph_run(g);
+        if (i >= 0)
+            t[i] = now_ms() - t0;
+    }
+    if (s == OKTO_OK)
+        *ms = median(t, reps);
+    free(t);
+    return s;
+}
+
+/* Largest |a - b| / max(1, |b|) between two f32 tensors of one shape. */
+static double max_rel_diff(const okto_tensor *a, const okto_tensor *b)
+{
+    size_t n = okto_tensor_numel(a);
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    double d = INFINITY;
+    if (x && y && okto_tensor_read(a, x) == OKTO_OK && okto_tensor_read(b, y) == OKTO_OK) {
+        d = 0;
+        for (size_t i = 0; i < n; i++) {
+            double e = fabs((double)x[i] - y[i]) / fmax(1.0, fabs((double)y[i]));
+            if (!(e <= d))
+                d = isnan(e) ? INFINITY : e;
+        }
+    }
+    free(x), free(y);
+    return d;
+}
+
+/* attention: B 8, H 4, T 256, D 64 (quick: B 2, T 128), non-causal, forward + backward with
+ * okto_attention; the baseline is the textbook composition: S = scale q k^T and P = softmax(S)
+ * stored in full ([B, H, T, T]), o = P v, and the backward dv = P^T dout, dP = dout v^T,
+ * dS = P (dP - rowsum(P dP)) (zip, reduce, zip, zip), dq = scale dS k, dk = scale dS^T q, the
+ * products as batched matmuls. GFLOP/s count the useful flops, 14 B H T^2 D (the fused kernels
+ * also recompute the scores in the backward). */
+typedef struct attn_w {
+    size_t B, H, T, D;
+    okto_tensor *q, *k, *v, *dout, *o, *lse, *dq, *dk, *dv;
+} attn_w;
+
+static okto_status setup_attention(bench *b)
+{
+    attn_w *a = calloc(1, sizeof *a);
+    if (!a)
+        return OKTO_ENOMEM;
+    b->host[0] = (float *)a;
+    *a = (attn_w){.B = b->o->quick ? 2 : 8, .H = 4, .T = b->o->quick ? 128 : 256, .D = 64};
+    size_t qs[4] = {a->B, a->H, a->T, a->D}, ls[3] = {a->B, a->H, a->T};
+    TRY(tensor_nd(b, 4, qs, -1.5f, 1.5f, &a->q));
+    TRY(tensor_nd(b, 4, qs, -1.5f, 1.5f, &a->k));
+    TRY(tensor_nd(b, 4, qs, -1, 1, &a->v));
+    TRY(tensor_nd(b, 4, qs, -1, 1, &a->dout));
+    TRY(tensor_nd(b, 4, qs, 0, 0, &a->o));
+    TRY(tensor_nd(b, 3, ls, 0, 0, &a->lse));
+    TRY(tensor_nd(b, 4, qs, 0, 0, &a->dq));
+    TRY(tensor_nd(b, 4, qs, 0, 0, &a->dk));
+    TRY(tensor_nd(b, 4, qs, 0, 0, &a->dv));
+    b->out = a->dq;
+    b->gflop = 14.0 * (double)(a->B * a->H) * (double)(a->T * a->T) * (double)a->D * 1e-9;
+    return OKTO_OK;
+}
+
+static okto_status record_attention(bench *b, okto_graph *g)
+{
+    attn_w *a = (attn_w *)b->host[0];
+    TRY(okto_attention(g, a->o, a->lse, a->q, a->k, a->v, 0.0f, 0));
+    return okto_attention_backward(g, a->dq, a->dk, a->dv, a->dout, a->q, a->k, a->v, a->o, a->lse,
+                                   0.0f, 0, 0);
+}
+
+static okto_status baseline_attention(bench *b, const char **name, double *ms)
+{
+    attn_w *a = (attn_w *)b->host[0];
+    *name = "composed_ms";
+    pool p = {0};
+    float scale = 1.0f / sqrtf((float)a->D);
+    size_t ss[4] = {a->B, a->H, a->T, a->T}, qs[4] = {a->B, a->H, a->T, a->D};
+    size_t rs_[4] = {a->B, a->H, a->T, 1};
+    okto_tensor *S = p_new(&p, b->ctx, 4, ss), *P = p_new(&p, b->ctx, 4, ss);
+    okto_tensor *T1 = p_new(&p, b->ctx, 4, ss), *rs = p_new(&p, b->ctx, 4, rs_);
+    okto_tensor *o = p_new(&p, b->ctx, 4, qs), *dq = p_new(&p, b->ctx, 4, qs);
+    okto_tensor *dk = p_new(&p, b->ctx, 4, qs), *dv = p_new(&p, b->ctx, 4, qs);
+    okto_graph *g = NULL;
+    okto_status s = p.err;
+    if (s == OKTO_OK)
+        s = okto_graph_create(b->ctx, &g);
+    if (s == OKTO_OK) {
+        okto_gemm(g, S, scale, a->q, a->k, 0.0f, OKTO_TRANS_B);
+        okto_softmax(g, P, S);
+        okto_matmul(g, o, P, a->v, 0);
+        okto_matmul(g, dv, P, a->dout, OKTO_TRANS_A);
+        okto_matmul(g, S, a->dout, a->v, OKTO_TRANS_B); /* S now holds dP */
+        okto_zip(g, T1, P, S, OKTO_ZIP_MUL);
+        okto_reduce(g, rs, T1, OKTO_REDUCE_SUM, 3);
+        okto_zip(g, S, S, rs, OKTO_ZIP_SUB);
+        okto_zip(g, S, S, P, OKTO_ZIP_MUL); /* dS */
+        okto_gemm(g, dq, scale, S, a->k, 0.0f, 0);
+        okto_gemm(g, dk, scale, S, a->q, 0.0f, OKTO_TRANS_A);
+        s = okto_graph_status(g, NULL);
+    }
+    if (s == OKTO_OK)
+        s = time_graph(b, g, ms);
+    /* the same work: the fused graph's last run left its outputs in a->o and a->dq */
+    if (s == OKTO_OK) {
+        double d = fmax(max_rel_diff(o, a->o), max_rel_diff(dq, a->dq));
+        if (!(d <= 1e-4)) {
+            fprintf(stderr, "okto-bench: attention: fused and composed differ by %g\n", d);
+            s = OKTO_EINVAL;
+        }
+    }
+    okto_graph_destroy(g);
+    pool_free(&p);
+    return s;
+}
+
+/* conv: three 3 x 3 convolutions (stride 1, pad 1, bias), 16 -> 32 -> 32 -> 32 channels on 32
+ * x 32 images, batch 32 (quick: 8 -> 16 -> 16 -> 16 on 16 x 16, batch 8), forward and backward
+ * (dx of the first layer not asked for) with okto_conv2d. The baseline is im2col + matmul
+ * composed by hand from older ops per layer: the input copied into the interior of a
+ * zero-bordered tensor, its 9 shifted windows copied (permuted to channels first) into
+ * columns [9 C, N H W], the weights permuted to [Cout, 3, 3, C], one 2-D matmul, a permuting copy
+ * back to NCHW and a broadcast bias add; backward: dy permuted to [Cout, N H W], dw = dy cols^T
+ * permuted back, db = okto_reduce, dcols = w^T dy, and the 9 windows axpy'd into a zeroed padded
+ * dx whose interior is copied out. GFLOP/s: 2 N Cout OH OW C 9 per product, three products per
+ * layer (the first layer's dx omitted). */
+typedef struct conv_w {
+    size_t N, HW, ch[4];
+    okto_tensor *x, *w[3], *bias[3], *y[3], *dy[3], *dw[3], *db[3];
+} conv_w;
+
+static okto_status setup_conv(bench *b)
+{
+    conv_w *c = calloc(1, sizeof *c);
+    if (!c)
+        return OKTO_ENOMEM;
+    b->host[0] = (float *)c;
+    int q = b->o->quick;
+    c->N = q ? 8 : 32, c->HW = q ? 16 : 32;
+    size_t base = q ? 8 : 16;
+    c->ch[0] = base, c->ch[1] = c->ch[2] = c->ch[3] = 2 * base;
+    size_t xs[4] = {c->N, c->ch[0], c->HW, c->HW};
+    TRY(tensor_nd(b, 4, xs, -1, 1, &c->x));
+    b->gflop = 0;
+    for (int l = 0; l < 3; l++) {
+        size_t ci = c->ch[l], co = c->ch[l + 1];
+        size_t ws[4] = {co, ci, 3, 3}, ys[4] = {c->N, co, c->HW, c->HW};
+        float r = 1.0f / sqrtf((float)(ci * 9));
+        TRY(tensor_nd(b, 4, ws, -r, r, &c->w[l]));
+        TRY(tensor_nd(b, 1, &co, -0.1f, 0.1f, &c->bias[l]));
+        TRY(tensor_nd(b, 4, ys, 0, 0, &c->y[l]));
+        /* dy[2] is the given gradient; dy[0], dy[1] are computed */
+        TRY(tensor_nd(b, 4, ys, l == 2 ? -1.0f : 0.0f, l == 2 ? 1.0f : 0.0f, &c->dy[l]));
+        TRY(tensor_nd(b, 4, ws, 0, 0, &c->dw[l]));
+        TRY(tensor_nd(b, 1, &co, 0, 0, &c->db[l]));
+        double prod = 2.0 * (double)(c->N * co * c->HW * c->HW) * (double)(ci * 9) * 1e-9;
+        b->gflop += prod * (l == 0 ? 2 : 3);
+    }
+    b->out = c->dw[0];
+    return OKTO_OK;
+}
+
+static okto_status record_conv(bench *b, okto_graph *g)
+{
+    conv_w *c = (conv_w *)b->host[0];
+    for (int l = 0; l < 3; l++)
+        TRY(okto_conv2d(g, c->y[l], l ? c->y[l - 1] : c->x, c->w[l], c->bias[l], 1, 1, 1, 1, 1,
+                        1));
+    for (int l = 2; l >= 0; l--)
+        TRY(okto_conv2d_backward(g, l ? c->dy[l - 1] : NULL, c->dw[l], c->db[l], c->dy[l],
+                                 l ? c->y[l - 1] : c->x, c->w[l], 1, 1, 1, 1, 1, 1, 0));
+    return OKTO_OK;
+}
+
+/* One layer of the composed baseline. cols, wp, xpad (zero border) persist across the layer's
+ * forward and backward. */
+typedef struct comp_layer {
+    size_t N, C, Co, H;
+    okto_tensor *xpad, *cols, *wp, *yc, *dyc, *dwp, *dcols, *dxpad;
+} comp_layer;
+
+static void comp_forward(okto_graph *g, pool *p, comp_layer *L, okto_tensor *y,
+                         const okto_tensor *x, const okto_tensor *w, const okto_tensor *bias)
+{
+    size_t N = L->N, C = L->C, Co = L->Co, H = L->H, NP = N * H * H;
+    okto_copy(g, p_slice(p, p_slice(p, L->xpad, 2, 1, H), 3, 1, H), x);
+    for (size_t kk = 0; kk < 9; kk++) {
+        okto_tensor *win = p_slice(p, p_slice(p, L->xpad, 2, kk / 3, H), 3, kk % 3, H);
+        okto_copy(g, p_slice(p, L->cols, 0, kk * C, C), p_perm(p, win, 1, 0, 2, 3));
+    }
+    okto_copy(g, L->wp, p_perm(p, w, 0, 2, 3, 1));
+    okto_matmul(g, p_reshape(p, L->yc, 2, (size_t[]){Co, NP}),
+                p_reshape(p, L->wp, 2, (size_t[]){Co, 9 * C}),
+                p_reshape(p, L->cols, 2, (size_t[]){9 * C, NP}), 0);
+    okto_copy(g, p_perm(p, y, 1, 0, 2, 3), L->yc);
+    okto_zip(g, y, y, p_reshape(p, bias, 3, (size_t[]){Co, 1, 1}), OKTO_ZIP_ADD);
+}
+
+static void comp_backward(okto_graph *g, pool *p, comp_layer *L, okto_tensor *dx, okto_tensor *dw,
+                          okto_tensor *db, const okto_tensor *dy)
+{
+    size_t N = L->N, C = L->C, Co = L->Co, H = L->H, NP = N * H * H;
+    okto_copy(g, L->dyc, p_perm(p, dy, 1, 0, 2, 3));
+    okto_tensor *dyc2 = p_reshape(p, L->dyc, 2, (size_t[]){Co, NP});
+    okto_tensor *cols2 = p_reshape(p, L->cols, 2, (size_t[]){9 * C, NP});
+    okto_matmul(g, p_reshape(p, L->dwp, 2, (size_t[]){Co, 9 * C}), dyc2, cols2, OKTO_TRANS_B);
+    okto_copy(g, dw, p_perm(p, L->dwp, 0, 3, 1, 2));
+    okto_reduce(g, db, dyc2, OKTO_REDUCE_SUM, 1);
+    if (!dx)
+        return;
+    okto_matmul(g, p_reshape(p, L->dcols, 2, (size_t[]){9 * C, NP}),
+                p_reshape(p, L->wp, 2, (size_t[]){Co, 9 * C}), dyc2, OKTO_TRANS_A);
+    okto_fill(g, L->dxpad, 0.0f);
+    for (size_t kk = 0; kk < 9; kk++) {
+        okto_tensor *win = p_slice(p, p_slice(p, L->dxpad, 2, kk / 3, H), 3, kk % 3, H);
+        okto_axpy(g, p_perm(p, win, 1, 0, 2, 3), 1.0f, p_slice(p, L->dcols, 0, kk * C, C));
+    }
+    okto_copy(g, dx, p_slice(p, p_slice(p, L->dxpad, 2, 1, H), 3, 1, H));
+}
+
+static okto_status baseline_conv(bench *b, const char **name, double *ms)
+{
+    conv_w *c = (conv_w *)b->host[0];
+    *name = "composed_ms";
+    pool p = {0};
+    comp_layer L[3];
+    okto_tensor *y[3], *dy[2], *dw[3], *db[3];
+    size_t N = c->N, H = c->HW;
+    for (int l = 0; l < 3; l++) {
+        size_t C = c->ch[l], Co = c->ch[l + 1];
+        L[l] = (comp_layer){.N = N, .C = C, .Co = Co, .H = H};
+        L[l].xpad = p_new(&p, b->ctx, 4, (size_t[]){N, C, H + 2, H + 2});
+        L[l].dxpad = p_new(&p, b->ctx, 4, (size_t[]){N, C, H + 2, H + 2});
+        L[l].cols = p_new(&p, b->ctx, 4, (size_t[]){9 * C, N, H, H});
+        L[l].dcols = p_new(&p, b->ctx, 4, (size_t[]){9 * C, N, H, H});
+        L[l].wp = p_new(&p, b->ctx, 4, (size_t[]){Co, 3, 3, C});
+        L[l].dwp = p_new(&p, b->ctx, 4, (size_t[]){Co, 3, 3, C});
+        L[l].yc = p_new(&p, b->ctx, 4, (size_t[]){Co, N, H, H});
+        L[l].dyc = p_new(&p, b->ctx, 4, (size_t[]){Co, N, H, H});
+        y[l] = p_new(&p, b->ctx, 4, (size_t[]){N, Co, H, H});
+        if (l < 2)
+            dy[l] = p_new(&p, b->ctx, 4, (size_t[]){N, Co, H, H});
+        dw[l] = p_new(&p, b->ctx, 4, (size_t[]){Co, C, 3, 3});
+        db[l] = p_new(&p, b->ctx, 1, &Co);
+    }
+    okto_graph *g = NULL, *init = NULL;
+    okto_status s = p.err;
+    /* the padded inputs' zero borders, once (the graph only writes their interiors) */
+    if (s == OKTO_OK && (s = okto_graph_create(b->ctx, &init)) == OKTO_OK) {
+        for (int l = 0; l < 3; l++)
+            okto_fill(init, L[l].xpad, 0.0f);
+        s = okto_graph_run(init);
+    }
+    if (s == OKTO_OK)
+        s = okto_graph_create(b->ctx, &g);
+    if (s == OKTO_OK) {
+        for (int l = 0; l < 3; l++)
+            comp_forward(g, &p, &L[l], y[l], l ? y[l - 1] : c->x, c->w[l], c->bias[l]);
+        for (int l = 2; l >= 0; l--)
+            comp_backward(g, &p, &L[l], l ? dy[l - 1] : NULL, dw[l], db[l],
+                          l == 2 ? c->dy[2] : dy[l]);
+        s = p.err != OKTO_OK ? p.err : okto_graph_status(g, NULL);
+    }
+    if (s == OKTO_OK)
+        s = time_graph(b, g, ms);
+    if (s == OKTO_OK) {
+        double d = fmax(max_rel_diff(y[2], c->y[2]), max_rel_diff(dw[0], c->dw[0]));
+        if (!(d <= 1e-3)) {
+            fprintf(stderr, "okto-bench: conv: fused and composed differ by %g\n", d);
+            s = OKTO_EINVAL;
+        }
+    }
+    okto_graph_destroy(g);
+    okto_graph_destroy(init);
+    pool_free(&p);
+    return s;
 }
 
 /* ---- GEMM sweep: GFLOP/s at several sizes against the baselines ------------------------- */
@@ -812,6 +1168,8 @@ static void usage(FILE *f)
             "interleaved, and reports median and min-max times, speedup = sequential / default,\n"
             "utilization, agreement of the results, and external baselines.\n"
             "workloads: tiny-ops small-gemm dag-chains copy-overlap big-gemm reduce mlp-step\n"
+            "           attention conv (fused ops against the same work composed from older\n"
+            "           ops, with GFLOP/s)\n"
             "           overhead (the coordinator's own host cost per task)\n"
             "           gemm-sweep (only with --only: matmul GFLOP/s at 256, 1024, 2048 against\n"
             "           one CLBlast call and OpenBLAS)\n"
@@ -872,6 +1230,11 @@ int main(int argc, char **argv)
          .record = record_reduce},
         {.name = "mlp-step", .what = "3-layer MLP step, batch 512, width 1024, 4 micro-batches",
          .setup = setup_mlp, .record = record_mlp},
+        /* ops2 */
+        {.name = "attention", .what = "fused attention fwd + bwd, B 8 H 4 T 256 D 64",
+         .setup = setup_attention, .record = record_attention, .baseline = baseline_attention},
+        {.name = "conv", .what = "3 conv2d 3x3 layers fwd + bwd, batch 32, 32x32, 16-32-32-32",
+         .setup = setup_conv, .record = record_conv, .baseline = baseline_conv},
     };
     int nall = (int)(sizeof all / sizeof *all);
     int known = o.only && (strcmp(o.only, "overhead") == 0 || strcmp(o.only, "gemm-sweep") == 0 ||
@@ -945,19 +1308,34 @@ int main(int argc, char **argv)
                        r.cores[DEF], r.agree ? "true" : "false", r.max_diff);
                 for (int k = 0; k < r.nb; k++)
                     printf("%s\"%s\": %.3f", k ? ", " : "", r.bname[k], r.bms[k]);
-                printf("}}");
+                printf("}");
+                if (b->gflop > 0)
+                    printf(", \"gflop\": %.4f, \"gflops_default\": %.3f", b->gflop,
+                           b->gflop / (r.med[DEF] * 1e-3));
+                printf("}");
             }
             first = 0;
         } else if (r.error[0]) {
             printf("%-13s error: %s\n", b->name, r.error);
         } else {
-            char cell[NPOL][64], base[128] = "";
+            char cell[NPOL][64], base[256] = "";
             for (int p = 0; p < NPOL; p++)
                 snprintf(cell[p], sizeof cell[p], "%.2f (%.2f-%.2f)", r.med[p], r.lo[p], r.hi[p]);
             for (int k = 0; k < r.nb; k++) {
                 size_t len = strlen(base);
                 snprintf(base + len, sizeof base - len, "%s%s %.2f ms (heft %.2fx)", k ? ", " : "",
                          r.bname[k], r.bms[k], r.bms[k] / r.med[DEF]);
+            }
+            /* GFLOP/s where the workload counts its flops: heft's, then each baseline's */
+            if (b->gflop > 0) {
+                size_t len = strlen(base);
+                snprintf(base + len, sizeof base - len, "%sGFLOP/s heft %.2f", r.nb ? "; " : "",
+                         b->gflop / (r.med[DEF] * 1e-3));
+                for (int k = 0; k < r.nb; k++) {
+                    len = strlen(base);
+                    snprintf(base + len, sizeof base - len, ", %s %.2f", r.bname[k],
+                             b->gflop / (r.bms[k] * 1e-3));
+                }
             }
             printf("%-13s %20s %20s %20s %7.2fx %6.2f %6.2f %5.2f %5.2f %6s  %s\n", b->name,
                    cell[SEQ], cell[DEF], cell[RR], speedup, r.util[SEQ], r.util[DEF],

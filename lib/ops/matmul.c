@@ -40,8 +40,10 @@
  *     okto_gemm_small_batched, one launch for the whole batch on a fixed grid (its third
  *     dimension strides over the products);
  *   - else, when each operand's batch steps by one stride (the batch dimensions merge, or one
- *     of them is 1): one CLBlastSgemmStridedBatched call; CLBlast 1.5.3 takes stride 0 for a
- *     broadcast operand (checked in test_ops, a [B, M, K] x b [K, N]);
+ *     of them is 1): one CLBlastSgemmStridedBatched call (stride 0 for a broadcast operand,
+ *     which CLBlast 1.5.3 takes), or, for products big enough for CLBlast's indirect kernel,
+ *     one CLBlastSgemm per product in one task (its strided-batched indirect path is wrong:
+ *     below, at direct_bound);
  *   - else (a rank-4 batch whose dimensions do not merge, e.g. a [B0, 1, M, K] x b [B0, B1, K,
  *     N]): one strided-batched call per index of the first batch dimension.
  * A batch of enough work (OKTO__GEMM_PART flops in all) is split across the compute lanes by
@@ -362,7 +364,27 @@ static int merge_batch(const okto_tensor *v, size_t *stride)
 typedef struct gemm_batch_call {
     gemm_call g;
     size_t sa, sb, sc, count; /* batch strides in elements, products */
+    int loop;                 /* one CLBlastSgemm per product (below) */
 } gemm_batch_call;
+
+/* CLBlast 1.5.3's strided-batched GEMM is wrong on its indirect path (products of at least
+ * XGEMM_MIN_INDIRECT_SIZE cubed: 128 on CPUs after okto__clblast_tune), found twice here:
+ *   - it drops a matrix's buffer offset when it uses the matrix in place instead of padding a
+ *     copy (sizes that are multiples of its tiles): the second lane's part of a [32, 256, 256]
+ *     x [32, 256, 64] batch came out as the first part's products (max error 1.7);
+ *   - with a transposed A of stride 0 (a broadcast, as conv's dcols = W^T dy) every product
+ *     after the first is wrong (288 x 256 x 32, batch 2: max error 1.4).
+ * Its direct kernel (smaller products) and CLBlastSgemm's indirect path are right. So products
+ * at or above the direct bound are issued as one CLBlastSgemm per product, in one task: there
+ * the batched call measured no faster anyway (32 x [32 x 1024 x 288]: 122-131 ms batched, 130-150
+ * ms as 32 calls; 32 x 256 x 256 x 64: 43-49 against 38-49 ms), since each product's work
+ * dwarfs a call's ~43 us of host time. Smaller products stay one strided-batched call. */
+static double direct_bound(okto_context *ctx)
+{
+    /* CPUs: okto__clblast_tune's 128; other devices keep CLBlast's database value, assumed
+     * above 64 (its defaults are several hundred) */
+    return okto__device_is_cpu(okto__ctx_device(ctx)) ? 128.0 * 128 * 128 : 64.0 * 64 * 64;
+}
 
 static cl_int enqueue_clblast_batched(const okto__exec *x)
 {
@@ -372,6 +394,21 @@ static cl_int enqueue_clblast_batched(const okto__exec *x)
     cl_int err = okto__exec_foreign_begin(x, &q);
     if (err != CL_SUCCESS)
         return err;
+    if (c->loop) {
+        CLBlastStatusCode st = CLBlastSuccess;
+        for (size_t i = 0; i < c->count && st == CLBlastSuccess; i++) {
+            int took = okto__clblast_begin(x->ctx, q, OKTO__CLBLAST_SGEMM);
+            st = CLBlastSgemm(
+                CLBlastLayoutRowMajor, g->ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+                g->tb ? CLBlastTransposeYes : CLBlastTransposeNo, g->m, g->n, g->k, g->alpha, g->a,
+                g->ao + i * c->sa, g->lda, g->b, g->bo + i * c->sb, g->ldb, g->beta, g->c,
+                g->co + i * c->sc, g->ldc, &q, i + 1 == c->count ? x->done : NULL);
+            okto__clblast_end(x->ctx, q, OKTO__CLBLAST_SGEMM, took, st == CLBlastSuccess);
+        }
+        if (st == CLBlastSuccess)
+            okto__exec_foreign_end(x, q);
+        return st == CLBlastSuccess ? CL_SUCCESS : (cl_int)st;
+    }
     int took = okto__clblast_begin(x->ctx, q, OKTO__CLBLAST_SGEMM_BATCHED);
     CLBlastStatusCode st = CLBlastSgemmStridedBatched(
         CLBlastLayoutRowMajor, g->ta ? CLBlastTransposeYes : CLBlastTransposeNo,
@@ -411,7 +448,8 @@ static okto_status record_clblast_batched(okto__rec *r, const okto_tensor *c, fl
                           0,
                           0,
                           0,
-                          count};
+                          count,
+                          0};
     merge_batch(&A->v, &bc.sa);
     merge_batch(&B->v, &bc.sb);
     merge_batch(c, &bc.sc);
@@ -419,6 +457,7 @@ static okto_status record_clblast_batched(okto__rec *r, const okto_tensor *c, fl
      * broadcast operand's stride 0 it takes */
     if (bc.sc == 0)
         bc.sc = m * bc.g.ldc;
+    bc.loop = (double)m * (double)n * (double)k >= direct_bound(r->ctx);
     okto__tb t;
     okto__tb_init(&t, r, OKTO__OP_MATMUL_BATCHED);
     t.dtype = OKTO_F32;
