@@ -495,6 +495,9 @@ typedef struct stepper {
     float *x;                  /* staging: the batch's data (mlp, cnn) */
     int32_t *ids, *labels;     /* staging: gpt ids, and labels */
     float loss_host;
+    /* per micro-batch, the task index where its forward and its backward start, and the end:
+     * what --trace prints so a trace can be read by micro-batch */
+    int fwd0[1024], bwd0[1024], end;
 } stepper;
 
 static size_t row_len(const run_cfg *r)
@@ -546,6 +549,7 @@ static okto_status record_step(okto_context *ctx, okto_nn *nn, const run_cfg *r,
         okto_tensor **x = &st->in[2 * m], **y = &st->in[2 * m + 1], *logits, *loss;
         if ((s = micro_tensors(ctx, r, r1 - r0, x, y)) != OKTO_OK)
             break;
+        st->fwd0[m] = okto_graph_task_count(st->g); /* its uploads count as its forward */
         if (gpt)
             s = okto_upload(st->g, *x, st->ids + r0 * len);
         else
@@ -557,6 +561,7 @@ static okto_status record_step(okto_context *ctx, okto_nn *nn, const run_cfg *r,
         /* each micro-batch's mean loss weighted by its share of the batch: the batch's mean */
         if (s == OKTO_OK)
             s = okto_nn_loss(st->g, nn, logits, *y, (float)(r1 - r0) / (float)batch, &loss);
+        st->bwd0[m] = okto_graph_task_count(st->g);
         if (s == OKTO_OK)
             s = okto_nn_backward(st->g, nn, loss, m ? OKTO_ACCUMULATE : 0);
         if (s == OKTO_OK && !total)
@@ -564,6 +569,7 @@ static okto_status record_step(okto_context *ctx, okto_nn *nn, const run_cfg *r,
         else if (s == OKTO_OK)
             s = okto_zip(st->g, total, total, loss, OKTO_ZIP_ADD);
     }
+    st->end = okto_graph_task_count(st->g);
     if (s == OKTO_OK && opt)
         s = okto_nn_update(st->g, nn, opt);
     if (s == OKTO_OK)
@@ -1033,8 +1039,17 @@ static int train(okto_context *ctx, run_cfg *r, data *D, otu_st_file *ckpt, int 
     res->nsteps = step;
     res->seconds = now_s() - t0;
     res->step_ms = median(ms, (size_t)step);
-    if (r->trace && !quiet)
+    if (r->trace && !quiet) {
         OK(okto_graph_trace(st.g, r->trace));
+        /* the task ranges, so the trace reads by micro-batch (tools/trace-overlap.py) */
+        FILE *f = stderr;
+        fprintf(f, "trace: %s (tasks, in recording order:", r->trace);
+        for (long m = 0; m < r->micro; m++)
+            fprintf(f, " micro-batch %ld forward %d-%d backward %d-%d;", m, st.fwd0[m],
+                    st.bwd0[m] - 1, st.bwd0[m],
+                    (m + 1 < r->micro ? st.fwd0[m + 1] : st.end) - 1);
+        fprintf(f, " update %d-%d)\n", st.end, okto_graph_task_count(st.g) - 1);
+    }
 generate_and_save:
     if (!quiet && r->generate && (rc = generate(ctx, nn, r, &D->text)) != 0)
         goto done;
