@@ -27,11 +27,9 @@
  * memory (rows named at each kernel), 1-D, any local size: the fast launch has global >= rows
  * (padded: items past the end do nothing); a smaller grid also works (items loop over rows).
  * Per-element index arithmetic is kept out of the inner loops (a division per element costs
- * ~10-30x on PoCL). bias_grad_partial is a work-group per plane (below). No __local memory
- * except bias_grad_partial's 256 floats. */
+ * ~10-30x on PoCL). No __local memory. */
 
 #define OKTO_CONV_TW 32 /* col2im's tile of input columns, summed in private floats */
-#define OKTO_CONV_MAXL 256
 
 inline int okto_conv_floordiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
@@ -110,47 +108,43 @@ __kernel void okto_col2im(__global const OKTO_T *cols, ulong cols_off, __global 
     }
 }
 
-/* y = x + bias[c] over planes of HW contiguous elements: plane (n, c) starts at n sn + c sc
- * (NCHW: sn = C HW, sc = HW; CNHW, the one-GEMM output: sn = HW, sc = N HW) from x_off in x and
- * y_off in y. y may be x (with the same offset). Rows: the N C planes, (n, c) with c fastest. */
+/* y = x + bias[c] over planes of HW contiguous elements (has_bias 0: y = x, a plain copy):
+ * plane (n, c) starts at n xsn + c xsc in x (from x_off) and at n ysn + c ysc in y (from y_off).
+ * NCHW: sn = C HW, sc = HW; CNHW, the one-GEMM output: sn = HW, sc = N HW; so with x CNHW and
+ * y NCHW it is the one-GEMM path's permute (and bias) in one pass. y may be x only with the
+ * same offset and strides (in place). Rows: the N C planes, (n, c) with c fastest. */
 __kernel void okto_bias_add(__global const OKTO_T *x, ulong x_off, __global const OKTO_T *bias,
                             ulong bias_off, __global OKTO_T *y, ulong y_off, ulong N, ulong C,
-                            ulong HW, long sn, long sc)
+                            ulong HW, long xsn, long xsc, long ysn, long ysc, int has_bias)
 {
     for (size_t row = get_global_id(0); row < N * C; row += get_global_size(0)) {
         const ulong n = row / C, c = row % C;
-        const long p = (long)n * sn + (long)c * sc;
-        const float b = OKTO_LD(bias, bias_off + c);
+        const long px = (long)x_off + (long)n * xsn + (long)c * xsc;
+        const long py = (long)y_off + (long)n * ysn + (long)c * ysc;
+        const float b = has_bias ? OKTO_LD(bias, bias_off + c) : 0.0f;
         for (ulong i = 0; i < HW; i++)
-            OKTO_ST(y, (long)y_off + p + (long)i, OKTO_LD(x, (long)x_off + p + (long)i) + b);
+            OKTO_ST(y, py + (long)i, OKTO_LD(x, px + (long)i) + b);
     }
 }
 
 /* Bias gradient, step 1: part[part_off + c N + n] = sum of plane (n, c) of dy (planes as in
- * bias_add), float32, overwritten. A work-group per plane (groups loop over the N C planes, so
- * any number of groups); local size L a power of two 1 .. 256: items stride over the plane by L,
- * each with a Kahan sum, then a tree in __local memory (256 floats). The bits depend on L (the
- * host keeps L fixed per kernel), not on the number of groups. */
+ * bias_add), float32, overwritten. One item per plane (rows: the N C planes, g = c N + n), a
+ * Kahan sum in pixel order: no __local memory and no barrier (a work-group per plane with a
+ * tree in __local memory measured ~10x slower on PoCL, whose barriers split the kernel into
+ * per-item loops), and the bits depend on nothing but the data. */
 __kernel void okto_bias_grad_partial(__global const OKTO_T *dy, ulong dy_off, __global float *part,
                                      ulong part_off, ulong N, ulong C, ulong HW, long sn, long sc)
 {
-    __local float red[OKTO_CONV_MAXL];
-    const int lid = get_local_id(0), L = get_local_size(0);
-    if (L > OKTO_CONV_MAXL)
-        return;
-    for (size_t g = get_group_id(0); g < N * C; g += get_num_groups(0)) {
+    for (size_t g = get_global_id(0); g < N * C; g += get_global_size(0)) {
         const ulong c = g / N, n = g % N;
         const long p = (long)dy_off + (long)n * sn + (long)c * sc;
         float s = 0.0f, k = 0.0f;
-        for (ulong i = lid; i < HW; i += L) {
+        for (ulong i = 0; i < HW; i++) {
             float y = OKTO_LD(dy, p + (long)i) - k, t = s + y;
             k = (t - s) - y;
             s = t;
         }
-        red[lid] = s;
-        s = okto_tree_sum(red, lid, L);
-        if (lid == 0)
-            part[part_off + g] = s;
+        part[part_off + g] = s;
     }
 }
 

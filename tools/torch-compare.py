@@ -38,7 +38,7 @@ def torch_models(torch):
             return self.net(x)
 
     class CNN(nn.Module):
-        def __init__(self, channels=1, hw=8, width=16, layers=2, classes=10):
+        def __init__(self, channels=1, hw=8, width=32, layers=2, classes=10):
             super().__init__()
             mods, c, s = [], channels, hw
             for i in range(layers):
@@ -141,7 +141,7 @@ def main():
         sys.exit("torch-compare: PyTorch is not installed (pip install torch); okto does not "
                  "need it, only this comparison does")
     torch.set_num_threads(a.threads)
-    batches = {"mlp": 32, "cnn": 64, "gpt": 32}
+    batches = {"mlp": 32, "cnn": 16, "gpt": 32}
     rows = []
     for kind in a.models.split(","):
         okto, tor = [], []

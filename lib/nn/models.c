@@ -33,7 +33,7 @@ okto_model_config okto_model_default(okto_model_kind kind)
         c.features = 64, c.classes = 10, c.width_hidden = 128, c.layers = 2;
         break;
     case OKTO_MODEL_CNN:
-        c.channels = 1, c.height = 8, c.width = 8, c.classes = 10, c.width_hidden = 16;
+        c.channels = 1, c.height = 8, c.width = 8, c.classes = 10, c.width_hidden = 32;
         c.layers = 2;
         break;
     default:

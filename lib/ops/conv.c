@@ -11,11 +11,16 @@
  * one GEMM; 16 -> 32: 124-165 against 167-218 ms): a [32, 288] x [288, 32768] product has too
  * few rows for row panels, so it goes split-K, while the batched call splits by images.
  *
+ * Small images (OH OW <= OKTO__CONV_ONE_P) take the one-GEMM layout instead: cols [K, N OH OW],
+ * y_CNHW = W x cols (one matmul), then one pass permutes it into NCHW and adds the bias; the
+ * backward permutes dy to CNHW once and runs dcols = W^T dy_CNHW and dW = dy_CNHW cols^T as one
+ * matmul each (no per-image partials, no reduction over n).
+ *
  * Backward. dcols[n] = W^T x dy[n] (one batched matmul, W broadcast), then col2im gathers dx
  * (each input pixel sums what reaches it in (kh, kw) order: no atomics); dW: the per-image
  * products dy[n] x cols[n]^T into a [N, Cout, K] float32 temporary (one batched matmul over
  * the recomputed columns) summed over n by okto_reduce (a fixed tree: the same bits every run);
- * dbias: per-plane sums (a work-group per plane), then one item per channel sums them in n
+ * dbias: per-plane sums (an item per plane), then one item per channel sums them in n
  * order.
  *
  * Dtypes. Everything runs in float32: f16 and bf16 inputs are converted into float temporaries
@@ -30,8 +35,6 @@
 #include "op.h"
 
 #include <string.h>
-
-#define OKTO__CONV_L 64 /* bias_grad_partial's work-group: fixed, since its bits depend on it */
 
 static okto_status conv_grad(okto__grad *gr, const okto__ad_node *n);
 
@@ -65,7 +68,15 @@ const okto__op_desc okto__desc_CONV2D_BWD_BIAS = {
 typedef struct conv_geom {
     size_t N, C, H, W, Cout, KH, KW, OH, OW;
     int sh, sw, ph, pw, dh, dw;
+    int one; /* the one-GEMM column layout [K, N OH OW] (small images), else per image */
 } conv_geom;
+
+/* Images of at most this many output pixels take the one-GEMM layout: with a few pixels per
+ * image the per-image products are tiny ([Cout, K] x [K, 16] for 4 x 4) and a batched call
+ * spends its time per product; one [Cout, K] x [K, N OH OW] product (and dW as one product
+ * over every image, no reduction over n) measured faster on PoCL for the digits CNN (batch 64,
+ * 8 x 8 then 4 x 4 images, 16 and 32 channels). Larger images keep the batched call (above). */
+#define OKTO__CONV_ONE_P 64
 
 static size_t conv_k(const conv_geom *c) { return c->C * c->KH * c->KW; }
 static size_t conv_p(const conv_geom *c) { return c->OH * c->OW; }
@@ -103,9 +114,10 @@ static okto_status check_geom(okto__rec *r, const okto_tensor *x, const okto_ten
                               sh, sw, dh, dw, ph, pw);
     *c = (conv_geom){x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0],
                      w->shape[2], w->shape[3], 0,           0,           sh,
-                     sw,          ph,          pw,          dh,          dw};
+                     sw,          ph,          pw,          dh,          dw, 0};
     c->OH = out_size(c->H, c->KH, sh, ph, dh);
     c->OW = out_size(c->W, c->KW, sw, pw, dw);
+    c->one = c->OH * c->OW <= OKTO__CONV_ONE_P;
     if (!c->OH || !c->OW)
         return okto__rec_fail(r, OKTO_EINVAL,
                               "w is %s: its %zux%zu window (dilation %d, %d: %zux%zu) is larger "
@@ -200,13 +212,14 @@ static void geom_args(okto__tb *t, const conv_geom *c, size_t n)
     okto__tb_arg_int(t, c->dw);
     okto__tb_arg_int(t, (int)c->OH);
     okto__tb_arg_int(t, (int)c->OW);
-    okto__tb_arg_ulong(t, conv_p(c));             /* ld: the per-image layout */
-    okto__tb_arg_ulong(t, conv_k(c) * conv_p(c)); /* nstride */
+    /* ld and nstride: the one-GEMM layout [K, N, P] or the per-image one [N, K, P] */
+    okto__tb_arg_ulong(t, c->one ? c->N * conv_p(c) : conv_p(c));
+    okto__tb_arg_ulong(t, c->one ? conv_p(c) : conv_k(c) * conv_p(c));
 }
 
 static uint64_t geom_key(const conv_geom *c, size_t n)
 {
-    return (uint64_t)n << 48 ^ (uint64_t)c->C << 36 ^ (uint64_t)c->H << 24 ^ (uint64_t)c->W << 12 ^
+    return (uint64_t)c->one << 63 ^ (uint64_t)n << 48 ^ (uint64_t)c->C << 36 ^ (uint64_t)c->H << 24 ^ (uint64_t)c->W << 12 ^
            (uint64_t)c->KH << 8 ^ (uint64_t)c->KW << 4 ^ (uint64_t)(c->sh * 7 + c->ph * 3 + c->dh);
 }
 
@@ -226,7 +239,7 @@ static okto_status record_im2col(okto__rec *r, const conv_geom *c, const okto_te
         size_t n0 = okto__part_row(c->N, p, nparts), n = okto__part_row(c->N, p + 1, nparts) - n0;
         okto_tensor xp, cp;
         okto__view_slice(x, 0, n0, n, &xp);
-        okto__view_slice(cols, 0, n0, n, &cp);
+        okto__view_slice(cols, c->one, n0, n, &cp);
         okto__tb t;
         okto__tb_init(&t, r, OKTO__OP_CONV2D);
         okto__tb_kernel(&t, "conv", OKTO_F32, NULL, "okto_im2col");
@@ -243,33 +256,50 @@ static okto_status record_im2col(okto__rec *r, const conv_geom *c, const okto_te
     return s;
 }
 
-/* y += bias per channel, in place on contiguous f32 NCHW y, by ranges of images. */
-static okto_status record_bias_add(okto__rec *r, const conv_geom *c, const okto_tensor *y,
-                                   const okto_tensor *bias)
+/* y = x + bias per channel (bias NULL: y = x), by ranges of images: x and y contiguous f32,
+ * each NCHW ([N, Cout, P]) or CNHW ([Cout, N, P], cnhw bit 0 for x, bit 1 for y); in place
+ * when x is y with one layout. */
+static okto_status record_bias_add(okto__rec *r, const conv_geom *c, const okto_tensor *x,
+                                   const okto_tensor *bias, const okto_tensor *y, int cnhw)
 {
     size_t P = conv_p(c);
     int nparts = image_parts(r, c, (double)(c->N * c->Cout * P));
+    int64_t nchw[2] = {(int64_t)(c->Cout * P), (int64_t)P}, cn[2] = {(int64_t)P,
+                                                                      (int64_t)(c->N * P)};
+    const int64_t *xs = cnhw & 1 ? cn : nchw, *ys = cnhw & 2 ? cn : nchw;
     okto_status s = OKTO_OK;
     for (int p = 0; p < nparts && s == OKTO_OK; p++) {
         size_t n0 = okto__part_row(c->N, p, nparts), n = okto__part_row(c->N, p + 1, nparts) - n0;
-        okto_tensor yp;
-        okto__view_slice(y, 0, n0, n, &yp);
+        okto_tensor xp, yp;
+        okto__view_slice(x, cnhw & 1, n0, n, &xp);
+        okto__view_slice(y, (cnhw & 2) >> 1, n0, n, &yp);
         okto__tb t;
         okto__tb_init(&t, r, OKTO__OP_CONV2D_BIAS);
         okto__tb_kernel(&t, "conv", OKTO_F32, NULL, "okto_bias_add");
-        okto__tb_arg_tensor(&t, &yp);
-        okto__tb_arg_tensor(&t, bias);
+        okto__tb_arg_tensor(&t, &xp);
+        okto__tb_arg_tensor(&t, bias ? bias : &xp);
         okto__tb_arg_tensor(&t, &yp);
         okto__tb_arg_ulong(&t, n);
         okto__tb_arg_ulong(&t, c->Cout);
         okto__tb_arg_ulong(&t, P);
-        okto__tb_arg_long(&t, (int64_t)(c->Cout * P));
-        okto__tb_arg_long(&t, (int64_t)P);
+        okto__tb_arg_long(&t, xs[0]);
+        okto__tb_arg_long(&t, xs[1]);
+        okto__tb_arg_long(&t, ys[0]);
+        okto__tb_arg_long(&t, ys[1]);
+        okto__tb_arg_int(&t, bias != NULL);
         okto__tb_range_1d(&t, n * c->Cout);
-        okto__tb_access(&t, &yp, OKTO__RW);
-        okto__tb_access(&t, bias, OKTO__R);
+        int inplace = x->st == y->st && x->offset == y->offset;
+        if (inplace) {
+            okto__tb_access(&t, &yp, OKTO__RW);
+        } else {
+            okto__tb_access(&t, &xp, OKTO__R);
+            okto__tb_access(&t, &yp, OKTO__W);
+        }
+        if (bias)
+            okto__tb_access(&t, bias, OKTO__R);
         double e = (double)(n * c->Cout * P);
-        okto__tb_cost(&t, e, 8.0 * e, (uint64_t)n << 40 ^ (uint64_t)c->Cout << 20 ^ P);
+        okto__tb_cost(&t, e, 8.0 * e,
+                      (uint64_t)cnhw << 62 ^ (uint64_t)n << 40 ^ (uint64_t)c->Cout << 20 ^ P);
         okto__tb_part(&t, p, nparts);
         s = okto__tb_commit(&t);
     }
@@ -286,7 +316,7 @@ static okto_status record_col2im(okto__rec *r, const conv_geom *c, const okto_te
     for (int p = 0; p < nparts && s == OKTO_OK; p++) {
         size_t n0 = okto__part_row(c->N, p, nparts), n = okto__part_row(c->N, p + 1, nparts) - n0;
         okto_tensor cp, xp;
-        okto__view_slice(dcols, 0, n0, n, &cp);
+        okto__view_slice(dcols, c->one, n0, n, &cp);
         okto__view_slice(dx, 0, n0, n, &xp);
         okto__tb t;
         okto__tb_init(&t, r, OKTO__OP_CONV2D_BWD);
@@ -326,8 +356,7 @@ static okto_status record_bias_grad(okto__rec *r, const conv_geom *c, const okto
     okto__tb_arg_ulong(&t, P);
     okto__tb_arg_long(&t, (int64_t)(c->Cout * P));
     okto__tb_arg_long(&t, (int64_t)P);
-    size_t l = OKTO__CONV_L, global = l * okto__rec_device(r)->grid_groups;
-    okto__tb_range(&t, 1, &global, &l);
+    okto__tb_range_1d(&t, c->N * c->Cout);
     okto__tb_access(&t, dy, OKTO__R);
     okto__tb_access(&t, &part, OKTO__W);
     double e = (double)(c->N * c->Cout * P);
@@ -388,7 +417,8 @@ okto_status okto_conv2d(okto_graph *g, okto_tensor *y, const okto_tensor *x, con
     if (s == OKTO_OK && bias)
         s = as_f32(&r, bias, &b32);
     if (s == OKTO_OK)
-        s = okto__rec_temp(&r, OKTO_F32, 3, (size_t[]){c.N, K, P}, &cols);
+        s = okto__rec_temp(&r, OKTO_F32, 3,
+                           c.one ? (size_t[]){K, c.N, P} : (size_t[]){c.N, K, P}, &cols);
     int direct = y->dtype == OKTO_F32 && okto__contiguous(y);
     if (s == OKTO_OK) {
         if (direct)
@@ -398,14 +428,26 @@ okto_status okto_conv2d(okto_graph *g, okto_tensor *y, const okto_tensor *x, con
     }
     if (s == OKTO_OK)
         s = record_im2col(&r, &c, &x32, &cols);
-    if (s == OKTO_OK) {
+    if (s == OKTO_OK && c.one) {
+        /* ycn [Cout, N P] = W cols, then permuted into NCHW with the bias added */
+        okto_tensor ycn, y2;
+        s = okto__rec_temp(&r, OKTO_F32, 3, (size_t[]){c.Cout, c.N, P}, &ycn);
+        if (s == OKTO_OK) {
+            reshaped(&w32, 2, (size_t[]){c.Cout, K}, &w2);
+            reshaped(&cols, 2, (size_t[]){K, c.N * P}, &c3);
+            reshaped(&ycn, 2, (size_t[]){c.Cout, c.N * P}, &y2);
+            s = okto_matmul(g, &y2, &w2, &c3, 0);
+        }
+        if (s == OKTO_OK)
+            s = record_bias_add(&r, &c, &ycn, bias ? &b32 : NULL, &y32, 1);
+    } else if (s == OKTO_OK) {
         reshaped(&w32, 2, (size_t[]){c.Cout, K}, &w2);
         reshaped(&y32, 3, (size_t[]){c.N, c.Cout, P}, &y3);
         c3 = cols;
         s = okto_matmul(g, &y3, &w2, &c3, 0);
+        if (s == OKTO_OK && bias)
+            s = record_bias_add(&r, &c, &y32, &b32, &y32, 0);
     }
-    if (s == OKTO_OK && bias)
-        s = record_bias_add(&r, &c, &y32, &b32);
     if (s == OKTO_OK && !direct)
         s = okto_cast(g, y, &y32);
     if (s == OKTO_OK)
@@ -473,19 +515,31 @@ okto_status okto_conv2d_backward(okto_graph *g, okto_tensor *dx, okto_tensor *dw
         return okto__rec_end(&r, s);
     int acc = (flags & OKTO_ACCUMULATE) != 0;
     size_t K = conv_k(&c), P = conv_p(&c);
-    okto_tensor dy32, dy3;
+    okto_tensor dy32, dy3, dycn;
     s = as_f32(&r, dy, &dy32);
-    if (s == OKTO_OK)
+    if (s == OKTO_OK && c.one && (dx || dw)) {
+        /* the one-GEMM layout: dy permuted to [Cout, N P] once for both products */
+        s = okto__rec_temp(&r, OKTO_F32, 3, (size_t[]){c.Cout, c.N, P}, &dycn);
+        if (s == OKTO_OK)
+            s = record_bias_add(&r, &c, &dy32, NULL, &dycn, 2);
+        if (s == OKTO_OK)
+            reshaped(&dycn, 2, (size_t[]){c.Cout, c.N * P}, &dy3);
+    } else if (s == OKTO_OK) {
         reshaped(&dy32, 3, (size_t[]){c.N, c.Cout, P}, &dy3);
+    }
+    const size_t *cshape = c.one ? (size_t[]){K, c.N, P} : (size_t[]){c.N, K, P};
     if (s == OKTO_OK && dx) {
         /* dcols[n] = W^T dy[n], then col2im */
         okto_tensor w32, w2, dcols, dx32;
         s = as_f32(&r, w, &w32);
         if (s == OKTO_OK)
-            s = okto__rec_temp(&r, OKTO_F32, 3, (size_t[]){c.N, K, P}, &dcols);
+            s = okto__rec_temp(&r, OKTO_F32, 3, cshape, &dcols);
         if (s == OKTO_OK) {
+            okto_tensor dc = dcols;
+            if (c.one)
+                reshaped(&dcols, 2, (size_t[]){K, c.N * P}, &dc);
             reshaped(&w32, 2, (size_t[]){c.Cout, K}, &w2);
-            s = okto_matmul(g, &dcols, &w2, &dy3, OKTO_TRANS_A);
+            s = okto_matmul(g, &dc, &w2, &dy3, OKTO_TRANS_A);
         }
         int direct = dx->dtype == OKTO_F32 && okto__contiguous(dx);
         if (s == OKTO_OK) {
@@ -500,27 +554,33 @@ okto_status okto_conv2d_backward(okto_graph *g, okto_tensor *dx, okto_tensor *dw
             s = store(&r, dx, &dx32, acc);
     }
     if (s == OKTO_OK && dw) {
-        /* per-image products dy[n] cols[n]^T, summed over n */
-        okto_tensor x32, cols, partial, dw32, dw2;
+        /* per image: the products dy[n] cols[n]^T summed over n; one-GEMM layout: dW =
+         * dy_CNHW [Cout, N P] x cols^T, one product over every image (accumulating in place) */
+        okto_tensor x32, cols, partial, dw32, dw2, c2;
         s = as_f32(&r, x, &x32);
         if (s == OKTO_OK)
-            s = okto__rec_temp(&r, OKTO_F32, 3, (size_t[]){c.N, K, P}, &cols);
+            s = okto__rec_temp(&r, OKTO_F32, 3, cshape, &cols);
         if (s == OKTO_OK)
             s = record_im2col(&r, &c, &x32, &cols);
-        if (s == OKTO_OK)
-            s = okto__rec_temp(&r, OKTO_F32, 3, (size_t[]){c.N, c.Cout, K}, &partial);
-        if (s == OKTO_OK)
-            s = okto_matmul(g, &partial, &dy3, &cols, OKTO_TRANS_B);
-        int direct = !acc && dw->dtype == OKTO_F32 && okto__contiguous(dw);
+        int direct = (!acc || c.one) && dw->dtype == OKTO_F32 && okto__contiguous(dw);
         if (s == OKTO_OK) {
             if (direct)
                 dw32 = *dw, dw32.heap = 0;
             else
                 s = okto__rec_temp(&r, OKTO_F32, 4, dw->shape, &dw32);
         }
-        if (s == OKTO_OK) {
+        if (s == OKTO_OK)
             reshaped(&dw32, 2, (size_t[]){c.Cout, K}, &dw2);
-            s = okto_reduce(g, &dw2, &partial, OKTO_REDUCE_SUM, 0);
+        if (s == OKTO_OK && c.one) {
+            reshaped(&cols, 2, (size_t[]){K, c.N * P}, &c2);
+            s = okto_matmul(g, &dw2, &dy3, &c2,
+                            OKTO_TRANS_B | (direct && acc ? OKTO_ACCUMULATE : 0u));
+        } else if (s == OKTO_OK) {
+            s = okto__rec_temp(&r, OKTO_F32, 3, (size_t[]){c.N, c.Cout, K}, &partial);
+            if (s == OKTO_OK)
+                s = okto_matmul(g, &partial, &dy3, &cols, OKTO_TRANS_B);
+            if (s == OKTO_OK)
+                s = okto_reduce(g, &dw2, &partial, OKTO_REDUCE_SUM, 0);
         }
         if (s == OKTO_OK && !direct)
             s = store(&r, dw, &dw32, acc);

@@ -111,7 +111,8 @@ static void run_bias_grad(kc_env *e, ckern *k, cl_mem dy, cl_mem part, cl_mem db
     kc_ul(&a, HW);
     kc_l(&a, sn);
     kc_l(&a, sc);
-    kc_run(e, k->bgp, 4 * e->units, local);
+    /* one item per plane; local size 1 runs a smaller grid (items loop over the planes) */
+    kc_run(e, k->bgp, local == 1 ? 4 * e->units : rows_groups(N * C), local);
     a = kc_begin(k->bgr);
     kc_mem(&a, part);
     kc_ul(&a, 0);
@@ -224,9 +225,48 @@ static void check_case(kc_env *e, ckern *k, int dt, const kcase *kc, int big, ui
     kc_ul(&a, P);
     kc_l(&a, sn);
     kc_l(&a, sc);
+    kc_l(&a, sn);
+    kc_l(&a, sc);
+    kc_i(&a, 1);
     kc_run(e, k->bias_add, rows_groups(N * g.Cout), LOCAL);
     kc_download(e, ym, dt, ny, got);
     kc_track("bias_add (vs y + b in double)", dt, kc_err(got, yb, ny), tol->bias, desc);
+    {
+        /* the one-GEMM path's permute: y (this layout) to the other layout, with the bias
+         * and without (has_bias 0: a plain copy) */
+        long on = big ? (long)(g.Cout * P) : (long)P, oc = big ? (long)P : (long)(N * P);
+        double *want = dalloc(ny), *pg = dalloc(ny);
+        cl_mem src = kc_upload(e, dt, y, ny), dst = kc_buf(e, ny * es);
+        for (int hb = 0; hb < 2; hb++) {
+            for (size_t n = 0; n < N; n++)
+                for (int o = 0; o < g.Cout; o++)
+                    for (size_t p = 0; p < P; p++)
+                        want[n * on + o * oc + p] = y[n * sn + o * sc + p] + (hb ? b[o] : 0.0);
+            a = kc_begin(k->bias_add);
+            kc_mem(&a, src);
+            kc_ul(&a, 0);
+            kc_mem(&a, bm);
+            kc_ul(&a, 0);
+            kc_mem(&a, dst);
+            kc_ul(&a, 0);
+            kc_ul(&a, N);
+            kc_ul(&a, g.Cout);
+            kc_ul(&a, P);
+            kc_l(&a, sn);
+            kc_l(&a, sc);
+            kc_l(&a, on);
+            kc_l(&a, oc);
+            kc_i(&a, hb);
+            kc_run(e, k->bias_add, rows_groups(N * g.Cout), LOCAL);
+            kc_download(e, dst, dt, ny, pg);
+            kc_track(hb ? "bias_add permuting (NCHW <-> CNHW, + b)" : "bias_add as a permute (no bias)",
+                     dt, kc_err(pg, want, ny), hb ? tol->bias : 0.0, desc);
+        }
+        clReleaseMemObject(src);
+        clReleaseMemObject(dst);
+        free(want);
+        free(pg);
+    }
     for (size_t n = 0; n < N; n++) /* to NCHW for the direct convolution */
         for (int o = 0; o < g.Cout; o++)
             for (size_t p = 0; p < P; p++)
