@@ -281,3 +281,20 @@ def test_model_errors_carry_the_c_message(ctx):
         net.update(g, "adamw")
     with pytest.raises(okto.InvalidArgument):
         nn.Net("ctx")
+
+
+def test_graph_owned_outputs_keep_their_graph(ctx, rng):
+    import gc
+
+    net = nn.model(ctx, "mlp", features=4, classes=3, width_hidden=5, layers=1)
+    x = ctx.tensor(rng.uniform(0, 1, (2, 4)).astype(np.float32))
+    g = okto.Graph(ctx)
+    logits = net.forward(g, x)
+    g.launch()
+    del g, net  # the launched graph is held until wait; the output holds the graph
+    gc.collect()
+    okto.wait_all()
+    assert logits.numpy().shape == (2, 3)
+    logits.close()  # a graph-owned tensor: close() drops the Python side only
+    with pytest.raises(okto.InvalidState):
+        logits.numpy()
