@@ -298,3 +298,14 @@ def test_graph_owned_outputs_keep_their_graph(ctx, rng):
     logits.close()  # a graph-owned tensor: close() drops the Python side only
     with pytest.raises(okto.InvalidState):
         logits.numpy()
+
+
+def test_out_of_range_ints_are_okto_errors(ctx):
+    with pytest.raises(okto.InvalidArgument, match="seed"):
+        nn.Net(ctx, seed=-1)
+    with pytest.raises(okto.InvalidArgument, match="layers"):
+        nn.model(ctx, "mlp", features=4, classes=2, layers=2**40)
+    with pytest.raises(okto.InvalidArgument, match="n_in"):
+        nn.Net(ctx).linear("l", 0, 3)
+    with pytest.raises(okto.InvalidArgument, match="step"):
+        nn.lr_schedule(1e-3, 1e-4, 0, 10, -1)

@@ -526,3 +526,26 @@ def test_graph_tensor_belongs_to_the_graph(ctx):
     g.close()
     with pytest.raises(okto.InvalidState):
         t.numpy()
+
+
+def test_bad_arguments_raise_okto_errors_not_crashes(ctx, rng):
+    x, _ = make(ctx, rng, (2, 3), "f32")
+    seed = ctx.zeros(2, "i32")
+    g = okto.Graph(ctx)
+    with pytest.raises(okto.InvalidArgument, match="stream"):
+        g.dropout(ctx.empty((2, 3)), x, 0.5, seed, -1)
+    with pytest.raises(okto.InvalidArgument, match="ignore_index"):
+        g.cross_entropy(ctx.empty(1), x, ctx.zeros(2, "i32"), 2**40)
+    with pytest.raises(okto.InvalidArgument, match="stride"):
+        g.conv2d(ctx.empty((1, 1, 1, 1)), x, x, stride=(1, "2"))
+    with pytest.raises(okto.InvalidArgument, match="okto_layernorm"):  # i32 data
+        g.layernorm(ctx.empty((2, 3), "i32"), ctx.zeros((2, 3), "i32"))
+    with pytest.raises(okto.InvalidArgument, match="y must be an okto.Tensor"):
+        g.log_softmax(np.zeros((2, 3), np.float32), x)
+    closed = ctx.empty((2, 3))
+    closed.close()
+    with pytest.raises(okto.InvalidState, match="closed"):
+        g.rmsnorm(closed, x)
+    g.clear_error()
+    g.argmax(ctx.empty(2, "i32"), x)  # the graph still records after the refusals
+    g.run()

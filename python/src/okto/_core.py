@@ -191,10 +191,19 @@ def devices():
 _LOG_LEVELS = {"error": 0, "warn": 1, "info": 2, "debug": 3}
 
 
-def _int_arg(name, value):
+def _int_arg(name, value, lo=-2**31, hi=2**31 - 1):
+    """An int in [lo, hi] (default: C's int), else InvalidArgument naming it (never cffi's
+    OverflowError)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidArgument("%s must be an int, not %r" % (name, value))
-    return int(value)
+    value = int(value)
+    if not lo <= value <= hi:
+        raise InvalidArgument("%s = %d is outside [%d, %d]" % (name, value, lo, hi))
+    return value
+
+
+def _uint_arg(name, value):
+    return _int_arg(name, value, 0, 2**32 - 1)
 
 
 def _config(device=None, lanes=None, sched=None, in_order=None, copy_lanes=None,
@@ -898,7 +907,8 @@ def _flags(trans_a, trans_b, accumulate=False):
 def _pair(name, v):
     """An int or a pair of ints -> (h, w)."""
     if isinstance(v, numbers.Integral) and not isinstance(v, bool):
-        return int(v), int(v)
+        v = _int_arg(name, v)
+        return v, v
     try:
         h, w = v
         return _int_arg(name, h), _int_arg(name, w)
@@ -1264,13 +1274,13 @@ class Graph(_Handle):
         """y = mask x / (1 - p); seed: an i32 tensor of 2 elements (the Philox key); stream
         tells a graph's dropout sites apart."""
         check(lib.okto_dropout(self._ptr, self._t(y, "y"), self._t(x, "x"), float(p),
-                               self._t(seed, "seed"), _int_arg("stream", stream)))
+                               self._t(seed, "seed"), _uint_arg("stream", stream)))
         return self
 
     def dropout_backward(self, dx, dy, p, seed, stream=0, accumulate=False):
         check(lib.okto_dropout_backward(self._ptr, self._t(dx, "dx"), self._t(dy, "dy"),
                                         float(p), self._t(seed, "seed"),
-                                        _int_arg("stream", stream), _flags(0, 0, accumulate)))
+                                        _uint_arg("stream", stream), _flags(0, 0, accumulate)))
         return self
 
     def seed_advance(self, seed):

@@ -41,7 +41,7 @@ def _act(act):
 
 
 def _size(name, v):
-    v = _int_arg(name, v)
+    v = _int_arg(name, v, -2**62, 2**62)
     if v < 1:
         raise InvalidArgument("%s must be >= 1, not %d" % (name, v))
     return v
@@ -126,8 +126,9 @@ def SGD(**settings):
 def lr_schedule(lr, min_lr, warmup, total, step):
     """okto_lr_schedule: linear warm-up over `warmup` steps to lr, then cosine decay to min_lr
     at `total`; the rate of step `step` (0-based)."""
-    return float(lib.okto_lr_schedule(float(lr), float(min_lr), _int_arg("warmup", warmup),
-                                      _int_arg("total", total), _int_arg("step", step)))
+    return float(lib.okto_lr_schedule(float(lr), float(min_lr), _int_arg("warmup", warmup, 0, 2**62),
+                                      _int_arg("total", total, 0, 2**62),
+                                      _int_arg("step", step, 0, 2**62)))
 
 
 class Net:
@@ -144,9 +145,7 @@ class Net:
 
         if not isinstance(ctx, Context):
             raise InvalidArgument("Net's first argument is an okto.Context, not %r" % (ctx,))
-        seed = _int_arg("seed", seed)
-        if not 0 <= seed < 2**64:
-            raise InvalidArgument("seed %d is not a uint64" % seed)
+        seed = _int_arg("seed", seed, 0, 2**64 - 1)
         out = ffi.new("okto_nn **")
         check(lib.okto_nn_create(ctx._ptr, as_dtype(dtype), seed, out))
         self._h = out[0]
@@ -208,8 +207,8 @@ class Net:
         shape = _shape_arg(shape)
         idx = ffi.new("int *")
         check(lib.okto_nn_param(self._ptr, _name(name), len(shape), ffi.new("size_t[]", shape),
-                                INIT.of(init), float(scale), _int_arg("fan_in", fan_in),
-                                _int_arg("fan_out", fan_out), 1 if decay else 0, idx))
+                                INIT.of(init), float(scale), _int_arg("fan_in", fan_in, 0, 2**62),
+                                _int_arg("fan_out", fan_out, 0, 2**62), 1 if decay else 0, idx))
         return int(idx[0])
 
     def allocate(self):
@@ -371,7 +370,7 @@ class Net:
 
     @steps.setter
     def steps(self, value):
-        check(lib.okto_nn_set_steps(self._ptr, _int_arg("steps", value)))
+        check(lib.okto_nn_set_steps(self._ptr, _int_arg("steps", value, 0, 2**62)))
 
 
 _CONFIG_FIELDS = ("features", "channels", "height", "width", "classes", "width_hidden",
@@ -390,7 +389,7 @@ def model_config(kind, **overrides):
         if k not in _CONFIG_FIELDS:
             raise InvalidArgument("model: unknown setting %r (it takes %s)"
                                   % (k, ", ".join(_CONFIG_FIELDS)))
-        cfg[k] = _int_arg(k, v)
+        cfg[k] = _int_arg(k, v, 0, 2**31 - 1 if k in ("layers", "heads") else 2**62)
     return cfg
 
 
