@@ -1,7 +1,8 @@
 """okto.nn (okto/nn.h): layers against NumPy forwards, one training step of the mlp against a
 NumPy forward, backward and AdamW/SGD from the same parameters (float64 references, 1e-4
 relative: float32 sums over up to 128 terms), the cnn and gpt models' gradients against
-finite differences (h 1e-3, |fd - grad| <= 2e-3 max(1, |fd|) + 5e-4), the schedule, lifetimes and refusals."""
+finite differences (h 1e-3, |fd - grad| <= 2e-3 max(1, |fd|) + 5e-4), the schedule,
+lifetimes and refusals."""
 
 import math
 

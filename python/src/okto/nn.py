@@ -126,7 +126,8 @@ def SGD(**settings):
 def lr_schedule(lr, min_lr, warmup, total, step):
     """okto_lr_schedule: linear warm-up over `warmup` steps to lr, then cosine decay to min_lr
     at `total`; the rate of step `step` (0-based)."""
-    return float(lib.okto_lr_schedule(float(lr), float(min_lr), _int_arg("warmup", warmup, 0, 2**62),
+    return float(lib.okto_lr_schedule(float(lr), float(min_lr),
+                                      _int_arg("warmup", warmup, 0, 2**62),
                                       _int_arg("total", total, 0, 2**62),
                                       _int_arg("step", step, 0, 2**62)))
 
