@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
-"""Trains a small MLP (64-128-10) on the 8x8 digits with okto and prints its holdout accuracy.
+"""Trains okto's digits mlp (or cnn) with okto.nn, as `okto-train --model mlp` does.
 
-    python3 python/examples/train_digits.py [--epochs 30] [--hidden 128] [--lr 0.1] ...
+    python3 python/examples/train_digits.py [--model mlp|cnn] [--epochs 60] [--seed 1] ...
 
 The data is the digits CSV that Debian's python3-sklearn ships (1797 images of 8x8 pixels,
-0-16, and a label; tools/setup.sh installs it), or --data PATH.csv[.gz] in the same format.
+0-16, and a label; tools/setup.sh installs it). The run is okto-train's, step for step: the
+same stratified holdout split (splitmix64, seeded), the same shuffled batches (drop last),
+the same model (okto_nn_model, initialised from the seed), AdamW with a cosine schedule to
+lr / 10, and accuracy by okto_argmax over the held-out rows; so with the same seed and
+settings it prints the same accuracy as `build/tools/okto-train --model mlp --seed 1`.
 
-One training step is one okto graph, recorded once and replayed for every batch: upload the
-batch (the graph reads the same host arrays each run, so filling them in place is how a new
-batch goes in), forward (matmul, bias add with broadcasting, relu), the fused softmax
-cross-entropy with int32 labels, the backward products (matmul with transposed operands), the
-bias gradients (reduce over axis 0), relu_grad, and SGD (axpy). The backward is written by hand
-for now: each layer has forward() and backward() that record ops, so an autograd (or okto.nn)
-can take over backward() without changing the training loop.
+The training step is a handful of lines: one graph recorded once and replayed, whose uploads
+read two host arrays refilled before each run:
+
+    net = okto.nn.model(ctx, "mlp", features=64, classes=10, seed=seed)
+    g = okto.Graph(ctx)
+    g.upload(x, xb).upload(y, yb)
+    loss = net.loss(g, net.forward(g, x), y)
+    net.backward(g, loss)
+    net.update(g, okto.nn.AdamW(lr=lr, weight_decay=0.01))
 """
 
 import argparse
@@ -24,11 +30,13 @@ import time
 import numpy as np
 
 import okto
+import okto.nn
 
 DIGITS = "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz"
+M64 = (1 << 64) - 1
 
 
-def load_digits(path):
+def load_digits(path=None):
     """(features float32 [n, 64] scaled to [0, 1], labels int32 [n])."""
     if path is None:
         path = DIGITS
@@ -42,188 +50,166 @@ def load_digits(path):
                 pass
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt") as f:
-        data = np.loadtxt(f, delimiter=",", dtype=np.float64)
-    return (data[:, :-1] / 16.0).astype(np.float32), data[:, -1].astype(np.int32)
+        data = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    return data[:, :-1] / np.float32(16), data[:, -1].astype(np.int32)
 
 
-# ---- layers: forward and (for now, hand-written) backward record ops into a graph ------------
+# ---- okto-train's random stream (tools/train/rng.c: splitmix64), so the runs are the same ---
 
 
-class Linear:
-    """y = x W + b. Holds its parameters and their gradients as okto tensors."""
+class Rng:
+    def __init__(self, seed):
+        self.s = seed & M64
 
-    def __init__(self, ctx, n_in, n_out, rng):
-        w = rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)  # He init for relu
-        self.w = ctx.tensor(w.astype(np.float32))
-        self.b = ctx.zeros(n_out)
-        self.dw = ctx.empty((n_in, n_out))
-        self.db = ctx.empty(n_out)
-        self.ctx = ctx
+    def next(self):
+        self.s = (self.s + 0x9E3779B97F4A7C15) & M64
+        z = self.s
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        return z ^ (z >> 31)
 
-    def params(self):
-        return [(self.w, self.dw), (self.b, self.db)]
+    def below(self, n):
+        threshold = ((1 << 64) - n) % n
+        while True:
+            x = self.next()
+            if x >= threshold:
+                return x % n
 
-    def forward(self, g, x):
-        self.x = x
-        y = self.ctx.empty((x.shape[0], self.w.shape[1]))
-        g.matmul(y, x, self.w)
-        g.zip(y, y, self.b, "add")  # b broadcast over the rows
-        return y
-
-    def backward(self, g, dy, need_dx=True):
-        g.matmul(self.dw, self.x, dy, trans_a=True)  # dW = x^T dy
-        g.reduce(self.db, dy, "sum", 0)  # db = sum over rows of dy
-        if not need_dx:
-            return None
-        dx = self.ctx.empty(self.x.shape)
-        g.matmul(dx, dy, self.w, trans_b=True)  # dx = dy W^T
-        return dx
+    def shuffle(self, idx):
+        for i in range(len(idx), 1, -1):
+            j = self.below(i)
+            idx[i - 1], idx[j] = idx[j], idx[i - 1]
 
 
-class ReLU:
-    def __init__(self, ctx):
-        self.ctx = ctx
-
-    def params(self):
-        return []
-
-    def forward(self, g, x):
-        self.x = x
-        y = self.ctx.empty(x.shape)
-        g.map(y, x, "relu")
-        return y
-
-    def backward(self, g, dy, need_dx=True):
-        dx = self.ctx.empty(dy.shape)
-        g.zip(dx, dy, self.x, "relu_grad")  # dy * (x > 0)
-        return dx
+def split(labels, classes, holdout, seed):
+    """otu_split: class by class, a seeded shuffle, the first round(holdout * m) held out."""
+    r = Rng(seed)
+    held = np.zeros(len(labels), bool)
+    for c in range(classes):
+        idx = [int(i) for i in np.flatnonzero(labels == c)]
+        r.shuffle(idx)
+        held[idx[:int(np.floor(holdout * len(idx) + 0.5))]] = True
+    return np.flatnonzero(~held), np.flatnonzero(held)
 
 
-class MLP:
-    def __init__(self, ctx, sizes, rng):
-        self.layers = []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            self.layers.append(Linear(ctx, n_in, n_out, rng))
-            if i < len(sizes) - 2:
-                self.layers.append(ReLU(ctx))
-
-    def params(self):
-        return [p for layer in self.layers for p in layer.params()]
-
-    def forward(self, g, x):
-        for layer in self.layers:
-            x = layer.forward(g, x)
-        return x
-
-    def backward(self, g, dlogits):
-        d = dlogits
-        for i, layer in reversed(list(enumerate(self.layers))):
-            d = layer.backward(g, d, need_dx=i > 0)
-
-
-class SGD:
-    def __init__(self, params, lr):
-        self.params, self.lr = params, lr
-
-    def step(self, g):
-        for p, dp in self.params:
-            g.axpy(p, -self.lr, dp)
+def batches(rows, batch, seed):
+    """otu_batcher with shuffling and drop-last: an endless stream of batches of rows."""
+    r = Rng(seed)
+    order = [int(i) for i in rows]
+    r.shuffle(order)
+    while True:
+        for at in range(0, len(order) - batch + 1, batch):
+            yield order[at:at + batch]
+        r.shuffle(order)
 
 
 # ---- training -------------------------------------------------------------------------------
 
 
-def train(epochs=30, hidden=128, lr=0.1, batch=64, holdout=0.2, seed=0, data=None,
-          sched=None, verbose=True):
-    """Trains and returns a dict of results (holdout accuracy, final loss, timings)."""
+def accuracy(ctx, net, x, y, shape):
+    """okto_argmax of the logits over the rows (in chunks of 256, as okto-train)."""
+    right = 0
+    for at in range(0, len(y), 256):
+        xs = x[at:at + 256]
+        g = okto.Graph(ctx)
+        xt = ctx.tensor(xs.reshape((len(xs),) + shape))
+        pred = ctx.empty(len(xs), "i32")
+        g.argmax(pred, net.forward(g, xt))
+        out = g.download(pred)
+        g.run()
+        right += int((out == y[at:at + 256]).sum())
+        g.close()
+    return right / len(y)
+
+
+def train(model="mlp", epochs=None, batch=None, lr=3e-3, weight_decay=0.01, holdout=0.2,
+          seed=1, width=None, layers=None, sched=None, data=None, verbose=True):
+    """Trains as okto-train does; returns a dict (holdout accuracy, losses, timings)."""
     say = print if verbose else (lambda *a, **k: None)
+    epochs = epochs or (60 if model == "mlp" else 30)
+    batch = batch or (32 if model == "mlp" else 64)
     x_all, y_all = load_digits(data)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(y_all))
-    n_test = int(round(len(y_all) * holdout))
-    test, train_idx = order[:n_test], order[n_test:]
-    x_train, y_train = x_all[train_idx], y_all[train_idx]
-    x_test, y_test = x_all[test], y_all[test]
-    classes = int(y_all.max()) + 1
+    train_rows, hold_rows = split(y_all, 10, holdout, seed)
 
     ctx = okto.Context(sched=sched)
-    model = MLP(ctx, [x_all.shape[1], hidden, classes], rng)
-    opt = SGD(model.params(), lr)
+    shape = (64,) if model == "mlp" else (1, 8, 8)
+    over = {"classes": 10}
+    if model == "mlp":
+        over["features"] = 64
+    if width:
+        over["width_hidden"] = width
+    if layers:
+        over["layers"] = layers
+    net = okto.nn.model(ctx, model, seed=seed, **over)
+    net.allocate()
 
-    # the training step: one graph, recorded once
-    xb_host = np.zeros((batch, x_all.shape[1]), np.float32)
-    yb_host = np.zeros(batch, np.int32)
-    xb, yb = ctx.empty(xb_host.shape), ctx.empty(batch, "i32")
-    loss, dlogits = ctx.empty(1), ctx.empty((batch, classes))
-    step = okto.Graph(ctx)
-    step.upload(xb, xb_host).upload(yb, yb_host)
-    logits = model.forward(step, xb)
-    step.softmax_xent(loss, dlogits, logits, yb)
-    model.backward(step, dlogits)
-    opt.step(step)
-    loss_host = step.download(loss)
+    # ---- the training step: one graph, recorded once, replayed for every batch
+    xb, yb = np.zeros((batch,) + shape, np.float32), np.zeros(batch, np.int32)
+    x, y = ctx.empty(xb.shape), ctx.empty(batch, "i32")
+    g = okto.Graph(ctx)
+    g.upload(x, xb).upload(y, yb)
+    loss = net.loss(g, net.forward(g, x), y)
+    net.backward(g, loss)
+    net.update(g, okto.nn.AdamW(lr=lr, weight_decay=weight_decay))
+    loss_host = g.download(loss)
 
-    # evaluation: the forward pass over the whole holdout set
-    xt = ctx.tensor(x_test)
-    evaluate = okto.Graph(ctx)
-    test_logits = evaluate.download(model.forward(evaluate, xt))
-
-    def accuracy():
-        evaluate.run()
-        return float((test_logits.argmax(axis=1) == y_test).mean())
-
-    say("okto %s on %s: %d train / %d holdout digits, MLP %d-%d-%d, batch %d, lr %g; "
-        "one step = %d tasks" % (okto.__version__, ctx.device_name, len(y_train), n_test,
-                                 x_all.shape[1], hidden, classes, batch, lr, step.task_count))
-    steps_per_epoch = len(y_train) // batch
-    t_start = time.perf_counter()
-    step_times = []
-    for epoch in range(1, epochs + 1):
-        perm = rng.permutation(len(y_train))
-        total = 0.0
-        for s in range(steps_per_epoch):
-            idx = perm[s * batch:(s + 1) * batch]
-            xb_host[...] = x_train[idx]  # the graph uploads these arrays on every run
-            yb_host[...] = y_train[idx]
-            t0 = time.perf_counter()
-            step.run()
-            step_times.append(time.perf_counter() - t0)
-            total += float(loss_host[0])
-        if epoch == 1 or epoch % 5 == 0 or epoch == epochs:
-            say("epoch %3d/%d  loss %.4f  holdout accuracy %5.1f%%"
-                % (epoch, epochs, total / steps_per_epoch, 100 * accuracy()))
-    seconds = time.perf_counter() - t_start
-    acc = accuracy()
-    rep = step.report()
-    result = {"holdout_accuracy": acc, "holdout": n_test, "loss": total / steps_per_epoch,
-              "seconds": seconds, "median_step_ms": 1e3 * float(np.median(step_times)),
-              "tasks_per_step": step.task_count, "report": rep}
-    say("final: holdout accuracy %.1f%% (%d of %d), loss %.4f; %d epochs in %.2f s, median "
-        "step %.2f ms (%s, %d tasks, utilization %.0f%%)"
-        % (100 * acc, round(acc * n_test), n_test, result["loss"], epochs, seconds,
-           result["median_step_ms"], rep["sched"], rep["tasks"], 100 * rep["utilization"]))
-    step.close()
-    evaluate.close()
+    per_epoch = len(train_rows) // batch
+    total = epochs * per_epoch
+    say("%s: %d parameters, digits, batch %d, %d steps, sched %s (okto %s on %s)"
+        % (model, net.numel, batch, total, ctx.sched.label,
+           okto.__version__, ctx.device_name))
+    stream = batches(train_rows, batch, seed)
+    t0 = time.perf_counter()
+    losses, step_ms, acc = [], [], 0.0
+    for step in range(total):
+        rows = next(stream)
+        xb[...] = x_all[rows].reshape(xb.shape)  # the graph uploads these arrays every run
+        yb[...] = y_all[rows]
+        net.lr = okto.nn.lr_schedule(lr, lr / 10, 0, total, step)
+        ts = time.perf_counter()
+        g.run()
+        step_ms.append(1e3 * (time.perf_counter() - ts))
+        losses.append(float(loss_host[0]))
+        if (step + 1) % per_epoch == 0:
+            epoch = (step + 1) // per_epoch
+            acc = accuracy(ctx, net, x_all[hold_rows], y_all[hold_rows], shape)
+            if epoch == 1 or epoch % 10 == 0 or epoch == epochs:
+                say("epoch %3d  train loss %.4f  holdout accuracy %.2f%%  (%.1f s)"
+                    % (epoch, np.mean(losses[-per_epoch:]), 100 * acc,
+                       time.perf_counter() - t0))
+    result = {"holdout_accuracy": acc, "holdout": len(hold_rows), "steps": total,
+              "train_loss": float(np.mean(losses[-per_epoch:])), "losses": losses,
+              "seconds": time.perf_counter() - t0,
+              "median_step_ms": float(np.median(step_ms)), "tasks_per_step": g.task_count}
+    say("final: holdout accuracy %.2f%% (%d of %d), train loss %.4f, %d steps in %.1f s, "
+        "median step %.2f ms, %d tasks per step"
+        % (100 * acc, round(acc * len(hold_rows)), len(hold_rows), result["train_loss"],
+           total, result["seconds"], result["median_step_ms"], g.task_count))
+    g.close()
+    net.close()
     ctx.close()
     return result
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=0.1)
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
+    ap.add_argument("--epochs", type=int, help="default: mlp 60, cnn 30 (okto-train's)")
+    ap.add_argument("--batch", type=int, help="default: mlp 32, cnn 64")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--holdout", type=float, default=0.2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data", help="a digits CSV (features..., label), optionally gzipped")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--width", type=int)
+    ap.add_argument("--layers", type=int)
     ap.add_argument("--sched", help="sequential, round-robin, heft (default: the context's)")
-    ap.add_argument("--min-accuracy", type=float, default=0.95,
-                    help="exit 1 below this holdout accuracy (default 0.95)")
-    args = ap.parse_args(argv)
-    r = train(args.epochs, args.hidden, args.lr, args.batch, args.holdout, args.seed,
-              args.data, args.sched)
-    return 0 if r["holdout_accuracy"] >= args.min_accuracy else 1
+    ap.add_argument("--data", help="a digits CSV (features..., label), optionally gzipped")
+    ap.add_argument("--min-accuracy", type=float, default=0.9,
+                    help="exit 1 below this holdout accuracy (default 0.9)")
+    a = ap.parse_args(argv)
+    r = train(a.model, a.epochs, a.batch, a.lr, a.weight_decay, a.holdout, a.seed, a.width,
+              a.layers, a.sched, a.data)
+    return 0 if r["holdout_accuracy"] >= a.min_accuracy else 1
 
 
 if __name__ == "__main__":

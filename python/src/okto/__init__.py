@@ -24,12 +24,12 @@ if _lib_version != __version__ or _header_version != __version__:
                       "the package (pip install ./python)"
                       % (__version__, _lib_version, _header_version))
 
-from ._enums import DTYPE, MAP, REDUCE, SCHED, STATUS, ZIP  # noqa: E402
+from ._enums import DTYPE, INIT, MAP, MODEL, OPTIM, REDUCE, SCHED, STATUS, ZIP  # noqa: E402
 from ._errors import *  # noqa: E402,F401,F403  Error and one subclass per status
 from ._errors import Error, error_class  # noqa: E402
 from ._core import (  # noqa: E402
-    RW, Arg, Context, Device, Event, Graph, Kernel, Local, R, Tensor, W, as_dtype, bf16_from_f32,
-    bf16_to_f32, bfloat16, devices, np_dtype, tensor, wait_all)
+    RW, Arg, Context, Device, Event, Graph, Kernel, Local, R, Tensor, W, as_dtype, backward,
+    bf16_from_f32, bf16_to_f32, bfloat16, devices, np_dtype, tensor, wait_all)
 
 
 def library_version():
@@ -38,8 +38,10 @@ def library_version():
 
 
 from . import _errors as _e  # noqa: E402
+from . import nn  # noqa: E402,F401  okto.nn: layers, models, optimizers
 
 __all__ = ["__version__", "library_version", "Context", "Tensor", "Graph", "Kernel", "Event",
            "Device", "Arg", "R", "W", "RW", "Local", "devices", "tensor", "as_dtype",
-           "np_dtype", "bfloat16", "bf16_from_f32", "bf16_to_f32", "wait_all", "MAP", "ZIP", "REDUCE", "SCHED", "DTYPE", "STATUS",
+           "np_dtype", "bfloat16", "bf16_from_f32", "bf16_to_f32", "wait_all", "backward", "nn",
+           "MAP", "ZIP", "REDUCE", "SCHED", "DTYPE", "STATUS", "INIT", "OPTIM", "MODEL",
            "error_class"] + [n for n in _e.__all__ if n not in ("check",)]

@@ -22,6 +22,7 @@ import numbers
 import operator
 import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -190,10 +191,19 @@ def devices():
 _LOG_LEVELS = {"error": 0, "warn": 1, "info": 2, "debug": 3}
 
 
-def _int_arg(name, value):
+def _int_arg(name, value, lo=-2**31, hi=2**31 - 1):
+    """An int in [lo, hi] (default: C's int), else InvalidArgument naming it (never cffi's
+    OverflowError)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InvalidArgument("%s must be an int, not %r" % (name, value))
-    return int(value)
+    value = int(value)
+    if not lo <= value <= hi:
+        raise InvalidArgument("%s = %d is outside [%d, %d]" % (name, value, lo, hi))
+    return value
+
+
+def _uint_arg(name, value):
+    return _int_arg(name, value, 0, 2**32 - 1)
 
 
 def _config(device=None, lanes=None, sched=None, in_order=None, copy_lanes=None,
@@ -460,6 +470,7 @@ class Tensor(_Handle):
     permute, transpose, expand and indexing (t[2:5], t[1], t[:, 1:3])."""
 
     _kind = "Tensor"
+    _owned = True  # False for graph-owned tensors (Graph.tensor, okto.nn's outputs)
 
     def __init__(self, *args, **kwargs):
         raise TypeError("make tensors with okto.tensor(ctx, array), ctx.tensor(array) or "
@@ -515,12 +526,14 @@ class Tensor(_Handle):
         h = self._h
         if h == ffi.NULL:
             return
-        check(lib.okto_tensor_destroy(h))
+        if self._owned:
+            check(lib.okto_tensor_destroy(h))
         self._h = ffi.NULL
+        self._base = None
 
     def __del__(self):
         h = getattr(self, "_h", ffi.NULL)
-        if h == ffi.NULL:
+        if h == ffi.NULL or not self._owned:
             return
         try:
             if lib.okto_tensor_destroy(h) != 0:
@@ -595,6 +608,17 @@ class Tensor(_Handle):
             return "<okto.Tensor closed>"
         return "<okto.Tensor %s strides=%s%s>" % (
             self.describe(), self.strides, "" if self.is_contiguous else " (view)")
+
+    @property
+    def requires_grad(self):
+        """Whether the storage is marked as a parameter (okto_tensor_set_requires_grad):
+        set it before recording the ops that read it; okto.backward then gives its gradient.
+        The mark belongs to the storage, so every view shares it."""
+        return bool(lib.okto_tensor_requires_grad(self._ptr))
+
+    @requires_grad.setter
+    def requires_grad(self, on):
+        check(lib.okto_tensor_set_requires_grad(self._ptr, 1 if on else 0))
 
     # ---- data
     def numpy(self, dtype=None):
@@ -880,6 +904,41 @@ def _flags(trans_a, trans_b, accumulate=False):
             | (lib.OKTO_ACCUMULATE if accumulate else 0))
 
 
+def _pair(name, v):
+    """An int or a pair of ints -> (h, w)."""
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        v = _int_arg(name, v)
+        return v, v
+    try:
+        h, w = v
+        return _int_arg(name, h), _int_arg(name, w)
+    except (TypeError, ValueError):
+        raise InvalidArgument("%s must be an int or a pair of ints, not %r" % (name, v)) from None
+
+
+def _pool_geom(kernel, stride, padding):
+    k = _pair("kernel", kernel)
+    return k, k if stride is None else _pair("stride", stride), _pair("padding", padding)
+
+
+def _invalidate(refs):
+    """Closes the Python side of tensors whose C handle its owner (a graph, an nn) freed, so
+    using them raises InvalidState instead of touching freed memory."""
+    for r in refs:
+        t = r()
+        if t is not None:
+            t._h = ffi.NULL
+            t._base = None
+
+
+def backward(graph, loss, params, grads=None, accumulate=False):
+    """okto_backward: records the gradients of sum(loss) with respect to params into graph
+    (after its forward ops) and returns them (see Graph.backward)."""
+    if not isinstance(graph, Graph):
+        raise InvalidArgument("backward's first argument is an okto.Graph")
+    return graph.backward(loss, params, grads, accumulate)
+
+
 class Graph(_Handle):
     """A task graph: ops record into it once; run() (or launch() + wait()) replays it.
 
@@ -910,6 +969,7 @@ class Graph(_Handle):
         check(lib.okto_graph_destroy(h))
         self._h = ffi.NULL
         self._keep = {}
+        _invalidate(self.__dict__.pop("_owned_refs", ()))
 
     def __del__(self):
         h = getattr(self, "_h", ffi.NULL)
@@ -1104,6 +1164,302 @@ class Graph(_Handle):
                                     self._opt(grad, "grad"), self._t(logits, "logits"),
                                     self._t(labels, "labels")))
         return self
+
+    # ---- gradients of the elementwise ops
+    def map_backward(self, dx, dy, x, op, accumulate=False):
+        """dx = dy * f'(x) for okto_map's op (dx += with accumulate); dx may be dy."""
+        check(lib.okto_map_backward(self._ptr, self._t(dx, "dx"), self._t(dy, "dy"),
+                                    self._t(x, "x"), MAP.of(op), _flags(0, 0, accumulate)))
+        return self
+
+    def zip_backward(self, da, db, dy, a, b, op, accumulate=False):
+        """The gradients of out = a op b: da (a's shape, summed over a's broadcast
+        dimensions) and db; either may be None."""
+        check(lib.okto_zip_backward(self._ptr, self._opt(da, "da"), self._opt(db, "db"),
+                                    self._t(dy, "dy"), self._t(a, "a"), self._t(b, "b"),
+                                    ZIP.of(op), _flags(0, 0, accumulate)))
+        return self
+
+    def sum_to(self, out, x, accumulate=False):
+        """out = x summed over the dimensions out broadcasts along (a broadcast's gradient)."""
+        check(lib.okto_sum_to(self._ptr, self._t(out, "out"), self._t(x, "x"),
+                              _flags(0, 0, accumulate)))
+        return self
+
+    # ---- normalisation
+    def layernorm(self, y, x, weight=None, bias=None, eps=1e-5, mean=None, rstd=None):
+        """y = (x - mean) rstd weight + bias over the last dimension; weight, bias [cols] or
+        None; mean, rstd: optional f32 outputs (one per row) for layernorm_backward."""
+        check(lib.okto_layernorm(self._ptr, self._t(y, "y"), self._opt(mean, "mean"),
+                                 self._opt(rstd, "rstd"), self._t(x, "x"),
+                                 self._opt(weight, "weight"), self._opt(bias, "bias"),
+                                 float(eps)))
+        return self
+
+    def layernorm_backward(self, dx, dweight, dbias, dy, x, weight, mean, rstd,
+                           accumulate=False):
+        check(lib.okto_layernorm_backward(
+            self._ptr, self._opt(dx, "dx"), self._opt(dweight, "dweight"),
+            self._opt(dbias, "dbias"), self._t(dy, "dy"), self._t(x, "x"),
+            self._opt(weight, "weight"), self._t(mean, "mean"), self._t(rstd, "rstd"),
+            _flags(0, 0, accumulate)))
+        return self
+
+    def rmsnorm(self, y, x, weight=None, eps=1e-5, rstd=None):
+        """y = x rstd weight, rstd = 1 / sqrt(mean(x^2) + eps) over the last dimension."""
+        check(lib.okto_rmsnorm(self._ptr, self._t(y, "y"), self._opt(rstd, "rstd"),
+                               self._t(x, "x"), self._opt(weight, "weight"), float(eps)))
+        return self
+
+    def rmsnorm_backward(self, dx, dweight, dy, x, weight, rstd, accumulate=False):
+        check(lib.okto_rmsnorm_backward(self._ptr, self._opt(dx, "dx"),
+                                        self._opt(dweight, "dweight"), self._t(dy, "dy"),
+                                        self._t(x, "x"), self._opt(weight, "weight"),
+                                        self._t(rstd, "rstd"), _flags(0, 0, accumulate)))
+        return self
+
+    # ---- softmax gradients, log-softmax
+    def softmax_backward(self, dx, dy, y, accumulate=False):
+        """dx = y (dy - sum(dy y)) from softmax's output y."""
+        check(lib.okto_softmax_backward(self._ptr, self._t(dx, "dx"), self._t(dy, "dy"),
+                                        self._t(y, "y"), _flags(0, 0, accumulate)))
+        return self
+
+    def log_softmax(self, y, x):
+        """y = x - max - log(sum(exp(x - max))) over the last dimension; y may be x."""
+        check(lib.okto_log_softmax(self._ptr, self._t(y, "y"), self._t(x, "x")))
+        return self
+
+    def log_softmax_backward(self, dx, dy, y, accumulate=False):
+        check(lib.okto_log_softmax_backward(self._ptr, self._t(dx, "dx"), self._t(dy, "dy"),
+                                            self._t(y, "y"), _flags(0, 0, accumulate)))
+        return self
+
+    # ---- cross-entropy
+    def cross_entropy(self, loss, logits, labels, ignore_index=None, stat=None):
+        """loss (1 element) = mean over rows whose label is not ignore_index of
+        -log softmax(logits)[label]; ignore_index None ignores nothing (PyTorch's -100 must
+        be asked for). stat: optional f32 [2 rows] for cross_entropy_backward."""
+        ii = lib.OKTO_IGNORE_NONE if ignore_index is None else _int_arg("ignore_index",
+                                                                         ignore_index)
+        check(lib.okto_cross_entropy(self._ptr, self._t(loss, "loss"), self._opt(stat, "stat"),
+                                     self._t(logits, "logits"), self._t(labels, "labels"), ii))
+        return self
+
+    def cross_entropy_backward(self, dlogits, dloss, logits, labels, stat=None,
+                               ignore_index=None, accumulate=False):
+        ii = lib.OKTO_IGNORE_NONE if ignore_index is None else _int_arg("ignore_index",
+                                                                         ignore_index)
+        check(lib.okto_cross_entropy_backward(
+            self._ptr, self._t(dlogits, "dlogits"), self._t(dloss, "dloss"),
+            self._t(logits, "logits"), self._t(labels, "labels"), self._opt(stat, "stat"), ii,
+            _flags(0, 0, accumulate)))
+        return self
+
+    # ---- embedding, dropout, argmax
+    def embedding(self, out, table, ids):
+        """out[t, :] = table[ids[t], :] (ids i32, any shape)."""
+        check(lib.okto_embedding(self._ptr, self._t(out, "out"), self._t(table, "table"),
+                                 self._t(ids, "ids")))
+        return self
+
+    def embedding_backward(self, dtable, dout, ids, padding_idx=-1, accumulate=False):
+        check(lib.okto_embedding_backward(self._ptr, self._t(dtable, "dtable"),
+                                          self._t(dout, "dout"), self._t(ids, "ids"),
+                                          _int_arg("padding_idx", padding_idx),
+                                          _flags(0, 0, accumulate)))
+        return self
+
+    def dropout(self, y, x, p, seed, stream=0):
+        """y = mask x / (1 - p); seed: an i32 tensor of 2 elements (the Philox key); stream
+        tells a graph's dropout sites apart."""
+        check(lib.okto_dropout(self._ptr, self._t(y, "y"), self._t(x, "x"), float(p),
+                               self._t(seed, "seed"), _uint_arg("stream", stream)))
+        return self
+
+    def dropout_backward(self, dx, dy, p, seed, stream=0, accumulate=False):
+        check(lib.okto_dropout_backward(self._ptr, self._t(dx, "dx"), self._t(dy, "dy"),
+                                        float(p), self._t(seed, "seed"),
+                                        _uint_arg("stream", stream), _flags(0, 0, accumulate)))
+        return self
+
+    def seed_advance(self, seed):
+        """seed += 1 (as one 64-bit value) on the device: a new dropout mask per run."""
+        check(lib.okto_seed_advance(self._ptr, self._t(seed, "seed")))
+        return self
+
+    def argmax(self, out, x):
+        """out (i32, one per row) = the index of each row's largest element (first on ties)."""
+        check(lib.okto_argmax(self._ptr, self._t(out, "out"), self._t(x, "x")))
+        return self
+
+    # ---- optimizer steps (see okto/ops.h for sched's layout)
+    def sched_advance(self, sched):
+        check(lib.okto_sched_advance(self._ptr, self._t(sched, "sched")))
+        return self
+
+    def adamw_prepare(self, sched, beta1=0.9, beta2=0.999):
+        check(lib.okto_adamw_prepare(self._ptr, self._t(sched, "sched"), float(beta1),
+                                     float(beta2)))
+        return self
+
+    def sgd(self, param, grad, sched, momentum_buf=None, momentum=0.0, weight_decay=0.0,
+            nesterov=False, gscale=None):
+        """PyTorch's SGD step; sched: f32 [4] with the rate in sched[0]."""
+        check(lib.okto_sgd(self._ptr, self._t(param, "param"), self._t(grad, "grad"),
+                           self._opt(momentum_buf, "momentum_buf"), self._t(sched, "sched"),
+                           self._opt(gscale, "gscale"), float(momentum), float(weight_decay),
+                           1 if nesterov else 0))
+        return self
+
+    def adamw(self, param, grad, m, v, sched, beta1=0.9, beta2=0.999, eps=1e-8,
+              weight_decay=0.01, gscale=None):
+        """PyTorch's AdamW step (record sched_advance and adamw_prepare first)."""
+        check(lib.okto_adamw(self._ptr, self._t(param, "param"), self._t(grad, "grad"),
+                             self._t(m, "m"), self._t(v, "v"), self._t(sched, "sched"),
+                             self._opt(gscale, "gscale"), float(beta1), float(beta2),
+                             float(eps), float(weight_decay)))
+        return self
+
+    def clip_grad_norm(self, grads, max_norm, out):
+        """out (f32 [2]) = {scale, norm} of the global L2 norm over grads."""
+        grads = list(grads)
+        arr = ffi.new("okto_tensor *[]", [self._t(t, "grads[%d]" % i)
+                                           for i, t in enumerate(grads)] or [ffi.NULL])
+        check(lib.okto_clip_grad_norm(self._ptr, len(grads), arr, float(max_norm),
+                                      self._t(out, "out")))
+        return self
+
+    # ---- attention, convolution, pooling
+    def attention(self, o, q, k, v, scale=0.0, causal=False, lse=None):
+        """o = softmax(scale q k^T [+ causal mask]) v over [B, H, T, D]; scale 0: 1/sqrt(D);
+        lse: optional f32 [B, H, Tq] for attention_backward."""
+        check(lib.okto_attention(self._ptr, self._t(o, "o"), self._opt(lse, "lse"),
+                                 self._t(q, "q"), self._t(k, "k"), self._t(v, "v"),
+                                 float(scale), 1 if causal else 0))
+        return self
+
+    def attention_backward(self, dq, dk, dv, dout, q, k, v, o, lse, scale=0.0, causal=False,
+                           accumulate=False):
+        check(lib.okto_attention_backward(
+            self._ptr, self._opt(dq, "dq"), self._opt(dk, "dk"), self._opt(dv, "dv"),
+            self._t(dout, "dout"), self._t(q, "q"), self._t(k, "k"), self._t(v, "v"),
+            self._t(o, "o"), self._t(lse, "lse"), float(scale), 1 if causal else 0,
+            _flags(0, 0, accumulate)))
+        return self
+
+    def conv2d(self, y, x, w, bias=None, stride=1, padding=0, dilation=1):
+        """PyTorch's conv2d (groups 1): x [N, C, H, W], w [Cout, C, KH, KW]; stride, padding
+        and dilation an int or (h, w)."""
+        (sh, sw), (ph, pw), (dh, dw) = _pair("stride", stride), _pair("padding", padding), \
+            _pair("dilation", dilation)
+        check(lib.okto_conv2d(self._ptr, self._t(y, "y"), self._t(x, "x"), self._t(w, "w"),
+                              self._opt(bias, "bias"), sh, sw, ph, pw, dh, dw))
+        return self
+
+    def conv2d_backward(self, dx, dw, dbias, dy, x, w, stride=1, padding=0, dilation=1,
+                        accumulate=False):
+        (sh, sw), (ph, pw), (dh, dw_) = _pair("stride", stride), _pair("padding", padding), \
+            _pair("dilation", dilation)
+        check(lib.okto_conv2d_backward(self._ptr, self._opt(dx, "dx"), self._opt(dw, "dw"),
+                                       self._opt(dbias, "dbias"), self._t(dy, "dy"),
+                                       self._t(x, "x"), self._t(w, "w"), sh, sw, ph, pw, dh,
+                                       dw_, _flags(0, 0, accumulate)))
+        return self
+
+    def max_pool2d(self, y, x, kernel, stride=None, padding=0, argmax=None):
+        """Max pooling (floor mode, -inf padding); stride None: the kernel's; argmax:
+        optional i32 of y's shape for max_pool2d_backward."""
+        (kh, kw), (sh, sw), (ph, pw) = _pool_geom(kernel, stride, padding)
+        check(lib.okto_max_pool2d(self._ptr, self._t(y, "y"), self._opt(argmax, "argmax"),
+                                  self._t(x, "x"), kh, kw, sh, sw, ph, pw))
+        return self
+
+    def max_pool2d_backward(self, dx, dy, argmax, kernel, stride=None, padding=0,
+                            accumulate=False):
+        (kh, kw), (sh, sw), (ph, pw) = _pool_geom(kernel, stride, padding)
+        check(lib.okto_max_pool2d_backward(self._ptr, self._t(dx, "dx"), self._t(dy, "dy"),
+                                           self._t(argmax, "argmax"), kh, kw, sh, sw, ph, pw,
+                                           _flags(0, 0, accumulate)))
+        return self
+
+    def avg_pool2d(self, y, x, kernel, stride=None, padding=0):
+        """Average pooling, count_include_pad as PyTorch's default."""
+        (kh, kw), (sh, sw), (ph, pw) = _pool_geom(kernel, stride, padding)
+        check(lib.okto_avg_pool2d(self._ptr, self._t(y, "y"), self._t(x, "x"), kh, kw, sh, sw,
+                                  ph, pw))
+        return self
+
+    def avg_pool2d_backward(self, dx, dy, kernel, stride=None, padding=0, accumulate=False):
+        (kh, kw), (sh, sw), (ph, pw) = _pool_geom(kernel, stride, padding)
+        check(lib.okto_avg_pool2d_backward(self._ptr, self._t(dx, "dx"), self._t(dy, "dy"),
+                                           kh, kw, sh, sw, ph, pw, _flags(0, 0, accumulate)))
+        return self
+
+    def global_avg_pool2d(self, y, x):
+        check(lib.okto_global_avg_pool2d(self._ptr, self._t(y, "y"), self._t(x, "x")))
+        return self
+
+    def global_avg_pool2d_backward(self, dx, dy, accumulate=False):
+        check(lib.okto_global_avg_pool2d_backward(self._ptr, self._t(dx, "dx"),
+                                                  self._t(dy, "dy"), _flags(0, 0, accumulate)))
+        return self
+
+    # ---- concat and split
+    def _tensor_array(self, ts, name):
+        ts = list(ts)
+        return len(ts), ffi.new("okto_tensor *[]", [self._t(t, "%s[%d]" % (name, i))
+                                                     for i, t in enumerate(ts)] or [ffi.NULL])
+
+    def concat(self, out, ins, dim=0):
+        """out = the tensors ins joined along dim."""
+        n, arr = self._tensor_array(ins, "ins")
+        check(lib.okto_concat(self._ptr, self._t(out, "out"), n, arr, operator.index(dim)))
+        return self
+
+    def split(self, outs, x, dim=0):
+        """outs = consecutive slices of x along dim, each as long as that output."""
+        n, arr = self._tensor_array(outs, "outs")
+        check(lib.okto_split(self._ptr, n, arr, self._t(x, "x"), operator.index(dim)))
+        return self
+
+    # ---- graph-owned tensors and gradients
+    def tensor(self, shape, dtype="f32"):
+        """A new contiguous tensor owned by the graph (okto_graph_tensor): it lives as long as
+        the graph; close() on it does nothing."""
+        shape = _shape_arg(shape)
+        out = ffi.new("okto_tensor **")
+        check(lib.okto_graph_tensor(self._ptr, as_dtype(dtype), len(shape),
+                                    ffi.new("size_t[]", shape), out))
+        return self._owned_tensor(out[0])
+
+    def _owned_tensor(self, ptr):
+        """A Python Tensor over a graph-owned handle: it holds the graph, never destroys."""
+        t = Tensor._wrap(ptr, self._ctx, base=self)
+        t._owned = False
+        self.__dict__.setdefault("_owned_refs", []).append(weakref.ref(t))
+        return t
+
+    def backward(self, loss, params, grads=None, accumulate=False):
+        """Records d sum(loss) / d params[i] into grads[i] (new tensors of each parameter's
+        shape and dtype when grads is None) and returns the list of gradients. Every parameter
+        must have requires_grad set before the forward ops were recorded."""
+        params = list(params)
+        if not params:
+            raise InvalidArgument("backward: no parameters")
+        if grads is None:
+            grads = [Tensor._create(self._ctx, p.shape, p.dtype) for p in params]
+        grads = list(grads)
+        if len(grads) != len(params):
+            raise InvalidArgument("backward: %d gradients for %d parameters"
+                                  % (len(grads), len(params)))
+        pa = ffi.new("okto_tensor *[]", [self._t(p, "params[%d]" % i)
+                                          for i, p in enumerate(params)])
+        ga = ffi.new("okto_tensor *[]", [self._t(d, "grads[%d]" % i)
+                                          for i, d in enumerate(grads)])
+        check(lib.okto_backward(self._ptr, self._t(loss, "loss"), len(params), pa, ga,
+                                _flags(0, 0, accumulate)))
+        return grads
 
     # ---- user kernels
     def launch_kernel(self, kernel, global_size, args, local_size=None):

@@ -1,7 +1,8 @@
 """okto/_enums.py: Python enums generated from okto's public X-macro tables.
 
 The C part of the extension expands OKTO_MAP_MAP, OKTO_ZIP_MAP, OKTO_REDUCE_MAP,
-OKTO_SCHED_MAP, OKTO_DTYPE_MAP and OKTO_STATUS_MAP into arrays of rows (the member's name, the
+OKTO_SCHED_MAP, OKTO_DTYPE_MAP, OKTO_STATUS_MAP, OKTO_INIT_MAP, OKTO_OPTIM_MAP and
+OKTO_MODEL_MAP into arrays of rows (the member's name, the
 table's string, the enum value); this module turns each into an IntEnum. A row added to a table
 in C is a member here after a rebuild, with no Python to edit.
 
@@ -87,6 +88,9 @@ SCHED = _make("SCHED", lib.okto_py_scheds,
 DTYPE = _make("DTYPE", lib.okto_py_dtypes, "Element types (OKTO_DTYPE_MAP).")
 STATUS = _make("STATUS", lib.okto_py_statuses,
                "Status codes (OKTO_STATUS_MAP); label is the table's message.")
+INIT = _make("INIT", lib.okto_py_inits, "Parameter initialisations (OKTO_INIT_MAP): okto.nn.")
+OPTIM = _make("OPTIM", lib.okto_py_optims, "Optimizers (OKTO_OPTIM_MAP): okto.nn.Optim's kind.")
+MODEL = _make("MODEL", lib.okto_py_models, "okto.nn's models (OKTO_MODEL_MAP).")
 
 
 def dtype_size(dt):

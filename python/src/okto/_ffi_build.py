@@ -193,6 +193,181 @@ okto_status okto_softmax(okto_graph *g, okto_tensor *out, const okto_tensor *in)
 okto_status okto_softmax_xent(okto_graph *g, okto_tensor *loss, okto_tensor *grad,
                               const okto_tensor *logits, const okto_tensor *labels);
 
+/* ---- ops.h: gradients of the elementwise ops, ops1 and ops2 ---- */
+okto_status okto_map_backward(okto_graph *g, okto_tensor *dx, const okto_tensor *dy,
+                              const okto_tensor *x, okto_map_op op, unsigned flags);
+okto_status okto_zip_backward(okto_graph *g, okto_tensor *da, okto_tensor *db,
+                              const okto_tensor *dy, const okto_tensor *a,
+                              const okto_tensor *b, okto_zip_op op, unsigned flags);
+okto_status okto_sum_to(okto_graph *g, okto_tensor *out, const okto_tensor *in,
+                        unsigned flags);
+okto_status okto_layernorm(okto_graph *g, okto_tensor *y, okto_tensor *mean,
+                           okto_tensor *rstd, const okto_tensor *x,
+                           const okto_tensor *weight, const okto_tensor *bias, float eps);
+okto_status okto_layernorm_backward(okto_graph *g, okto_tensor *dx, okto_tensor *dweight,
+                                    okto_tensor *dbias, const okto_tensor *dy,
+                                    const okto_tensor *x, const okto_tensor *weight,
+                                    const okto_tensor *mean, const okto_tensor *rstd,
+                                    unsigned flags);
+okto_status okto_rmsnorm(okto_graph *g, okto_tensor *y, okto_tensor *rstd,
+                         const okto_tensor *x, const okto_tensor *weight, float eps);
+okto_status okto_rmsnorm_backward(okto_graph *g, okto_tensor *dx, okto_tensor *dweight,
+                                  const okto_tensor *dy, const okto_tensor *x,
+                                  const okto_tensor *weight, const okto_tensor *rstd,
+                                  unsigned flags);
+okto_status okto_softmax_backward(okto_graph *g, okto_tensor *dx, const okto_tensor *dy,
+                                  const okto_tensor *y, unsigned flags);
+okto_status okto_log_softmax(okto_graph *g, okto_tensor *y, const okto_tensor *x);
+okto_status okto_log_softmax_backward(okto_graph *g, okto_tensor *dx,
+                                      const okto_tensor *dy, const okto_tensor *y,
+                                      unsigned flags);
+#define OKTO_IGNORE_NONE ...
+okto_status okto_cross_entropy(okto_graph *g, okto_tensor *loss, okto_tensor *stat,
+                               const okto_tensor *logits, const okto_tensor *labels,
+                               int ignore_index);
+okto_status okto_cross_entropy_backward(okto_graph *g, okto_tensor *dlogits,
+                                        const okto_tensor *dloss, const okto_tensor *logits,
+                                        const okto_tensor *labels, const okto_tensor *stat,
+                                        int ignore_index, unsigned flags);
+okto_status okto_embedding(okto_graph *g, okto_tensor *out, const okto_tensor *table,
+                           const okto_tensor *ids);
+okto_status okto_embedding_backward(okto_graph *g, okto_tensor *dtable,
+                                    const okto_tensor *dout, const okto_tensor *ids,
+                                    int padding_idx, unsigned flags);
+okto_status okto_dropout(okto_graph *g, okto_tensor *y, const okto_tensor *x, float p,
+                         const okto_tensor *seed, unsigned stream);
+okto_status okto_dropout_backward(okto_graph *g, okto_tensor *dx, const okto_tensor *dy,
+                                  float p, const okto_tensor *seed, unsigned stream,
+                                  unsigned flags);
+okto_status okto_seed_advance(okto_graph *g, okto_tensor *seed);
+okto_status okto_argmax(okto_graph *g, okto_tensor *out, const okto_tensor *in);
+okto_status okto_sched_advance(okto_graph *g, okto_tensor *sched);
+okto_status okto_adamw_prepare(okto_graph *g, okto_tensor *sched, float beta1, float beta2);
+okto_status okto_sgd(okto_graph *g, okto_tensor *param, const okto_tensor *grad,
+                     okto_tensor *momentum_buf, const okto_tensor *sched,
+                     const okto_tensor *gscale, float momentum, float weight_decay,
+                     int nesterov);
+okto_status okto_adamw(okto_graph *g, okto_tensor *param, const okto_tensor *grad,
+                       okto_tensor *m, okto_tensor *v, const okto_tensor *sched,
+                       const okto_tensor *gscale, float beta1, float beta2, float eps,
+                       float weight_decay);
+okto_status okto_clip_grad_norm(okto_graph *g, int n, const okto_tensor *const *grads,
+                                float max_norm, okto_tensor *out);
+okto_status okto_attention(okto_graph *g, okto_tensor *o, okto_tensor *lse,
+                           const okto_tensor *q, const okto_tensor *k, const okto_tensor *v,
+                           float scale, int causal);
+okto_status okto_attention_backward(okto_graph *g, okto_tensor *dq, okto_tensor *dk,
+                                    okto_tensor *dv, const okto_tensor *dout,
+                                    const okto_tensor *q, const okto_tensor *k,
+                                    const okto_tensor *v, const okto_tensor *o,
+                                    const okto_tensor *lse, float scale, int causal,
+                                    unsigned flags);
+okto_status okto_conv2d(okto_graph *g, okto_tensor *y, const okto_tensor *x,
+                        const okto_tensor *w, const okto_tensor *bias, int stride_h,
+                        int stride_w, int pad_h, int pad_w, int dil_h, int dil_w);
+okto_status okto_conv2d_backward(okto_graph *g, okto_tensor *dx, okto_tensor *dw,
+                                 okto_tensor *dbias, const okto_tensor *dy,
+                                 const okto_tensor *x, const okto_tensor *w, int stride_h,
+                                 int stride_w, int pad_h, int pad_w, int dil_h, int dil_w,
+                                 unsigned flags);
+okto_status okto_max_pool2d(okto_graph *g, okto_tensor *y, okto_tensor *argmax,
+                            const okto_tensor *x, int kh, int kw, int sh, int sw, int ph,
+                            int pw);
+okto_status okto_max_pool2d_backward(okto_graph *g, okto_tensor *dx, const okto_tensor *dy,
+                                     const okto_tensor *argmax, int kh, int kw, int sh,
+                                     int sw, int ph, int pw, unsigned flags);
+okto_status okto_avg_pool2d(okto_graph *g, okto_tensor *y, const okto_tensor *x, int kh,
+                            int kw, int sh, int sw, int ph, int pw);
+okto_status okto_avg_pool2d_backward(okto_graph *g, okto_tensor *dx, const okto_tensor *dy,
+                                     int kh, int kw, int sh, int sw, int ph, int pw,
+                                     unsigned flags);
+okto_status okto_global_avg_pool2d(okto_graph *g, okto_tensor *y, const okto_tensor *x);
+okto_status okto_global_avg_pool2d_backward(okto_graph *g, okto_tensor *dx,
+                                            const okto_tensor *dy, unsigned flags);
+okto_status okto_concat(okto_graph *g, okto_tensor *out, int n,
+                        const okto_tensor *const *ins, int dim);
+okto_status okto_split(okto_graph *g, int n, okto_tensor *const *outs, const okto_tensor *in,
+                       int dim);
+okto_status okto_graph_tensor(okto_graph *g, okto_dtype dtype, int rank, const size_t *shape,
+                              okto_tensor **out);
+
+/* ---- autograd.h ---- */
+okto_status okto_tensor_set_requires_grad(okto_tensor *t, int on);
+int okto_tensor_requires_grad(const okto_tensor *t);
+okto_status okto_backward(okto_graph *g, const okto_tensor *loss, int n,
+                          const okto_tensor *const *params, okto_tensor *const *grads,
+                          unsigned flags);
+
+/* ---- nn.h ---- */
+typedef struct okto_nn okto_nn;
+typedef struct okto_layer okto_layer;
+typedef int... okto_init;
+typedef int... okto_optim_kind;
+typedef int... okto_model_kind;
+#define OKTO_ACT_NONE ...
+#define OKTO_NN_RESIDUAL ...
+#define OKTO_NN_PRENORM ...
+okto_status okto_nn_create(okto_context *ctx, okto_dtype dtype, uint64_t seed, okto_nn **out);
+okto_status okto_nn_destroy(okto_nn *nn);
+okto_status okto_nn_param(okto_nn *nn, const char *name, int rank, const size_t *shape,
+                          okto_init init, float scale, size_t fan_in, size_t fan_out,
+                          int decay, int *index);
+okto_status okto_nn_allocate(okto_nn *nn);
+int okto_nn_param_count(const okto_nn *nn);
+okto_status okto_nn_param_at(const okto_nn *nn, int i, const char **name,
+                             okto_tensor **param, okto_tensor **grad);
+size_t okto_nn_numel(const okto_nn *nn);
+okto_status okto_nn_param_state(const okto_nn *nn, int i, okto_tensor **m, okto_tensor **v);
+okto_status okto_nn_linear(okto_nn *nn, const char *name, size_t in, size_t out, int bias,
+                           int act, okto_layer **layer);
+okto_status okto_nn_layernorm(okto_nn *nn, const char *name, size_t dim, okto_layer **layer);
+okto_status okto_nn_embedding(okto_nn *nn, const char *name, size_t vocab, size_t dim,
+                              okto_layer **layer);
+okto_status okto_nn_conv_block(okto_nn *nn, const char *name, size_t cin, size_t cout, int k,
+                               int pad, int act, int pool, okto_layer **layer);
+okto_status okto_nn_mlp_block(okto_nn *nn, const char *name, size_t dim, size_t hidden,
+                              int act, unsigned flags, okto_layer **layer);
+okto_status okto_nn_attention_block(okto_nn *nn, const char *name, size_t dim, int heads,
+                                    int causal, okto_layer **layer);
+okto_status okto_layer_forward(okto_graph *g, okto_layer *layer, const okto_tensor *x,
+                               okto_tensor **y);
+okto_status okto_nn_backward(okto_graph *g, okto_nn *nn, const okto_tensor *loss,
+                             unsigned flags);
+typedef struct okto_optim {
+    okto_optim_kind kind;
+    float lr;
+    float momentum;
+    int nesterov;
+    float beta1, beta2;
+    float eps;
+    float weight_decay;
+    float clip_norm;
+    ...;
+} okto_optim;
+okto_optim okto_optim_default(okto_optim_kind kind);
+okto_status okto_nn_update(okto_graph *g, okto_nn *nn, const okto_optim *opt);
+okto_status okto_nn_set_lr(okto_nn *nn, float lr);
+okto_status okto_nn_steps(okto_nn *nn, long *out);
+okto_status okto_nn_set_steps(okto_nn *nn, long steps);
+float okto_lr_schedule(float lr, float min_lr, long warmup, long total, long step);
+typedef struct okto_model_config {
+    okto_model_kind kind;
+    size_t features;
+    size_t channels, height, width;
+    size_t classes;
+    size_t width_hidden;
+    int layers;
+    int heads;
+    size_t context;
+    ...;
+} okto_model_config;
+okto_model_config okto_model_default(okto_model_kind kind);
+okto_status okto_nn_model(okto_nn *nn, const okto_model_config *cfg);
+okto_status okto_nn_forward(okto_graph *g, okto_nn *nn, const okto_tensor *x,
+                            okto_tensor **logits);
+okto_status okto_nn_loss(okto_graph *g, okto_nn *nn, const okto_tensor *logits,
+                         const okto_tensor *labels, float scale, okto_tensor **loss);
+
 typedef struct okto_kernel okto_kernel;
 okto_status okto_kernel_create(okto_context *ctx, const char *source, const char *name,
                                okto_kernel **out);
@@ -226,6 +401,9 @@ extern const okto_py_row okto_py_reduce_ops[];
 extern const okto_py_row okto_py_scheds[];
 extern const okto_py_row okto_py_dtypes[];
 extern const okto_py_row okto_py_statuses[];
+extern const okto_py_row okto_py_inits[];
+extern const okto_py_row okto_py_optims[];
+extern const okto_py_row okto_py_models[];
 #define OKTO_MAX_RANK ...
 #define OKTO_MAX_COMPUTE_LANES ...
 #define OKTO_MAX_COPY_LANES ...
@@ -282,6 +460,12 @@ const okto_py_row okto_py_scheds[] = {
     {"AUTO", "auto", OKTO_SCHED_AUTO, 0}, OKTO_SCHED_MAP(OKTO_PY_SCHED_ROW){0, 0, 0, 0}};
 const okto_py_row okto_py_dtypes[] = {OKTO_DTYPE_MAP(OKTO_PY_DTYPE_ROW){0, 0, 0, 0}};
 const okto_py_row okto_py_statuses[] = {OKTO_STATUS_MAP(OKTO_PY_STATUS_ROW){0, 0, 0, 0}};
+#define OKTO_PY_INIT_ROW(ID, str) {#ID, str, OKTO_INIT_##ID, 0},
+#define OKTO_PY_OPTIM_ROW(ID, str) {#ID, str, OKTO_OPTIM_##ID, 0},
+#define OKTO_PY_MODEL_ROW(ID, str) {#ID, str, OKTO_MODEL_##ID, 0},
+const okto_py_row okto_py_inits[] = {OKTO_INIT_MAP(OKTO_PY_INIT_ROW){0, 0, 0, 0}};
+const okto_py_row okto_py_optims[] = {OKTO_OPTIM_MAP(OKTO_PY_OPTIM_ROW){0, 0, 0, 0}};
+const okto_py_row okto_py_models[] = {OKTO_MODEL_MAP(OKTO_PY_MODEL_ROW){0, 0, 0, 0}};
 /* the headers this module was compiled with; okto_version() is the library it runs with */
 const char *const okto_py_header_version = OKTO_VERSION_STRING;
 """
