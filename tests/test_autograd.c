@@ -1088,6 +1088,23 @@ static void refusals(void **state)
     tu_expect_refused(ctx, g2, okto_backward(g2, loss, 1, pw, &dw, 0), OKTO_EINVAL,
                       "okto_launch (kernel", "has no gradient", n);
     TU_OK(okto_graph_destroy(g2));
+    /* ... and one that only updates, in place (RW), a value made from the parameter: it reads
+     * the old value too, so it is on the gradient's path and must be refused, not skipped (the
+     * Python tests found d sum(2 y) / dw given as 1) */
+    okto_kernel *k2;
+    TU_OK(okto_kernel_create(ctx,
+                             "__kernel void twice_rw(__global float *y, ulong yo) { size_t i = "
+                             "get_global_id(0); y[yo + i] *= 2; }",
+                             "twice_rw", &k2));
+    TU_OK(okto_graph_create(ctx, &g2));
+    TU_OK(okto_copy(g2, y, w));
+    TU_OK(okto_launch(g2, k2, 1, &six, NULL, 1, (okto_arg[]){OKTO_RW(y)}));
+    TU_OK(okto_reduce_all(g2, loss, y, OKTO_REDUCE_SUM));
+    n = okto_graph_task_count(g2);
+    tu_expect_refused(ctx, g2, okto_backward(g2, loss, 1, pw, &dw, 0), OKTO_EINVAL,
+                      "okto_launch (kernel", "has no gradient", n);
+    TU_OK(okto_graph_destroy(g2));
+    TU_OK(okto_kernel_destroy(k2));
     TU_OK(okto_kernel_destroy(k));
     okto_tensor *all[] = {w, x, y, loss, dw, bad, lab, u, du, l2, h, l3};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)

@@ -110,7 +110,9 @@ static okto_status record_ad(okto__rec *r, int nargs, const okto_arg *args)
         int a = okto__ad_active(r, 1, &args[i].tensor);
         active |= a;
         writes += args[i].kind != OKTO_ARG_R;
-        if (args[i].kind == OKTO_ARG_R && a && !c.nin)
+        /* RW reads the old value as well: an in-place update of a value made from a
+         * parameter is on the gradient's path like any read */
+        if (args[i].kind != OKTO_ARG_W && a && !c.nin)
             c.t[c.nin++] = args[i].tensor;
     }
     if (!active)
