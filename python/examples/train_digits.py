@@ -122,12 +122,13 @@ def accuracy(ctx, net, x, y, shape):
     return right / len(y)
 
 
-def train(model="mlp", epochs=None, batch=None, lr=3e-3, weight_decay=0.01, holdout=0.2,
+def train(model="mlp", epochs=None, batch=None, lr=3e-3, weight_decay=None, holdout=0.2,
           seed=1, width=None, layers=None, sched=None, data=None, verbose=True):
     """Trains as okto-train does; returns a dict (holdout accuracy, losses, timings)."""
     say = print if verbose else (lambda *a, **k: None)
     epochs = epochs or (60 if model == "mlp" else 30)
-    batch = batch or (32 if model == "mlp" else 64)
+    batch = batch or (32 if model == "mlp" else 16)      # okto-train's defaults
+    weight_decay = weight_decay if weight_decay is not None else (0.01 if model == "mlp" else 0.1)
     x_all, y_all = load_digits(data)
     train_rows, hold_rows = split(y_all, 10, holdout, seed)
 
@@ -195,9 +196,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
     ap.add_argument("--epochs", type=int, help="default: mlp 60, cnn 30 (okto-train's)")
-    ap.add_argument("--batch", type=int, help="default: mlp 32, cnn 64")
+    ap.add_argument("--batch", type=int, help="default: mlp 32, cnn 16")
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--weight-decay", type=float, help="default: mlp 0.01, cnn 0.1")
     ap.add_argument("--holdout", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--width", type=int)
