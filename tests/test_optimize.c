@@ -1,0 +1,283 @@
+/* tests/test_optimize.c: the graph optimizer (lib/engine/optimize.c) against the unrewritten
+ * graph. Every case records the same calls into a graph with the optimizer off (the reference)
+ * and one with it on, runs the second under every policy, and compares:
+ *   - small matmuls (okto_gemm_small -> okto_gemm_small_batched): the same bits (memcmp), as
+ *     both kernels sum each element in k order with fma;
+ *   - CLBlast products (one CLBlastSgemm each -> one strided-batched call): within 1e-5
+ *     relative (|d| <= 1e-5 max(1, |ref|)), CLBlast's batched kernel may tile differently;
+ *   - the AdamW steps (okto_adamw per tensor -> one okto_adamw_multi launch): the same bits,
+ *     as both kernels compute each element with the same expression.
+ * Random DAGs of products over blocks of one storage (some reading earlier products, some
+ * accumulating, an okto_scale now and then) check that batches never cross a dependency path.
+ * Edge cases: a product that reads a member closes the batch; truncating the graph below a
+ * batch's leader puts its members back; recording after an optimized launch depends on the
+ * batch; OKTO_FUSE=0 leaves the graph alone. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "engine.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static okto_context *ctx;
+
+static int setup(void **state)
+{
+    (void)state;
+    ctx = tu_context();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    okto_context_destroy(ctx);
+    return 0;
+}
+
+/* Tasks another task does (batched into it) and batches in g. */
+static void count_batched(const okto_graph *g, int *absorbed, int *batches)
+{
+    *absorbed = *batches = 0;
+    for (int i = 0; i < g->ntasks; i++) {
+        *absorbed += g->tasks[i].into != 0;
+        *batches += g->tasks[i].nfused != 0;
+    }
+}
+
+/* ---- random DAGs of products over the blocks of one storage ---------------------------------- */
+
+enum { NBLK = 10, NOPS = 48 };
+
+typedef struct pop {
+    int kind;                    /* 0 matmul, 1 scale */
+    int c, a, b, flags;
+    float s;
+} pop;
+
+static void make_ops(uint64_t seed, pop *ops)
+{
+    uint64_t r = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (int i = 0; i < NOPS; i++) {
+        pop *o = &ops[i];
+        o->kind = tu_rand(&r) % 8 == 0;
+        o->c = (int)(tu_rand(&r) % NBLK);
+        /* mostly the two input blocks (wide batches), sometimes an earlier product */
+        do {
+            o->a = tu_rand(&r) % 3 ? 0 : (int)(tu_rand(&r) % NBLK);
+            o->b = tu_rand(&r) % 3 ? 1 : (int)(tu_rand(&r) % NBLK);
+        } while (o->a == o->c || o->b == o->c);
+        o->flags = (tu_rand(&r) % 4 == 0 ? OKTO_ACCUMULATE : 0) |
+                   (tu_rand(&r) % 6 == 0 ? OKTO_TRANS_A : 0);
+        o->s = 0.5f;
+    }
+}
+
+static okto_graph *record_ops(okto_tensor *x, size_t s, const pop *ops, int fuse)
+{
+    okto_graph *g;
+    TU_OK(okto_graph_create(ctx, &g));
+    okto__graph_set_fuse(g, fuse);
+    for (int i = 0; i < NOPS; i++) {
+        const pop *o = &ops[i];
+        okto_tensor *c, *a, *b;
+        TU_OK(okto_tensor_view(x, (size_t)o->c * s, s, &c));
+        TU_OK(okto_tensor_view(x, (size_t)o->a * s, s, &a));
+        TU_OK(okto_tensor_view(x, (size_t)o->b * s, s, &b));
+        if (o->kind == 0)
+            TU_OK(okto_matmul(g, c, a, b, o->flags));
+        else
+            TU_OK(okto_scale(g, c, o->s));
+        okto_tensor_destroy(c);
+        okto_tensor_destroy(a);
+        okto_tensor_destroy(b);
+    }
+    return g;
+}
+
+static void run_from(okto_graph *g, okto_sched sched, okto_tensor *x, const float *init,
+                     float *out)
+{
+    TU_OK(okto_tensor_write(x, init));
+    TU_OK(okto_graph_set_sched(g, sched));
+    TU_OK(okto_graph_run(g));
+    TU_OK(okto_tensor_read(x, out));
+}
+
+static void compare(const float *got, const float *want, size_t n, int exact, const char *what)
+{
+    if (exact) {
+        if (memcmp(got, want, n * sizeof *got) != 0) {
+            for (size_t i = 0; i < n; i++)
+                if (memcmp(&got[i], &want[i], sizeof *got))
+                    fail_msg("%s: element %zu is %.9g, unoptimized %.9g", what, i,
+                             (double)got[i], (double)want[i]);
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]) / fmax(1.0, fabs((double)want[i]));
+        if (!(d <= 1e-5))
+            fail_msg("%s: element %zu is %.9g, unoptimized %.9g", what, i, (double)got[i],
+                     (double)want[i]);
+    }
+}
+
+static void random_products(size_t s, int exact)
+{
+    size_t n = NBLK * s * s;
+    float *init = malloc(n * sizeof *init), *want = malloc(n * sizeof *want),
+          *got = malloc(n * sizeof *got);
+    /* values that stay small through chains of products */
+    tu_fill_random(init, n, 7, -1.0f / (float)s, 1.0f / (float)s);
+    okto_tensor *x = tu_tensor(ctx, NBLK * s, s, NULL);
+    int total_absorbed = 0;
+    const okto_sched pols[] = {OKTO_SCHED_SEQUENTIAL, OKTO_SCHED_ROUND_ROBIN, OKTO_SCHED_HEFT,
+                               OKTO_SCHED_HEFT};
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        pop ops[NOPS];
+        make_ops(seed, ops);
+        okto_graph *ref = record_ops(x, s, ops, 0), *opt = record_ops(x, s, ops, OKTO__FUSE_ALL);
+        run_from(ref, OKTO_SCHED_SEQUENTIAL, x, init, want);
+        for (size_t p = 0; p < sizeof pols / sizeof *pols; p++) {
+            char what[96];
+            snprintf(what, sizeof what, "seed %llu, %s, products %zu-cubed",
+                     (unsigned long long)seed, okto_sched_name(pols[p]), s);
+            run_from(opt, pols[p], x, init, got);
+            compare(got, want, n, exact, what);
+        }
+        int absorbed, batches;
+        count_batched(ref, &absorbed, &batches);
+        assert_int_equal(absorbed + batches, 0); /* off means off */
+        count_batched(opt, &absorbed, &batches);
+        total_absorbed += absorbed;
+        okto_graph_destroy(ref);
+        okto_graph_destroy(opt);
+    }
+    assert_true(total_absorbed > 0); /* the DAGs did exercise batching */
+    okto_tensor_destroy(x);
+    free(init);
+    free(want);
+    free(got);
+}
+
+static void random_small_products(void **state)
+{
+    (void)state;
+    random_products(8, 1);
+}
+
+static void random_clblast_products(void **state)
+{
+    (void)state;
+    random_products(40, 0); /* 40-cubed: above the own kernel's bound, CLBlast's direct path */
+}
+
+/* ---- edge cases ------------------------------------------------------------------------------ */
+
+/* n independent 8-cubed products c_i = A B into blocks of c, one product reading c_1 */
+static void edge_cases(void **state)
+{
+    (void)state;
+    const size_t s = 8, nb = 6;
+    float a[64], b[64], *want = malloc(nb * 64 * sizeof *want), *got = malloc(nb * 64 * sizeof *got);
+    tu_fill_random(a, 64, 1, -1, 1);
+    tu_fill_random(b, 64, 2, -1, 1);
+    okto_tensor *A = tu_tensor(ctx, s, s, a), *B = tu_tensor(ctx, s, s, b),
+                *C = tu_tensor(ctx, nb * s, s, NULL), *blk[6];
+    float zero[6 * 64] = {0};
+    for (size_t i = 0; i < nb; i++)
+        TU_OK(okto_tensor_view(C, i * s, s, &blk[i]));
+    /* 1. c0 = AB, c1 = AB, c2 = c1 B (reads a member: closes the batch), c3 = AB, c4 = AB */
+    okto_graph *g[2];
+    for (int f = 0; f < 2; f++) {
+        TU_OK(okto_graph_create(ctx, &g[f]));
+        okto__graph_set_fuse(g[f], f ? OKTO__FUSE_ALL : 0);
+        TU_OK(okto_matmul(g[f], blk[0], A, B, 0));
+        TU_OK(okto_matmul(g[f], blk[1], A, B, 0));
+        TU_OK(okto_matmul(g[f], blk[2], blk[1], B, 0));
+        TU_OK(okto_matmul(g[f], blk[3], A, B, 0));
+        TU_OK(okto_matmul(g[f], blk[4], A, B, 0));
+        TU_OK(okto_tensor_write(C, zero));
+        TU_OK(okto_graph_run(g[f]));
+        TU_OK(okto_tensor_read(C, f ? got : want));
+    }
+    compare(got, want, nb * 64, 1, "a product reading a member");
+    /* {c0, c1} and {c3, c4}: c2 depends on c1 and so ended the first batch; c2 is alone */
+    assert_int_equal(g[1]->tasks[0].into, 2);
+    assert_int_equal(g[1]->tasks[1].nfused, 2);
+    assert_int_equal(g[1]->tasks[2].into, 0);
+    assert_int_equal(g[1]->tasks[2].nfused, 0);
+    assert_int_equal(g[1]->tasks[3].into, 5);
+    assert_int_equal(g[1]->tasks[4].nfused, 2);
+    const uint32_t *d = okto__task_deps(g[1], &g[1]->tasks[2]);
+    assert_int_equal(g[1]->tasks[2].ndeps, 1);
+    assert_int_equal(d[0], 1);
+
+    /* 2. recording after an optimized launch: c5 = c0 B depends on the batch doing c0 */
+    for (int f = 0; f < 2; f++) {
+        TU_OK(okto_matmul(g[f], blk[5], blk[0], B, 0));
+        TU_OK(okto_tensor_write(C, zero));
+        TU_OK(okto_graph_run(g[f]));
+        TU_OK(okto_tensor_read(C, f ? got : want));
+    }
+    compare(got, want, nb * 64, 1, "recorded after an optimized launch");
+    d = okto__task_deps(g[1], &g[1]->tasks[5]);
+    assert_int_equal(g[1]->tasks[5].ndeps, 1);
+    assert_int_equal(d[0], 1);
+
+    /* 3. truncating below a leader: its members do their own work again */
+    for (int f = 0; f < 2; f++) {
+        okto__graph_truncate(g[f], 4); /* drops c4's task, the second batch's leader, and c5 */
+        TU_OK(okto_tensor_write(C, zero));
+        TU_OK(okto_graph_run(g[f]));
+        TU_OK(okto_tensor_read(C, f ? got : want));
+    }
+    compare(got, want, nb * 64, 1, "truncated below a leader");
+    assert_int_equal(g[1]->tasks[3].into, 0);
+    for (int f = 0; f < 2; f++)
+        okto_graph_destroy(g[f]);
+    for (size_t i = 0; i < nb; i++)
+        okto_tensor_destroy(blk[i]);
+    okto_tensor_destroy(A);
+    okto_tensor_destroy(B);
+    okto_tensor_destroy(C);
+    free(want);
+    free(got);
+}
+
+/* OKTO_FUSE: 0 turns the pass off for graphs that follow it; a list names rewrites */
+static void fuse_switch(void **state)
+{
+    (void)state;
+    okto_graph *g;
+    TU_OK(okto_graph_create(ctx, &g));
+    setenv("OKTO_FUSE", "0", 1);
+    assert_int_equal(okto__graph_fuse(g), 0);
+    setenv("OKTO_FUSE", "optim", 1);
+    assert_int_equal(okto__graph_fuse(g), OKTO__FUSE_OPTIM);
+    setenv("OKTO_FUSE", "gemm,optim", 1);
+    assert_int_equal(okto__graph_fuse(g), OKTO__FUSE_ALL);
+    unsetenv("OKTO_FUSE");
+    assert_int_equal(okto__graph_fuse(g), OKTO__FUSE_ALL);
+    okto__graph_set_fuse(g, OKTO__FUSE_GEMM);
+    assert_int_equal(okto__graph_fuse(g), OKTO__FUSE_GEMM);
+    okto_graph_destroy(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fuse_switch),
+        cmocka_unit_test(edge_cases),
+        cmocka_unit_test(random_small_products),
+        cmocka_unit_test(random_clblast_products),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
