@@ -93,6 +93,7 @@ typedef struct okto__task_info {
     const void *data;
     int nargs;
     int part, nparts;
+    int dtype;                   /* okto_dtype the kernel was built for */
 } okto__task_info;
 void okto__task_get(const okto_graph *g, int task, okto__task_info *out);
 const void *okto__task_arg(const okto_graph *g, int task, int i);

@@ -252,6 +252,90 @@ static void edge_cases(void **state)
     free(got);
 }
 
+/* ---- per-tensor AdamW steps into one multi-tensor launch --------------------------------------- */
+
+/* 30 tensors of mixed sizes (some above a chunk, some split into parts by okto_adamw) as views
+ * of four arenas, each its own weight decay; one tensor in a storage of its own (not batched
+ * with the others), a gradient scale; three steps, so the state carries over */
+static void adamw_steps(void **state)
+{
+    (void)state;
+    enum { NT = 30 };
+    size_t len[NT], total = 0;
+    uint64_t r = 99;
+    for (int i = 0; i < NT; i++) {
+        len[i] = 1 + (size_t)(tu_rand(&r) % (i % 7 == 0 ? 150000 : 3000));
+        total += len[i];
+    }
+    float *init[4], *want[4], *got[4];
+    okto_tensor *arena[4], *solo[4];
+    for (int k = 0; k < 4; k++) {
+        init[k] = malloc(total * sizeof(float));
+        want[k] = malloc(total * sizeof(float));
+        got[k] = malloc(total * sizeof(float));
+        tu_fill_random(init[k], total, 10 + (uint64_t)k, k == 3 ? 0.0f : -1.0f, 1.0f);
+        arena[k] = tu_tensor(ctx, total, 1, NULL);
+        solo[k] = tu_tensor(ctx, 77, 1, init[k]);
+    }
+    float sched0[4] = {1e-2f, 0, 0, 0}, one = 0.5f;
+    okto_tensor *sched = tu_tensor(ctx, 1, 4, NULL), *gs = tu_tensor(ctx, 1, 1, &one);
+    okto_graph *g[2];
+    for (int f = 0; f < 2; f++) {
+        TU_OK(okto_graph_create(ctx, &g[f]));
+        okto__graph_set_fuse(g[f], f ? OKTO__FUSE_ALL : 0);
+        TU_OK(okto_sched_advance(g[f], sched));
+        TU_OK(okto_adamw_prepare(g[f], sched, 0.9f, 0.999f));
+        size_t r0 = 0;
+        for (int i = 0; i < NT; i++) {
+            okto_tensor *v[4];
+            for (int k = 0; k < 4; k++)
+                TU_OK(okto_tensor_view(arena[k], r0, len[i], &v[k]));
+            TU_OK(okto_adamw(g[f], v[0], v[1], v[2], v[3], sched, i % 2 ? gs : NULL, 0.9f,
+                             0.999f, 1e-8f, 0.01f * (float)(i % 4)));
+            if (i == NT / 2)
+                TU_OK(okto_adamw(g[f], solo[0], solo[1], solo[2], solo[3], sched, NULL, 0.9f,
+                                 0.999f, 1e-8f, 0.1f));
+            for (int k = 0; k < 4; k++)
+                okto_tensor_destroy(v[k]);
+            r0 += len[i];
+        }
+    }
+    const okto_sched pols[] = {OKTO_SCHED_SEQUENTIAL, OKTO_SCHED_SEQUENTIAL,
+                               OKTO_SCHED_ROUND_ROBIN, OKTO_SCHED_HEFT};
+    for (size_t p = 0; p < sizeof pols / sizeof *pols; p++) {
+        /* p 0: the reference (optimizer off), then the optimized graph under each policy */
+        okto_graph *run = p == 0 ? g[0] : g[1];
+        for (int k = 0; k < 4; k++)
+            TU_OK(okto_tensor_write(arena[k], init[k]));
+        TU_OK(okto_tensor_write(sched, sched0));
+        TU_OK(okto_graph_set_sched(run, pols[p]));
+        for (int step = 0; step < 3; step++)
+            TU_OK(okto_graph_run(run));
+        for (int k = 0; k < 4; k++)
+            TU_OK(okto_tensor_read(arena[k], p == 0 ? want[k] : got[k]));
+        for (int k = 0; k < 4 && p > 0; k++) {
+            char what[64];
+            snprintf(what, sizeof what, "adamw, %s, arena %d", okto_sched_name(pols[p]), k);
+            compare(got[k], want[k], total, 1, what);
+        }
+    }
+    int absorbed, batches;
+    count_batched(g[1], &absorbed, &batches);
+    /* the arenas' steps, one batch with the gradient scale and one without; the solo one
+     * (another storage) apart */
+    assert_int_equal(batches, 2);
+    assert_true(absorbed >= NT - 2);
+    for (int f = 0; f < 2; f++)
+        okto_graph_destroy(g[f]);
+    for (int k = 0; k < 4; k++) {
+        okto_tensor_destroy(arena[k]);
+        okto_tensor_destroy(solo[k]);
+        free(init[k]), free(want[k]), free(got[k]);
+    }
+    okto_tensor_destroy(sched);
+    okto_tensor_destroy(gs);
+}
+
 /* OKTO_FUSE: 0 turns the pass off for graphs that follow it; a list names rewrites */
 static void fuse_switch(void **state)
 {
@@ -278,6 +362,7 @@ int main(void)
         cmocka_unit_test(edge_cases),
         cmocka_unit_test(random_small_products),
         cmocka_unit_test(random_clblast_products),
+        cmocka_unit_test(adamw_steps),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -410,6 +410,59 @@ static okto_status record_mlp(bench *b, okto_graph *g)
     return st;
 }
 
+/* optimizer-step: AdamW over 100 parameter tensors of mixed sizes (1k to 500k floats, log-
+ * uniform, ~10M in all; a tenth with --quick), recorded as one okto_adamw per tensor after the
+ * schedule's advance and prepare. The tensors are views of four arenas (params, grads, m, v),
+ * as lib/nn keeps a model's, so the optimizer can step them all in one multi-tensor launch. */
+#define OPT_TENSORS 100
+static size_t opt_len(const bench *b, int i)
+{
+    uint64_t s = 0x2545f4914f6cdd1dull * (uint64_t)(i + 1);
+    s ^= s >> 29;
+    double u = (double)(s % 10007) / 10006.0;
+    size_t n = (size_t)(1000.0 * pow(500.0, u));
+    return b->o->quick ? n / 10 + 1 : n;
+}
+
+static okto_status setup_optim(bench *b)
+{
+    size_t total = 0;
+    for (int i = 0; i < OPT_TENSORS; i++)
+        total += opt_len(b, i);
+    okto_tensor *t;
+    TRY(tensor(b, total, 1, -1, 1, &b->out));  /* params */
+    TRY(tensor(b, total, 1, -1, 1, &t));       /* grads */
+    TRY(tensor(b, total, 1, 0, 0, &t));        /* m */
+    TRY(tensor(b, total, 1, 0, 0, &t));        /* v */
+    TRY(tensor(b, 1, 4, 0, 0, &t));            /* sched: lr, t, and AdamW's two terms */
+    float sched[4] = {1e-3f, 0, 0, 0};
+    TRY(okto_tensor_write(t, sched));
+    b->n = total;
+    return OKTO_OK;
+}
+
+static okto_status record_optim(bench *b, okto_graph *g)
+{
+    okto_tensor *sched = b->t[4];
+    TRY(okto_sched_advance(g, sched));
+    TRY(okto_adamw_prepare(g, sched, 0.9f, 0.999f));
+    size_t r0 = 0;
+    okto_status st = OKTO_OK;
+    for (int i = 0; i < OPT_TENSORS && st == OKTO_OK; i++) {
+        size_t n = opt_len(b, i);
+        okto_tensor *v[4] = {0};
+        for (int k = 0; k < 4 && st == OKTO_OK; k++)
+            st = okto_tensor_view(b->t[k], r0, n, &v[k]);
+        if (st == OKTO_OK) /* weight decay on matrices, not on biases and norms (every 3rd) */
+            st = okto_adamw(g, v[0], v[1], v[2], v[3], sched, NULL, 0.9f, 0.999f, 1e-8f,
+                            i % 3 ? 0.01f : 0.0f);
+        for (int k = 0; k < 4; k++)
+            okto_tensor_destroy(v[k]);
+        r0 += n;
+    }
+    return st;
+}
+
 /* ---- ops2: attention and conv, fused ops against the same work composed from older ops ---- */
 
 /* A random f32 tensor of any rank, kept in b->t (snapshotted, destroyed with the workload). */
@@ -1173,6 +1226,7 @@ static void usage(FILE *f)
             "interleaved, and reports median and min-max times, speedup = sequential / default,\n"
             "utilization, agreement of the results, and external baselines.\n"
             "workloads: tiny-ops small-gemm dag-chains copy-overlap big-gemm reduce mlp-step\n"
+            "           optimizer-step\n"
             "           attention conv (fused ops against the same work composed from older\n"
             "           ops, with GFLOP/s)\n"
             "           overhead (the coordinator's own host cost per task)\n"
@@ -1235,6 +1289,8 @@ int main(int argc, char **argv)
          .record = record_reduce},
         {.name = "mlp-step", .what = "3-layer MLP step, batch 512, width 1024, 4 micro-batches",
          .setup = setup_mlp, .record = record_mlp},
+        {.name = "optimizer-step", .what = "AdamW over 100 tensors of 1k-500k floats, ~10M",
+         .setup = setup_optim, .record = record_optim},
         /* ops2 */
         {.name = "attention", .what = "fused attention fwd + bwd, B 8 H 4 T 256 D 64",
          .setup = setup_attention, .record = record_attention, .baseline = baseline_attention},

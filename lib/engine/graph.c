@@ -761,6 +761,7 @@ void okto__task_get(const okto_graph *g, int task, okto__task_info *out)
     out->nargs = t->kid == OKTO__NO_KERNEL ? 0 : (int)t->nargs;
     out->part = t->part;
     out->nparts = t->nparts;
+    out->dtype = t->dtype;
 }
 
 const void *okto__task_arg(const okto_graph *g, int task, int i)
