@@ -1,10 +1,11 @@
 /* tests/test_optimize.c: the graph optimizer (lib/engine/optimize.c) against the unrewritten
  * graph. Every case records the same calls into a graph with the optimizer off (the reference)
  * and one with it on, runs the second under every policy, and compares:
- *   - small matmuls (okto_gemm_small -> okto_gemm_small_batched): the same bits (memcmp), as
- *     both kernels sum each element in k order with fma;
- *   - CLBlast products (one CLBlastSgemm each -> one strided-batched call): within 1e-5
- *     relative (|d| <= 1e-5 max(1, |ref|)), CLBlast's batched kernel may tile differently;
+ *   - small matmuls (okto_gemm_small -> okto_gemm_batched_4x8, _4x4 or okto_gemm_small_batched
+ *     by shape): the same bits (memcmp), as all sum each element in k order with fma;
+ *   - CLBlast products (one CLBlastSgemm each -> okto's batched kernel, or one strided-batched
+ *     CLBlast call): within 1e-5 relative (|d| <= 1e-5 max(1, |ref|)): another summation
+ *     order;
  *   - the AdamW steps (okto_adamw per tensor -> one okto_adamw_multi launch): the same bits,
  *     as both kernels compute each element with the same expression.
  * Random DAGs of products over blocks of one storage (some reading earlier products, some
@@ -170,7 +171,9 @@ static void random_products(size_t s, int exact)
 static void random_small_products(void **state)
 {
     (void)state;
-    random_products(8, 1);
+    random_products(8, 1);  /* okto_gemm_batched_4x8 */
+    random_products(12, 1); /* okto_gemm_batched_4x4 */
+    random_products(6, 1);  /* okto_gemm_small_batched */
 }
 
 static void random_clblast_products(void **state)
