@@ -39,6 +39,7 @@ typedef struct okto__task {
      * that task's, index into - 1, always a later one); nfused > 0: this task does the work of
      * nfused recorded tasks, itself and those pointing here */
     uint32_t into, nfused;
+    const char *expr;            /* okto__tb's fuse_expr (engine/fuse.c), or NULL */
 } okto__task;
 
 /* ---- storages a graph touches ------------------------------------------------------------------ */
@@ -216,6 +217,13 @@ int okto__task_times(const okto_graph *g, int i, cl_ulong *start, cl_ulong *end)
 /* optimize.c: rewrites tasks [g->opt_from, g->ntasks) (their dependencies analysed) and
  * analyses the graph again when it changed anything. */
 okto_status okto__optimize(okto_graph *g);
+/* fuse.c: vertical fusion of tasks [from, g->ntasks): 1 when it rewrote any, 0 when not, -1
+ * without memory. Uses the dependencies as analysed; the caller analyses again. */
+int okto__fuse_chains(okto_graph *g, int from);
+/* optimize.c, for fuse.c: rewrites members (ascending) into one task, recorded by build at index
+ * g->ntasks, with the union of the members' accesses; 0, 1 when build refused, -1 no memory */
+int okto__rewrite(okto_graph *g, const int *m, int n,
+                  okto_status (*build)(okto__rec *r, const int *m, int n));
 /* OKTO__FUSE_* bits for g (its own setting, else OKTO_FUSE: unset or 1 all, 0 none, else a
  * comma list of gemm, optim). */
 unsigned okto__graph_fuse(const okto_graph *g);

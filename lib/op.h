@@ -78,7 +78,7 @@ typedef struct okto__op_desc {
 } okto__op_desc;
 
 /* The rewrites of lib/engine/optimize.c, each one switch of OKTO_FUSE */
-enum { OKTO__FUSE_GEMM = 1u, OKTO__FUSE_OPTIM = 2u, OKTO__FUSE_ALL = 3u };
+enum { OKTO__FUSE_GEMM = 1u, OKTO__FUSE_OPTIM = 2u, OKTO__FUSE_EW = 4u, OKTO__FUSE_ALL = 7u };
 
 extern const okto__op_desc *const okto__ops[OKTO__OP_COUNT];
 
@@ -94,6 +94,7 @@ typedef struct okto__task_info {
     int nargs;
     int part, nparts;
     int dtype;                   /* okto_dtype the kernel was built for */
+    const char *expr;            /* okto__tb's fuse_expr */
 } okto__task_info;
 void okto__task_get(const okto_graph *g, int task, okto__task_info *out);
 const void *okto__task_arg(const okto_graph *g, int task, int i);
@@ -241,6 +242,10 @@ typedef struct okto__tb {
     okto__storage *argst[OKTO__TB_MAX_ARGS]; /* storages of MEM args, for the graph to keep */
     okto__tb_acc acc[OKTO__TB_MAX_ACC];
     okto_status status;          /* the first failure while building */
+    /* Vertical fusion (lib/engine/fuse.c), optional: set by an elementwise task on ew_c's
+     * argument layout (out, a, b, c, d as buffer + offset, float s, ulong n), all f32: its
+     * element expression over a, b, c, d and s (a static string) */
+    const char *fuse_expr;
 } okto__tb;
 
 void okto__tb_init(okto__tb *t, okto__rec *r, okto__op op);

@@ -8,11 +8,14 @@
  *     order;
  *   - the AdamW steps (okto_adamw per tensor -> one okto_adamw_multi launch): the same bits,
  *     as both kernels compute each element with the same expression.
+ *   - chains of elementwise tasks (one generated kernel, lib/engine/fuse.c): the same bits, as
+ *     the same float statements run in the same order.
  * Random DAGs of products over blocks of one storage (some reading earlier products, some
  * accumulating, an okto_scale now and then) check that batches never cross a dependency path.
  * Edge cases: a product that reads a member closes the batch; truncating the graph below a
  * batch's leader puts its members back; recording after an optimized launch depends on the
- * batch; OKTO_FUSE=0 leaves the graph alone. */
+ * batch; OKTO_FUSE=0 leaves the graph alone; an intermediate of a chain that something else
+ * reads ends the chain there (and is written). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -339,6 +342,120 @@ static void adamw_steps(void **state)
     okto_tensor_destroy(gs);
 }
 
+/* ---- vertical fusion of elementwise chains ----------------------------------------------------- */
+
+/* Random programs of elementwise ops over four tensors (in place and across, row halves so
+ * some ranges differ, an okto_fill, copies), fused against unfused, the same bits */
+static okto_graph *record_ew(okto_tensor **x, okto_tensor **half, uint64_t seed, int fuse)
+{
+    okto_graph *g;
+    TU_OK(okto_graph_create(ctx, &g));
+    okto__graph_set_fuse(g, fuse);
+    uint64_t r = seed;
+    for (int i = 0; i < 60; i++) {
+        int kind = (int)(tu_rand(&r) % 9), d = (int)(tu_rand(&r) % 4), o = (int)(tu_rand(&r) % 4);
+        okto_tensor *y = x[d], *z = x[o];
+        if (tu_rand(&r) % 4 == 0) /* a row half of each */
+            y = half[d], z = half[o];
+        float a = tu_uniform(&r, -1.5f, 1.5f);
+        switch (kind) {
+        case 0: TU_OK(okto_scale(g, y, a)); break;
+        case 1: TU_OK(okto_map(g, y, y, OKTO_MAP_TANH)); break;
+        case 2: TU_OK(okto_map(g, y, y, OKTO_MAP_ABS)); break;
+        case 3: if (z != y) TU_OK(okto_axpy(g, y, a, z)); break;
+        case 4: if (z != y) TU_OK(okto_zip(g, y, y, z, OKTO_ZIP_MUL)); break;
+        case 5: if (z != y) TU_OK(okto_copy(g, y, z)); break;
+        case 6: TU_OK(okto_fill(g, y, a)); break;
+        case 7: if (z != y) TU_OK(okto_map(g, y, z, OKTO_MAP_SIGMOID)); break;
+        default: if (z != y) TU_OK(okto_zip(g, y, z, y, OKTO_ZIP_ADD)); break;
+        }
+    }
+    return g;
+}
+
+static void random_elementwise(void **state)
+{
+    (void)state;
+    const size_t rows = 64, cols = 100, n = rows * cols;
+    okto_tensor *x[4], *half[4];
+    float *init[4], *want[4], *got[4];
+    for (int k = 0; k < 4; k++) {
+        init[k] = malloc(n * sizeof(float));
+        want[k] = malloc(n * sizeof(float));
+        got[k] = malloc(n * sizeof(float));
+        tu_fill_random(init[k], n, 40 + (uint64_t)k, -1, 1);
+        x[k] = tu_tensor(ctx, rows, cols, NULL);
+        TU_OK(okto_tensor_view(x[k], rows / 2, rows / 2, &half[k]));
+    }
+    const okto_sched pols[] = {OKTO_SCHED_SEQUENTIAL, OKTO_SCHED_ROUND_ROBIN, OKTO_SCHED_HEFT};
+    int total = 0;
+    for (uint64_t seed = 1; seed <= 10; seed++) {
+        okto_graph *ref = record_ew(x, half, seed, 0), *opt = record_ew(x, half, seed, OKTO__FUSE_ALL);
+        for (size_t p = 0; p <= sizeof pols / sizeof *pols; p++) {
+            okto_graph *run = p == 0 ? ref : opt;
+            for (int k = 0; k < 4; k++)
+                TU_OK(okto_tensor_write(x[k], init[k]));
+            TU_OK(okto_graph_set_sched(run, p == 0 ? OKTO_SCHED_SEQUENTIAL : pols[p - 1]));
+            TU_OK(okto_graph_run(run));
+            for (int k = 0; k < 4; k++) {
+                TU_OK(okto_tensor_read(x[k], p == 0 ? want[k] : got[k]));
+                if (p > 0) {
+                    char what[80];
+                    snprintf(what, sizeof what, "elementwise seed %llu, %s, tensor %d",
+                             (unsigned long long)seed, okto_sched_name(pols[p - 1]), k);
+                    compare(got[k], want[k], n, 1, what);
+                }
+            }
+        }
+        int absorbed, batches;
+        count_batched(opt, &absorbed, &batches);
+        total += absorbed;
+        okto_graph_destroy(ref);
+        okto_graph_destroy(opt);
+    }
+    assert_true(total > 0);
+    for (int k = 0; k < 4; k++) {
+        okto_tensor_destroy(half[k]);
+        okto_tensor_destroy(x[k]);
+        free(init[k]), free(want[k]), free(got[k]);
+    }
+}
+
+/* x = 0.5 x; y = copy(x) reads the intermediate; x = tanh(x); x = 2 x: the chain ends at the
+ * copy, so x's intermediate is written for it; then {tanh, scale} fuse */
+static void chain_read_outside(void **state)
+{
+    (void)state;
+    float h[256], want_y[256], want_x[256], gy[256], gx[256];
+    tu_fill_random(h, 256, 5, -2, 2);
+    okto_tensor *x = tu_tensor(ctx, 16, 16, NULL), *y = tu_tensor(ctx, 16, 16, NULL);
+    okto_graph *g[2];
+    for (int f = 0; f < 2; f++) {
+        TU_OK(okto_graph_create(ctx, &g[f]));
+        okto__graph_set_fuse(g[f], f ? OKTO__FUSE_ALL : 0);
+        TU_OK(okto_scale(g[f], x, 0.5f));
+        TU_OK(okto_scale(g[f], x, 3.0f));
+        TU_OK(okto_copy(g[f], y, x));
+        TU_OK(okto_map(g[f], x, x, OKTO_MAP_TANH));
+        TU_OK(okto_scale(g[f], x, 2.0f));
+        TU_OK(okto_tensor_write(x, h));
+        TU_OK(okto_graph_run(g[f]));
+        TU_OK(okto_tensor_read(y, f ? gy : want_y));
+        TU_OK(okto_tensor_read(x, f ? gx : want_x));
+    }
+    compare(gy, want_y, 256, 1, "the intermediate read outside");
+    compare(gx, want_x, 256, 1, "the chain's result");
+    assert_int_equal(g[1]->tasks[0].into, 2); /* scale, scale fused at task 1 */
+    assert_int_equal(g[1]->tasks[1].nfused, 2);
+    assert_int_equal(g[1]->tasks[2].nfused, 0); /* the copy alone */
+    assert_int_equal(g[1]->tasks[3].into, 5);   /* tanh, scale fused at task 4 */
+    assert_int_equal(g[1]->tasks[4].nfused, 2);
+    for (int f = 0; f < 2; f++)
+        okto_graph_destroy(g[f]);
+    okto_tensor_destroy(x);
+    okto_tensor_destroy(y);
+}
+
 /* OKTO_FUSE: 0 turns the pass off for graphs that follow it; a list names rewrites */
 static void fuse_switch(void **state)
 {
@@ -350,7 +467,9 @@ static void fuse_switch(void **state)
     setenv("OKTO_FUSE", "optim", 1);
     assert_int_equal(okto__graph_fuse(g), OKTO__FUSE_OPTIM);
     setenv("OKTO_FUSE", "gemm,optim", 1);
-    assert_int_equal(okto__graph_fuse(g), OKTO__FUSE_ALL);
+    assert_int_equal(okto__graph_fuse(g), OKTO__FUSE_GEMM | OKTO__FUSE_OPTIM);
+    setenv("OKTO_FUSE", "ew", 1);
+    assert_int_equal(okto__graph_fuse(g), OKTO__FUSE_EW);
     unsetenv("OKTO_FUSE");
     assert_int_equal(okto__graph_fuse(g), OKTO__FUSE_ALL);
     okto__graph_set_fuse(g, OKTO__FUSE_GEMM);
@@ -366,6 +485,8 @@ int main(void)
         cmocka_unit_test(random_small_products),
         cmocka_unit_test(random_clblast_products),
         cmocka_unit_test(adamw_steps),
+        cmocka_unit_test(random_elementwise),
+        cmocka_unit_test(chain_read_outside),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

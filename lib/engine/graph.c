@@ -746,6 +746,7 @@ okto_status okto__tb_commit(okto__tb *t)
     k->flops = (float)t->flops;
     k->bytes = (float)t->bytes;
     k->perf_key = perf_key(t, r->ctx);
+    k->expr = t->fuse_expr;
     g->ntasks++;
     return OKTO_OK;
 }
@@ -762,6 +763,7 @@ void okto__task_get(const okto_graph *g, int task, okto__task_info *out)
     out->part = t->part;
     out->nparts = t->nparts;
     out->dtype = t->dtype;
+    out->expr = t->expr;
 }
 
 const void *okto__task_arg(const okto_graph *g, int task, int i)

@@ -39,6 +39,8 @@ static unsigned env_fuse(void)
         m |= OKTO__FUSE_GEMM;
     if (strstr(e, "optim"))
         m |= OKTO__FUSE_OPTIM;
+    if (strstr(e, "ew"))
+        m |= OKTO__FUSE_EW;
     return m;
 }
 
@@ -104,11 +106,18 @@ static int by_access(const void *x, const void *y)
 /* Rewrites one closed batch; 0 when it did, 1 when the hook refused, -1 without memory. */
 static int apply(okto_graph *g, const batch *b)
 {
+    return okto__rewrite(g, b->m, b->n, okto__ops[g->tasks[b->m[b->n - 1]].op]->batch);
+}
+
+int okto__rewrite(okto_graph *g, const int *m, int n,
+                  okto_status (*build)(okto__rec *r, const int *m, int n))
+{
+    const struct { const int *m; int n; } bb = {m, n}, *b = &bb;
     int lead = b->m[b->n - 1], nt = g->ntasks;
     okto__op op = (okto__op)g->tasks[lead].op;
     okto__rec r = {.g = g, .ctx = g->ctx, .op = op, .fn = "okto optimizer", .start = nt,
                    .depth = 1};
-    okto_status s = okto__ops[op]->batch(&r, b->m, b->n);
+    okto_status s = build(&r, b->m, b->n);
     if (s != OKTO_OK || g->ntasks != nt + 1) {
         okto__graph_truncate(g, nt);
         return 1;
@@ -239,6 +248,17 @@ okto_status okto__optimize(okto_graph *g)
                 oom = 1;
             changed |= a == 0;
         }
+    if (changed && !oom) { /* the chains below see the batches' dependencies */
+        g->analyzed = 0;
+        if (okto__deps_analyze(g) != OKTO_OK)
+            oom = 1;
+    }
+    if ((fuse & OKTO__FUSE_EW) && !oom) {
+        int f = okto__fuse_chains(g, from);
+        if (f < 0)
+            oom = 1;
+        changed |= f > 0;
+    }
     for (int i = 0; i < p.nb; i++)
         free(p.b[i].m);
     free(p.b);
