@@ -1,5 +1,6 @@
 /* lib/engine/optimize.c: the graph optimizer, a pass between recording and planning that
- * rewrites the task graph so it does less work per launch. Today: horizontal batching.
+ * rewrites the task graph so it does less work per launch: horizontal batching (here, through
+ * the op table's batch hooks), then vertical fusion of elementwise chains (lib/engine/fuse.c).
  *
  * Horizontal batching. Tasks of one op whose op-table row has a batch hook (lib/op.h), with
  * equal batch keys (same kernel, dtype, shape, scalars, buffers) and no dependency path between
@@ -20,7 +21,8 @@
  * members back as they were (lib/engine/graph.c).
  *
  * Switches: OKTO_FUSE unset or 1: every rewrite; 0: none; else a comma list of their names
- * (gemm: small matmuls; optim: per-tensor AdamW / SGD steps into multi-tensor ones). A graph's
+ * (gemm: small matmuls; optim: per-tensor AdamW steps into multi-tensor ones; ew: elementwise
+ * chains). A graph's
  * own setting (okto__graph_set_fuse) wins. The report's trace names what a batch replaced. */
 #include "engine.h"
 
@@ -112,20 +114,19 @@ static int apply(okto_graph *g, const batch *b)
 int okto__rewrite(okto_graph *g, const int *m, int n,
                   okto_status (*build)(okto__rec *r, const int *m, int n))
 {
-    const struct { const int *m; int n; } bb = {m, n}, *b = &bb;
-    int lead = b->m[b->n - 1], nt = g->ntasks;
+    int lead = m[n - 1], nt = g->ntasks;
     okto__op op = (okto__op)g->tasks[lead].op;
     okto__rec r = {.g = g, .ctx = g->ctx, .op = op, .fn = "okto optimizer", .start = nt,
                    .depth = 1};
-    okto_status s = build(&r, b->m, b->n);
+    okto_status s = build(&r, m, n);
     if (s != OKTO_OK || g->ntasks != nt + 1) {
         okto__graph_truncate(g, nt);
         return 1;
     }
     /* the union of the members' accesses, each (storage, region) once with all its modes */
     size_t total = 0;
-    for (int i = 0; i < b->n; i++)
-        total += g->tasks[b->m[i]].nacc;
+    for (int i = 0; i < n; i++)
+        total += g->tasks[m[i]].nacc;
     okto__access *u = malloc((total ? total : 1) * sizeof *u);
     size_t need = g->nacc + total;
     if (!u || total > UINT32_MAX || need > UINT32_MAX) {
@@ -146,8 +147,8 @@ int okto__rewrite(okto_graph *g, const int *m, int n,
         g->acc = p, g->acccap = cap;
     }
     size_t k = 0;
-    for (int i = 0; i < b->n; i++) {
-        const okto__task *t = &g->tasks[b->m[i]];
+    for (int i = 0; i < n; i++) {
+        const okto__task *t = &g->tasks[m[i]];
         memcpy(u + k, g->acc + t->acc, t->nacc * sizeof *u);
         k += t->nacc;
     }
@@ -173,10 +174,10 @@ int okto__rewrite(okto_graph *g, const int *m, int n,
     nw.part = 0;
     nw.nparts = 1;
     nw.into = 0;
-    nw.nfused = (uint32_t)b->n;
+    nw.nfused = (uint32_t)n;
     g->tasks[lead] = nw;
-    for (int i = 0; i + 1 < b->n; i++)
-        g->tasks[b->m[i]].into = (uint32_t)lead + 1;
+    for (int i = 0; i + 1 < n; i++)
+        g->tasks[m[i]].into = (uint32_t)lead + 1;
     g->nbatched++;
     return 0;
 }
