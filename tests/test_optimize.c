@@ -60,7 +60,7 @@ static void count_batched(const okto_graph *g, int *absorbed, int *batches)
 enum { NBLK = 10, NOPS = 48 };
 
 typedef struct pop {
-    int kind;                    /* 0 matmul, 1 scale */
+    int kind; /* 0 matmul, 1 scale */
     int c, a, b, flags;
     float s;
 } pop;
@@ -105,8 +105,7 @@ static okto_graph *record_ops(okto_tensor *x, size_t s, const pop *ops, int fuse
     return g;
 }
 
-static void run_from(okto_graph *g, okto_sched sched, okto_tensor *x, const float *init,
-                     float *out)
+static void run_from(okto_graph *g, okto_sched sched, okto_tensor *x, const float *init, float *out)
 {
     TU_OK(okto_tensor_write(x, init));
     TU_OK(okto_graph_set_sched(g, sched));
@@ -120,8 +119,8 @@ static void compare(const float *got, const float *want, size_t n, int exact, co
         if (memcmp(got, want, n * sizeof *got) != 0) {
             for (size_t i = 0; i < n; i++)
                 if (memcmp(&got[i], &want[i], sizeof *got))
-                    fail_msg("%s: element %zu is %.9g, unoptimized %.9g", what, i,
-                             (double)got[i], (double)want[i]);
+                    fail_msg("%s: element %zu is %.9g, unoptimized %.9g", what, i, (double)got[i],
+                             (double)want[i]);
         }
         return;
     }
@@ -192,7 +191,8 @@ static void edge_cases(void **state)
 {
     (void)state;
     const size_t s = 8, nb = 6;
-    float a[64], b[64], *want = malloc(nb * 64 * sizeof *want), *got = malloc(nb * 64 * sizeof *got);
+    float a[64], b[64], *want = malloc(nb * 64 * sizeof *want),
+                        *got = malloc(nb * 64 * sizeof *got);
     tu_fill_random(a, 64, 1, -1, 1);
     tu_fill_random(b, 64, 2, -1, 1);
     okto_tensor *A = tu_tensor(ctx, s, s, a), *B = tu_tensor(ctx, s, s, b),
@@ -296,8 +296,8 @@ static void adamw_steps(void **state)
             okto_tensor *v[4];
             for (int k = 0; k < 4; k++)
                 TU_OK(okto_tensor_view(arena[k], r0, len[i], &v[k]));
-            TU_OK(okto_adamw(g[f], v[0], v[1], v[2], v[3], sched, i % 2 ? gs : NULL, 0.9f,
-                             0.999f, 1e-8f, 0.01f * (float)(i % 4)));
+            TU_OK(okto_adamw(g[f], v[0], v[1], v[2], v[3], sched, i % 2 ? gs : NULL, 0.9f, 0.999f,
+                             1e-8f, 0.01f * (float)(i % 4)));
             if (i == NT / 2)
                 TU_OK(okto_adamw(g[f], solo[0], solo[1], solo[2], solo[3], sched, NULL, 0.9f,
                                  0.999f, 1e-8f, 0.1f));
@@ -306,8 +306,8 @@ static void adamw_steps(void **state)
             r0 += len[i];
         }
     }
-    const okto_sched pols[] = {OKTO_SCHED_SEQUENTIAL, OKTO_SCHED_SEQUENTIAL,
-                               OKTO_SCHED_ROUND_ROBIN, OKTO_SCHED_HEFT};
+    const okto_sched pols[] = {OKTO_SCHED_SEQUENTIAL, OKTO_SCHED_SEQUENTIAL, OKTO_SCHED_ROUND_ROBIN,
+                               OKTO_SCHED_HEFT};
     for (size_t p = 0; p < sizeof pols / sizeof *pols; p++) {
         /* p 0: the reference (optimizer off), then the optimized graph under each policy */
         okto_graph *run = p == 0 ? g[0] : g[1];
@@ -362,12 +362,27 @@ static okto_graph *record_ew(okto_tensor **x, okto_tensor **half, uint64_t seed,
         case 0: TU_OK(okto_scale(g, y, a)); break;
         case 1: TU_OK(okto_map(g, y, y, OKTO_MAP_TANH)); break;
         case 2: TU_OK(okto_map(g, y, y, OKTO_MAP_ABS)); break;
-        case 3: if (z != y) TU_OK(okto_axpy(g, y, a, z)); break;
-        case 4: if (z != y) TU_OK(okto_zip(g, y, y, z, OKTO_ZIP_MUL)); break;
-        case 5: if (z != y) TU_OK(okto_copy(g, y, z)); break;
+        case 3:
+            if (z != y)
+                TU_OK(okto_axpy(g, y, a, z));
+            break;
+        case 4:
+            if (z != y)
+                TU_OK(okto_zip(g, y, y, z, OKTO_ZIP_MUL));
+            break;
+        case 5:
+            if (z != y)
+                TU_OK(okto_copy(g, y, z));
+            break;
         case 6: TU_OK(okto_fill(g, y, a)); break;
-        case 7: if (z != y) TU_OK(okto_map(g, y, z, OKTO_MAP_SIGMOID)); break;
-        default: if (z != y) TU_OK(okto_zip(g, y, z, y, OKTO_ZIP_ADD)); break;
+        case 7:
+            if (z != y)
+                TU_OK(okto_map(g, y, z, OKTO_MAP_SIGMOID));
+            break;
+        default:
+            if (z != y)
+                TU_OK(okto_zip(g, y, z, y, OKTO_ZIP_ADD));
+            break;
         }
     }
     return g;
@@ -390,7 +405,8 @@ static void random_elementwise(void **state)
     const okto_sched pols[] = {OKTO_SCHED_SEQUENTIAL, OKTO_SCHED_ROUND_ROBIN, OKTO_SCHED_HEFT};
     int total = 0;
     for (uint64_t seed = 1; seed <= 10; seed++) {
-        okto_graph *ref = record_ew(x, half, seed, 0), *opt = record_ew(x, half, seed, OKTO__FUSE_ALL);
+        okto_graph *ref = record_ew(x, half, seed, 0),
+                   *opt = record_ew(x, half, seed, OKTO__FUSE_ALL);
         for (size_t p = 0; p <= sizeof pols / sizeof *pols; p++) {
             okto_graph *run = p == 0 ? ref : opt;
             for (int k = 0; k < 4; k++)
@@ -480,12 +496,9 @@ static void fuse_switch(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(fuse_switch),
-        cmocka_unit_test(edge_cases),
-        cmocka_unit_test(random_small_products),
-        cmocka_unit_test(random_clblast_products),
-        cmocka_unit_test(adamw_steps),
-        cmocka_unit_test(random_elementwise),
+        cmocka_unit_test(fuse_switch),           cmocka_unit_test(edge_cases),
+        cmocka_unit_test(random_small_products), cmocka_unit_test(random_clblast_products),
+        cmocka_unit_test(adamw_steps),           cmocka_unit_test(random_elementwise),
         cmocka_unit_test(chain_read_outside),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -430,11 +430,11 @@ static okto_status setup_optim(bench *b)
     for (int i = 0; i < OPT_TENSORS; i++)
         total += opt_len(b, i);
     okto_tensor *t;
-    TRY(tensor(b, total, 1, -1, 1, &b->out));  /* params */
-    TRY(tensor(b, total, 1, -1, 1, &t));       /* grads */
-    TRY(tensor(b, total, 1, 0, 0, &t));        /* m */
-    TRY(tensor(b, total, 1, 0, 0, &t));        /* v */
-    TRY(tensor(b, 1, 4, 0, 0, &t));            /* sched: lr, t, and AdamW's two terms */
+    TRY(tensor(b, total, 1, -1, 1, &b->out)); /* params */
+    TRY(tensor(b, total, 1, -1, 1, &t));      /* grads */
+    TRY(tensor(b, total, 1, 0, 0, &t));       /* m */
+    TRY(tensor(b, total, 1, 0, 0, &t));       /* v */
+    TRY(tensor(b, 1, 4, 0, 0, &t));           /* sched: lr, t, and AdamW's two terms */
     float sched[4] = {1e-3f, 0, 0, 0};
     TRY(okto_tensor_write(t, sched));
     b->n = total;

@@ -61,7 +61,7 @@ void okto__graph_set_fuse(okto_graph *g, int fuse)
 
 typedef struct batch {
     uint64_t key;
-    int *m;                      /* members, ascending */
+    int *m; /* members, ascending */
     int n, cap;
     int open;
 } batch;
@@ -69,7 +69,7 @@ typedef struct batch {
 typedef struct pass {
     batch *b;
     int nb, cap;
-    int *slot;                   /* key -> open batch index, open addressing (-1 empty) */
+    int *slot; /* key -> open batch index, open addressing (-1 empty) */
     int nslot;
 } pass;
 
@@ -116,8 +116,8 @@ int okto__rewrite(okto_graph *g, const int *m, int n,
 {
     int lead = m[n - 1], nt = g->ntasks;
     okto__op op = (okto__op)g->tasks[lead].op;
-    okto__rec r = {.g = g, .ctx = g->ctx, .op = op, .fn = "okto optimizer", .start = nt,
-                   .depth = 1};
+    okto__rec r = {
+        .g = g, .ctx = g->ctx, .op = op, .fn = "okto optimizer", .start = nt, .depth = 1};
     okto_status s = build(&r, m, n);
     if (s != OKTO_OK || g->ntasks != nt + 1) {
         okto__graph_truncate(g, nt);

@@ -778,6 +778,7 @@ static okto_status adamw_batch(okto__rec *r, const int *tasks, int n)
         okto__tb_arg_value(&t, okto__task_arg(g, t0, k), k == 17 ? sizeof(int) : 8);
     okto__rk_range_rows(&t, l);
     double e = (double)nc * OKTO__CHUNK, esz = (double)okto_dtype_size(dt);
-    okto__tb_cost(&t, 14 * e, e * (3 * esz + 16), (uint64_t)nc ^ ((uint64_t)n << 32) ^ (3ull << 62));
+    okto__tb_cost(&t, 14 * e, e * (3 * esz + 16),
+                  (uint64_t)nc ^ ((uint64_t)n << 32) ^ (3ull << 62));
     return okto__tb_commit(&t);
 }
