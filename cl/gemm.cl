@@ -68,3 +68,75 @@ __kernel void okto_gemm_splitk_sum(__global float *c, ulong co, __global const f
         s += p[po + (size_t)q * n + i];
     c[co + i] = beta == 0.0f ? alpha * s : alpha * s + beta * c[co + i];
 }
+
+/* Batched, register-blocked (lib/engine/optimize.c's batches of small products): nb products of
+ * row-major m x k times k x n (no transposes), m and n multiples of 4. A work item computes a 4 x
+ * 4 block of one product in float4 registers, dimension 0 over C's column blocks, 1 over its row
+ * blocks, 2 over the products (product t's operands at offset + t * stride). Each element is
+ * summed in k order with fma, then alpha * acc (+ beta * c), as okto_gemm_small: the same bits. */
+__kernel void okto_gemm_batched_4x4(ulong m, ulong n, ulong k, float alpha,
+                                    __global const float *a, ulong ao, ulong lda, long sa,
+                                    __global const float *b, ulong bo, ulong ldb, long sb,
+                                    float beta, __global float *c, ulong co, ulong ldc, long sc,
+                                    ulong nb)
+{
+    const size_t jb = get_global_id(0), ib = get_global_id(1), t = get_global_id(2);
+    if (t >= nb || 4 * jb >= n || 4 * ib >= m)
+        return;
+    __global const float *pa = a + (long)ao + (long)t * sa + 4 * ib * lda;
+    __global const float *pb = b + (long)bo + (long)t * sb + 4 * jb;
+    float4 c0 = (float4)(0.0f), c1 = (float4)(0.0f), c2 = (float4)(0.0f), c3 = (float4)(0.0f);
+    for (size_t p = 0; p < k; p++) {
+        const float4 bv = vload4(0, pb + p * ldb);
+        c0 = fma((float4)(pa[p]), bv, c0);
+        c1 = fma((float4)(pa[lda + p]), bv, c1);
+        c2 = fma((float4)(pa[2 * lda + p]), bv, c2);
+        c3 = fma((float4)(pa[3 * lda + p]), bv, c3);
+    }
+    __global float *pc = c + (long)co + (long)t * sc + 4 * ib * ldc + 4 * jb;
+    if (beta == 0.0f) {
+        vstore4(alpha * c0, 0, pc);
+        vstore4(alpha * c1, 0, pc + ldc);
+        vstore4(alpha * c2, 0, pc + 2 * ldc);
+        vstore4(alpha * c3, 0, pc + 3 * ldc);
+    } else {
+        vstore4(alpha * c0 + beta * vload4(0, pc), 0, pc);
+        vstore4(alpha * c1 + beta * vload4(0, pc + ldc), 0, pc + ldc);
+        vstore4(alpha * c2 + beta * vload4(0, pc + 2 * ldc), 0, pc + 2 * ldc);
+        vstore4(alpha * c3 + beta * vload4(0, pc + 3 * ldc), 0, pc + 3 * ldc);
+    }
+}
+
+/* The same with 4 x 8 blocks in float8 (n a multiple of 8): twice the reuse of each A load. */
+__kernel void okto_gemm_batched_4x8(ulong m, ulong n, ulong k, float alpha,
+                                    __global const float *a, ulong ao, ulong lda, long sa,
+                                    __global const float *b, ulong bo, ulong ldb, long sb,
+                                    float beta, __global float *c, ulong co, ulong ldc, long sc,
+                                    ulong nb)
+{
+    const size_t jb = get_global_id(0), ib = get_global_id(1), t = get_global_id(2);
+    if (t >= nb || 8 * jb >= n || 4 * ib >= m)
+        return;
+    __global const float *pa = a + (long)ao + (long)t * sa + 4 * ib * lda;
+    __global const float *pb = b + (long)bo + (long)t * sb + 8 * jb;
+    float8 c0 = (float8)(0.0f), c1 = (float8)(0.0f), c2 = (float8)(0.0f), c3 = (float8)(0.0f);
+    for (size_t p = 0; p < k; p++) {
+        const float8 bv = vload8(0, pb + p * ldb);
+        c0 = fma((float8)(pa[p]), bv, c0);
+        c1 = fma((float8)(pa[lda + p]), bv, c1);
+        c2 = fma((float8)(pa[2 * lda + p]), bv, c2);
+        c3 = fma((float8)(pa[3 * lda + p]), bv, c3);
+    }
+    __global float *pc = c + (long)co + (long)t * sc + 4 * ib * ldc + 8 * jb;
+    if (beta == 0.0f) {
+        vstore8(alpha * c0, 0, pc);
+        vstore8(alpha * c1, 0, pc + ldc);
+        vstore8(alpha * c2, 0, pc + 2 * ldc);
+        vstore8(alpha * c3, 0, pc + 3 * ldc);
+    } else {
+        vstore8(alpha * c0 + beta * vload8(0, pc), 0, pc);
+        vstore8(alpha * c1 + beta * vload8(0, pc + ldc), 0, pc + ldc);
+        vstore8(alpha * c2 + beta * vload8(0, pc + 2 * ldc), 0, pc + 2 * ldc);
+        vstore8(alpha * c3 + beta * vload8(0, pc + 3 * ldc), 0, pc + 3 * ldc);
+    }
+}

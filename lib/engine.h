@@ -35,6 +35,11 @@ typedef struct okto__task {
     uint32_t nsucc;
     uint64_t perf_key;           /* (op, dtype, shape class, device) */
     float flops, bytes;          /* the estimate before anything was measured */
+    /* lib/engine/optimize.c: a task batched into another is skipped by the run (its work is
+     * that task's, index into - 1, always a later one); nfused > 0: this task does the work of
+     * nfused recorded tasks, itself and those pointing here */
+    uint32_t into, nfused;
+    const char *expr;            /* okto__tb's fuse_expr (engine/fuse.c), or NULL */
 } okto__task;
 
 /* ---- storages a graph touches ------------------------------------------------------------------ */
@@ -167,6 +172,12 @@ struct okto_graph {
     char run_error[OKTO__ERR_MAX];
     int runs;
     double t_launch, t_done;     /* host clock, ms */
+    /* the optimizer (engine/optimize.c): tasks [0, opt_from) were considered; arena entries
+     * below the floors belong to rewritten tasks (truncation keeps them); fuse: OKTO__FUSE_*
+     * bits, -1: OKTO_FUSE's */
+    int opt_from, nbatched;
+    size_t acc_floor, arg_floor;
+    int fuse;
 };
 
 /* graph.c */
@@ -202,6 +213,22 @@ void okto__run_release(okto_graph *g);
 void okto__run_free(okto_graph *g);
 /* Device start and end of task i of the last run (0 when it has no profiling times). */
 int okto__task_times(const okto_graph *g, int i, cl_ulong *start, cl_ulong *end);
+
+/* optimize.c: rewrites tasks [g->opt_from, g->ntasks) (their dependencies analysed) and
+ * analyses the graph again when it changed anything. */
+okto_status okto__optimize(okto_graph *g);
+/* fuse.c: vertical fusion of tasks [from, g->ntasks): 1 when it rewrote any, 0 when not, -1
+ * without memory. Uses the dependencies as analysed; the caller analyses again. */
+int okto__fuse_chains(okto_graph *g, int from);
+/* optimize.c, for fuse.c: rewrites members (ascending) into one task, recorded by build at index
+ * g->ntasks, with the union of the members' accesses; 0, 1 when build refused, -1 no memory */
+int okto__rewrite(okto_graph *g, const int *m, int n,
+                  okto_status (*build)(okto__rec *r, const int *m, int n));
+/* OKTO__FUSE_* bits for g (its own setting, else OKTO_FUSE: unset or 1 all, 0 none, else a
+ * comma list of gemm, optim). */
+unsigned okto__graph_fuse(const okto_graph *g);
+/* For okto-bench and the tests: -1 follows OKTO_FUSE, else OKTO__FUSE_* bits. */
+void okto__graph_set_fuse(okto_graph *g, int fuse);
 
 /* perf.c: measured durations keyed by (op, dtype, shape class, device), and the cost of a
  * hand-off between lanes */

@@ -30,6 +30,8 @@ typedef enum okto__op {
 typedef struct okto__lane okto__lane;
 struct okto__grad;
 struct okto__ad_node;
+struct okto__rec;
+struct okto_graph;
 typedef struct okto__exec {
     okto_context *ctx;
     okto__lane *lane;
@@ -64,12 +66,38 @@ typedef struct okto__op_desc {
      * outputs back to its inputs. NULL: the op has no gradient (okto_backward says so when one
      * is needed through it). */
     okto_status (*backward)(struct okto__grad *gr, const struct okto__ad_node *n);
+    /* Horizontal batching (lib/engine/optimize.c), optional. batch_key: tasks of this op with
+     * equal nonzero keys and no dependency path between them may become one launch (0: this
+     * task never does). batch: records that launch (one okto__tb, no accesses needed: the
+     * pass gives it the union of the members'), doing exactly the members' work; any status
+     * but OKTO_OK refuses and leaves them as they are. batch_switch: the OKTO_FUSE bit that
+     * turns it on (OKTO__FUSE_*). */
+    uint64_t (*batch_key)(const struct okto_graph *g, int task);
+    okto_status (*batch)(struct okto__rec *r, const int *tasks, int n);
+    unsigned batch_switch;
 } okto__op_desc;
+
+/* The rewrites of lib/engine/optimize.c, each one switch of OKTO_FUSE */
+enum { OKTO__FUSE_GEMM = 1u, OKTO__FUSE_OPTIM = 2u, OKTO__FUSE_EW = 4u, OKTO__FUSE_ALL = 7u };
 
 extern const okto__op_desc *const okto__ops[OKTO__OP_COUNT];
 
 /* ---- recording an op call ---------------------------------------------------------------------- */
 typedef struct okto_graph okto_graph;
+
+/* A recorded task as a batch hook sees it: its kernel (OKTO__NO_KERNEL's value for a custom
+ * enqueue, then fn and data), and for a kernel the value of argument i (NULL past the end). */
+typedef struct okto__task_info {
+    uint32_t kid;
+    okto__enqueue_fn fn;
+    const void *data;
+    int nargs;
+    int part, nparts;
+    int dtype;                   /* okto_dtype the kernel was built for */
+    const char *expr;            /* okto__tb's fuse_expr */
+} okto__task_info;
+void okto__task_get(const okto_graph *g, int task, okto__task_info *out);
+const void *okto__task_arg(const okto_graph *g, int task, int i);
 #define OKTO__REC_MAX_TEMPS 8
 
 typedef struct okto__rec {
@@ -214,6 +242,10 @@ typedef struct okto__tb {
     okto__storage *argst[OKTO__TB_MAX_ARGS]; /* storages of MEM args, for the graph to keep */
     okto__tb_acc acc[OKTO__TB_MAX_ACC];
     okto_status status;          /* the first failure while building */
+    /* Vertical fusion (lib/engine/fuse.c), optional: set by an elementwise task on ew_c's
+     * argument layout (out, a, b, c, d as buffer + offset, float s, ulong n), all f32: its
+     * element expression over a, b, c, d and s (a static string) */
+    const char *fuse_expr;
 } okto__tb;
 
 void okto__tb_init(okto__tb *t, okto__rec *r, okto__op op);

@@ -13,6 +13,8 @@
  * half an ulp per op; ~40 ops of coefficients <= 1.5 keep that below 40 * 2^-24 * M * 1.5 <
  * 4e-6 * M. A misordered op changes values by O(M), far above the bound. The comparison across
  * policies is exact (memcmp): the same kernels on the same device must give the same bits.
+ * Every policy runs twice over: on a graph with the optimizer (lib/engine/optimize.c) off and
+ * on one recorded the same way with it on; all runs must give the same bits.
  *
  * OKTO_TEST_DAGS=n runs n DAGs instead of 240 (seeds 1..n); OKTO_TEST_SEED=s runs only seed
  * s. A failure prints the seed and the DAG. */
@@ -22,6 +24,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "engine.h" /* okto__graph_set_fuse */
 #include "testutil.h"
 
 #include <math.h>
@@ -523,26 +526,28 @@ static int check_dag(uint64_t seed, int *ntasks_out)
     okto_tensor *ts[MAXT];
     for (int t = 0; t < d.nt; t++)
         TU_OK(okto_tensor_create_2d(e->ctx, d.rows[t], d.cols, &ts[t]));
-    okto_graph *g = record(&d, e, ts);
+    okto_graph *g = record(&d, e, ts), *gopt = record(&d, e, ts);
+    okto__graph_set_fuse(g, 0);
+    okto__graph_set_fuse(gopt, OKTO__FUSE_ALL);
     *ntasks_out = okto_graph_task_count(g);
 
     /* every registered policy, sequential first; heft twice (its second run may be re-planned
      * from measured costs) */
-    enum { NRUNS = OKTO_SCHED_COUNT };
+    enum { NPOL = OKTO_SCHED_COUNT, NRUNS = 2 * NPOL };
     result want, got[NRUNS];
     result_alloc(&d, &want);
     double m = simulate(&d, &want);
     double tol = 1e-5 * fmax(1.0, m);
     okto_sched runs[NRUNS];
     for (int s = 1; s < OKTO_SCHED_COUNT; s++)
-        runs[s - 1] = (okto_sched)s;
-    runs[NRUNS - 1] = OKTO_SCHED_HEFT;
+        runs[s - 1] = runs[NPOL + s - 1] = (okto_sched)s;
+    runs[NPOL - 1] = runs[NRUNS - 1] = OKTO_SCHED_HEFT;
     char why[256] = "";
     int made = 0;
     for (int r = 0; r < NRUNS && !why[0]; r++) {
         result_alloc(&d, &got[r]);
         made = r + 1;
-        run_once(&d, g, ts, runs[r], &got[r]);
+        run_once(&d, r < NPOL ? g : gopt, ts, runs[r], &got[r]);
         /* against the host simulation */
         for (int t = 0; t < d.nt && !why[0]; t++)
             for (size_t i = 0; i < d.rows[t] * d.cols; i++)
@@ -581,6 +586,7 @@ static int check_dag(uint64_t seed, int *ntasks_out)
     for (int r = 0; r < made; r++)
         result_free(&d, &got[r]);
     okto_graph_destroy(g);
+    okto_graph_destroy(gopt);
     for (int t = 0; t < d.nt; t++)
         TU_OK(okto_tensor_destroy(ts[t]));
     result_free(&d, &want);

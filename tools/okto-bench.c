@@ -20,10 +20,12 @@
 #include <cblas.h>
 #endif
 
-enum { SEQ, DEF, RR, NPOL };
+/* OPT: the default policy with the graph optimizer (lib/engine/optimize.c) on, as OKTO_FUSE
+ * says (all rewrites when unset); the other three run with it off */
+enum { SEQ, DEF, RR, OPT, NPOL };
 static const okto_sched policy[NPOL] = {OKTO_SCHED_SEQUENTIAL, OKTO_SCHED_HEFT,
-                                        OKTO_SCHED_ROUND_ROBIN};
-static const char *policy_name[NPOL] = {"sequential", "heft", "round-robin"};
+                                        OKTO_SCHED_ROUND_ROBIN, OKTO_SCHED_HEFT};
+static const char *policy_name[NPOL] = {"sequential", "heft", "round-robin", "optimized"};
 
 typedef struct opts {
     int quick, json, reps, warmup;
@@ -405,6 +407,59 @@ static okto_status record_mlp(bench *b, okto_graph *g)
     }
     for (int i = 0; i < nv; i++)
         okto_tensor_destroy(views[i]);
+    return st;
+}
+
+/* optimizer-step: AdamW over 100 parameter tensors of mixed sizes (1k to 500k floats, log-
+ * uniform, ~10M in all; a tenth with --quick), recorded as one okto_adamw per tensor after the
+ * schedule's advance and prepare. The tensors are views of four arenas (params, grads, m, v),
+ * as lib/nn keeps a model's, so the optimizer can step them all in one multi-tensor launch. */
+#define OPT_TENSORS 100
+static size_t opt_len(const bench *b, int i)
+{
+    uint64_t s = 0x2545f4914f6cdd1dull * (uint64_t)(i + 1);
+    s ^= s >> 29;
+    double u = (double)(s % 10007) / 10006.0;
+    size_t n = (size_t)(1000.0 * pow(500.0, u));
+    return b->o->quick ? n / 10 + 1 : n;
+}
+
+static okto_status setup_optim(bench *b)
+{
+    size_t total = 0;
+    for (int i = 0; i < OPT_TENSORS; i++)
+        total += opt_len(b, i);
+    okto_tensor *t;
+    TRY(tensor(b, total, 1, -1, 1, &b->out)); /* params */
+    TRY(tensor(b, total, 1, -1, 1, &t));      /* grads */
+    TRY(tensor(b, total, 1, 0, 0, &t));       /* m */
+    TRY(tensor(b, total, 1, 0, 0, &t));       /* v */
+    TRY(tensor(b, 1, 4, 0, 0, &t));           /* sched: lr, t, and AdamW's two terms */
+    float sched[4] = {1e-3f, 0, 0, 0};
+    TRY(okto_tensor_write(t, sched));
+    b->n = total;
+    return OKTO_OK;
+}
+
+static okto_status record_optim(bench *b, okto_graph *g)
+{
+    okto_tensor *sched = b->t[4];
+    TRY(okto_sched_advance(g, sched));
+    TRY(okto_adamw_prepare(g, sched, 0.9f, 0.999f));
+    size_t r0 = 0;
+    okto_status st = OKTO_OK;
+    for (int i = 0; i < OPT_TENSORS && st == OKTO_OK; i++) {
+        size_t n = opt_len(b, i);
+        okto_tensor *v[4] = {0};
+        for (int k = 0; k < 4 && st == OKTO_OK; k++)
+            st = okto_tensor_view(b->t[k], r0, n, &v[k]);
+        if (st == OKTO_OK) /* weight decay on matrices, not on biases and norms (every 3rd) */
+            st = okto_adamw(g, v[0], v[1], v[2], v[3], sched, NULL, 0.9f, 0.999f, 1e-8f,
+                            i % 3 ? 0.01f : 0.0f);
+        for (int k = 0; k < 4; k++)
+            okto_tensor_destroy(v[k]);
+        r0 += n;
+    }
     return st;
 }
 
@@ -1073,8 +1128,10 @@ static void run_bench(bench *b, result *r)
     }
     for (int p = 0; p < NPOL && s == OKTO_OK; p++) {
         if ((s = okto_graph_create(b->ctx, &g[p])) == OKTO_OK &&
-            (s = okto_graph_set_sched(g[p], policy[p])) == OKTO_OK)
+            (s = okto_graph_set_sched(g[p], policy[p])) == OKTO_OK) {
+            okto__graph_set_fuse(g[p], p == OPT ? -1 : 0);
             s = b->record(b, g[p]);
+        }
     }
     int reps = b->o->reps;
     size_t n = b->out ? okto_tensor_rows(b->out) * okto_tensor_cols(b->out) : 0;
@@ -1129,7 +1186,8 @@ static void run_bench(bench *b, result *r)
                     r->max_diff = isnan(d) ? INFINITY : d;
             }
         /* the policies run the same tasks, so only a scheduling bug can make them differ;
-         * 1e-5 leaves room for a BLAS that picks kernels by queue, none seen on PoCL */
+         * 1e-5 leaves room for a BLAS that picks kernels by queue, none seen on PoCL; the
+         * optimizer's rewrites keep the arithmetic (or change it within float rounding) */
         r->agree = r->max_diff <= 1e-5;
     }
     for (int p = 0; p < NPOL && s == OKTO_OK; p++) {
@@ -1168,6 +1226,7 @@ static void usage(FILE *f)
             "interleaved, and reports median and min-max times, speedup = sequential / default,\n"
             "utilization, agreement of the results, and external baselines.\n"
             "workloads: tiny-ops small-gemm dag-chains copy-overlap big-gemm reduce mlp-step\n"
+            "           optimizer-step\n"
             "           attention conv (fused ops against the same work composed from older\n"
             "           ops, with GFLOP/s)\n"
             "           overhead (the coordinator's own host cost per task)\n"
@@ -1230,6 +1289,8 @@ int main(int argc, char **argv)
          .record = record_reduce},
         {.name = "mlp-step", .what = "3-layer MLP step, batch 512, width 1024, 4 micro-batches",
          .setup = setup_mlp, .record = record_mlp},
+        {.name = "optimizer-step", .what = "AdamW over 100 tensors of 1k-500k floats, ~10M",
+         .setup = setup_optim, .record = record_optim},
         /* ops2 */
         {.name = "attention", .what = "fused attention fwd + bwd, B 8 H 4 T 256 D 64",
          .setup = setup_attention, .record = record_attention, .baseline = baseline_attention},
@@ -1271,10 +1332,10 @@ int main(int argc, char **argv)
                o.quick ? "true" : "false", o.reps, o.big_n ? o.big_n : o.quick ? 1024 : 2048);
     else
         printf("okto-bench on %s: %d compute + %d copy lanes, %d interleaved reps after %d "
-               "warm-up%s\n\n%-13s %20s %20s %20s %8s %6s %6s %5s %5s %6s  %s\n",
+               "warm-up%s\n\n%-13s %20s %20s %20s %8s %20s %8s %6s %6s %5s %5s %6s  %s\n",
                devname, okto_context_compute_lanes(ctx), okto_context_copy_lanes(ctx), o.reps, o.warmup,
                o.quick ? " (quick sizes)" : "", "workload", "sequential ms", "heft ms",
-               "round-robin ms", "speedup", "u.seq", "u.heft", "c.seq", "c.hft", "agree",
+               "round-robin ms", "speedup", "optimized ms", "sp.opt", "u.seq", "u.heft", "c.seq", "c.hft", "agree",
                "baselines");
     int bad = 0, first = 1;
     for (int i = 0; i < nall; i++) {
@@ -1286,6 +1347,7 @@ int main(int argc, char **argv)
         result r;
         run_bench(b, &r);
         double speedup = r.med[DEF] > 0 ? r.med[SEQ] / r.med[DEF] : 0;
+        double speedup_opt = r.med[OPT] > 0 ? r.med[SEQ] / r.med[OPT] : 0;
         if (r.error[0] || !r.agree)
             bad = 1;
         if (o.json) {
@@ -1302,10 +1364,13 @@ int main(int argc, char **argv)
                        "\"util_sequential\": %.3f, \"util_default\": %.3f, "
                        "\"util_round_robin\": %.3f, \"cores_sequential\": %.2f, "
                        "\"cores_default\": %.2f, \"agree\": %s, \"max_rel_diff\": %.3g, "
+                       "\"optimized_ms\": %.3f, \"optimized_min_ms\": %.3f, "
+                       "\"optimized_max_ms\": %.3f, \"speedup_optimized\": %.3f, "
                        "\"baselines\": {",
                        r.med[SEQ], r.med[DEF], r.med[RR], r.lo[SEQ], r.hi[SEQ], r.lo[DEF],
                        r.hi[DEF], speedup, r.util[SEQ], r.util[DEF], r.util[RR], r.cores[SEQ],
-                       r.cores[DEF], r.agree ? "true" : "false", r.max_diff);
+                       r.cores[DEF], r.agree ? "true" : "false", r.max_diff, r.med[OPT],
+                       r.lo[OPT], r.hi[OPT], speedup_opt);
                 for (int k = 0; k < r.nb; k++)
                     printf("%s\"%s\": %.3f", k ? ", " : "", r.bname[k], r.bms[k]);
                 printf("}");
@@ -1337,9 +1402,10 @@ int main(int argc, char **argv)
                              b->gflop / (r.bms[k] * 1e-3));
                 }
             }
-            printf("%-13s %20s %20s %20s %7.2fx %6.2f %6.2f %5.2f %5.2f %6s  %s\n", b->name,
-                   cell[SEQ], cell[DEF], cell[RR], speedup, r.util[SEQ], r.util[DEF],
-                   r.cores[SEQ], r.cores[DEF], r.agree ? "yes" : "NO", base);
+            printf("%-13s %20s %20s %20s %7.2fx %20s %7.2fx %6.2f %6.2f %5.2f %5.2f %6s  %s\n",
+                   b->name, cell[SEQ], cell[DEF], cell[RR], speedup, cell[OPT], speedup_opt,
+                   r.util[SEQ], r.util[DEF], r.cores[SEQ], r.cores[DEF], r.agree ? "yes" : "NO",
+                   base);
         }
         fflush(stdout);
     }

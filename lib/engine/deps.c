@@ -377,6 +377,15 @@ okto_status okto__deps_analyze(okto_graph *g)
     okto_status s = OKTO_OK;
     for (int ti = g->analyzed; ti < g->ntasks && s == OKTO_OK; ti++) {
         okto__task *t = &g->tasks[ti];
+        if (t->into) {
+            /* batched into a later task (engine/optimize.c), whose accesses include this one's:
+             * its work happens there, so its accesses must not hide earlier ones in the index
+             * (a batched write would hide the reads before it from the batch) */
+            t->deps = (uint32_t)g->ndeps;
+            t->ndeps = 0;
+            g->analyzed = ti + 1;
+            continue;
+        }
         if (g->stamp_now == UINT32_MAX) {
             memset(g->stamp, 0, (size_t)g->stampcap * sizeof *g->stamp);
             g->stamp_now = 0;
@@ -419,10 +428,26 @@ okto_status okto__deps_analyze(okto_graph *g)
             break;
         }
         t->deps = (uint32_t)g->ndeps;
-        t->ndeps = d.n;
-        for (uint32_t k = 0; k < d.n; k++) {
-            g->deps[g->ndeps++] = d.v[k];
-            g->tasks[d.v[k]].nsucc++;
+        t->ndeps = 0;
+        /* a task batched into another (engine/optimize.c) runs as that one: depend on it
+         * instead, never on oneself (batched tasks are not indexed, above; this is the
+         * belt to those braces) */
+        int mapped = 0;
+        for (uint32_t k = 0; k < d.n && g->nbatched && !mapped; k++)
+            mapped = g->tasks[d.v[k]].into != 0;
+        for (uint32_t k = 0; k < d.n && !t->into; k++) {
+            uint32_t v = d.v[k];
+            if (g->tasks[v].into)
+                v = g->tasks[v].into - 1;
+            /* d is deduplicated already; only a mapped list can repeat */
+            int dup = v == (uint32_t)ti;
+            for (uint32_t q = t->deps; mapped && q < g->ndeps && !dup; q++)
+                dup = g->deps[q] == v;
+            if (dup)
+                continue;
+            g->deps[g->ndeps++] = v;
+            t->ndeps++;
+            g->tasks[v].nsucc++;
         }
         g->analyzed = ti + 1;
     }

@@ -22,6 +22,7 @@ okto_status okto_graph_create(okto_context *ctx, okto_graph **out)
         return okto__fail(ctx, OKTO_ENOMEM, "okto_graph_create: out of host memory");
     g->ctx = ctx;
     g->sched = OKTO_SCHED_AUTO;
+    g->fuse = -1;
     atomic_init(&g->state, OKTO__G_IDLE);
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->cond, NULL);
@@ -444,9 +445,16 @@ void okto__graph_truncate(okto_graph *g, int n)
 {
     if (n >= g->ntasks)
         return;
-    /* the arenas are in task order: the removed tasks' entries are at their ends */
-    g->nacc = g->tasks[n].acc;
-    g->nargs = g->tasks[n].args;
+    /* the arenas are in task order: the removed tasks' entries are at their ends, except
+     * what the optimizer appended for tasks it rewrote (below its floors) */
+    g->nacc = g->tasks[n].acc > g->acc_floor ? g->tasks[n].acc : g->acc_floor;
+    g->nargs = g->tasks[n].args > g->arg_floor ? g->tasks[n].args : g->arg_floor;
+    /* a batch whose launch goes: its other members still hold their own work */
+    for (int i = 0; g->nbatched && i < n; i++)
+        if (g->tasks[i].into > (uint32_t)n)
+            g->tasks[i].into = 0;
+    if (g->opt_from > n)
+        g->opt_from = n;
     for (int i = n; i < g->ntasks; i++)
         for (uint32_t k = 0; k < g->tasks[i].ndeps; k++)
             g->tasks[g->deps[g->tasks[i].deps + k]].nsucc--;
@@ -738,6 +746,36 @@ okto_status okto__tb_commit(okto__tb *t)
     k->flops = (float)t->flops;
     k->bytes = (float)t->bytes;
     k->perf_key = perf_key(t, r->ctx);
+    k->expr = t->fuse_expr;
     g->ntasks++;
     return OKTO_OK;
+}
+
+/* ---- what the optimizer's batch hooks read (lib/op.h) ------------------------------------------- */
+
+void okto__task_get(const okto_graph *g, int task, okto__task_info *out)
+{
+    const okto__task *t = &g->tasks[task];
+    out->kid = t->kid;
+    out->fn = t->enqueue;
+    out->data = t->kid == OKTO__NO_KERNEL ? g->args + t->args : NULL;
+    out->nargs = t->kid == OKTO__NO_KERNEL ? 0 : (int)t->nargs;
+    out->part = t->part;
+    out->nparts = t->nparts;
+    out->dtype = t->dtype;
+    out->expr = t->expr;
+}
+
+const void *okto__task_arg(const okto_graph *g, int task, int i)
+{
+    const okto__task *t = &g->tasks[task];
+    if (t->kid == OKTO__NO_KERNEL || i < 0 || (uint32_t)i >= t->nargs)
+        return NULL;
+    const unsigned char *p = g->args + t->args;
+    for (int k = 0; k < i; k++) {
+        uint32_t hdr[2];
+        memcpy(hdr, p, 8);
+        p += 8 + (((size_t)hdr[1] + 7) & ~(size_t)7);
+    }
+    return p + 8;
 }

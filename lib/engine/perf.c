@@ -96,6 +96,8 @@ double okto__task_estimate(okto_context *ctx, const okto__task *t)
 {
     okto__perf_model *m = ctx->perf;
     double ms = -1;
+    if (t->into)
+        return 0; /* batched into another task (engine/optimize.c) */
     pthread_mutex_lock(&m->lock);
     perf_entry *e = find(m, t->perf_key, 0);
     if (e && e->samples > 0)

@@ -185,7 +185,16 @@ okto_status okto_graph_trace(const okto_graph *g, const char *path)
             const uint32_t *d = okto__task_deps(g, t);
             for (uint32_t e = 0; e < t->ndeps; e++)
                 fprintf(f, "%s%u", e ? "," : "", d[e]);
-            fprintf(f, "]}}");
+            fprintf(f, "]");
+            /* a batch (engine/optimize.c): the recorded tasks it does, itself last */
+            if (t->nfused) {
+                fprintf(f, ",\"replaced\":[");
+                for (int j = 0; j < g->ntasks; j++)
+                    if (g->tasks[j].into == (uint32_t)ti + 1)
+                        fprintf(f, "%d,", j);
+                fprintf(f, "%d]", ti);
+            }
+            fprintf(f, "}}");
         }
     fprintf(f, "\n]}\n");
     int bad = fclose(f) != 0;

@@ -171,6 +171,10 @@ static void run_lane(okto__job *base, okto__lane *lane)
             break;
         int ti = p->order[job->lane][k];
         const okto__task *t = &g->tasks[ti];
+        if (t->into) { /* its batch does its work */
+            atomic_store(&r->gen[ti], gen);
+            continue;
+        }
         const uint32_t *deps = okto__task_deps(g, t);
         cl_uint nwait = 0;
         int ok = 1;
@@ -364,6 +368,8 @@ okto_status okto__launch(okto_graph *g, cl_uint nwait, const cl_event *wait, cl_
                           "(%s)",
                           g->err_msg);
     okto_status s = okto__deps_analyze(g);
+    if (s == OKTO_OK && g->opt_from < g->ntasks)
+        s = okto__optimize(g);
     if (s != OKTO_OK)
         return s;
     okto_sched policy = okto__graph_sched(g), sched = policy;

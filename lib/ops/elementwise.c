@@ -348,6 +348,12 @@ static okto_status ew_record(okto__rec *r, const ew_call *c)
         okto__tb_init(&t, r, c->op);
         okto__tb_kid(&t, kid);
         t.dtype = out->dtype;
+        /* vertical fusion (lib/engine/fuse.c) composes ew_c tasks over floats */
+        int f32 = 1;
+        for (int k = 0; k < EW_OPS; k++)
+            f32 &= sp.dt[k] == OKTO_F32;
+        if (dense && f32 && !sp.scalar_b)
+            t.fuse_expr = c->expr;
         okto_tensor v[EW_OPS];
         for (int k = 0; k < EW_OPS; k++)
             part_view(&it, in[k], k, r0, r1, &v[k]);

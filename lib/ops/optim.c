@@ -39,11 +39,16 @@ const okto__op_desc okto__desc_SGD = {.name = "sgd",
                                       .dtypes = OKTO__DT_FLOATS,
                                       .layouts = "any strides (copied); state f32",
                                       .partitioned = 1};
+static uint64_t adamw_batch_key(const okto_graph *g, int task);
+static okto_status adamw_batch(okto__rec *r, const int *tasks, int n);
 const okto__op_desc okto__desc_ADAMW = {.name = "adamw",
                                         .family = "optim",
                                         .dtypes = OKTO__DT_FLOATS,
                                         .layouts = "any strides (copied); state f32",
-                                        .partitioned = 1};
+                                        .partitioned = 1,
+                                        .batch_key = adamw_batch_key,
+                                        .batch = adamw_batch,
+                                        .batch_switch = OKTO__FUSE_OPTIM};
 const okto__op_desc okto__desc_CLIP_GRAD_NORM = {
     .name = "clip_grad_norm",
     .family = "optim",
@@ -676,4 +681,104 @@ okto_status okto_adamw_multi(okto_graph *g, int n, okto_tensor *const *params,
                              const okto_tensor *gscale, float beta1, float beta2, float eps)
 {
     return multi(g, 1, n, params, grads, ms, vs, decays, sched, gscale, 0, 0, beta1, beta2, eps);
+}
+
+/* ---- horizontal batching (lib/engine/optimize.c) ------------------------------------------------ */
+
+/* Independent okto_adamw tasks (parts of tensors included) whose parameters, gradients and
+ * state each lie in one buffer, with the same betas, eps, schedule and gradient scale, become
+ * one okto_adamw_multi launch over a chunk table of their ranges, each chunk with its task's
+ * weight decay: the same per-element function, so the same bits. A model whose parameters sit
+ * in arenas (lib/nn) steps in one launch even when its steps were recorded tensor by tensor. */
+enum { ADAMW_NARGS = 18 };
+
+static uint64_t arg_u64(const okto_graph *g, int task, int i)
+{
+    uint64_t v;
+    memcpy(&v, okto__task_arg(g, task, i), sizeof v);
+    return v;
+}
+
+static uint64_t adamw_batch_key(const okto_graph *g, int task)
+{
+    okto__task_info ti;
+    okto__task_get(g, task, &ti);
+    if (ti.fn || ti.nargs != ADAMW_NARGS)
+        return 0;
+    uint64_t h = 0xcbf29ce484222325ull ^ ti.kid;
+    /* buffers (p, g, m, v, sched, gscale), betas, eps, offsets of sched and gscale, has_gscale */
+    static const int keyed[] = {0, 2, 4, 6, 9, 10, 11, 13, 14, 15, 16, 17};
+    for (size_t k = 0; k < sizeof keyed / sizeof *keyed; k++) {
+        const unsigned char *p = okto__task_arg(g, task, keyed[k]);
+        size_t n = keyed[k] >= 9 && keyed[k] <= 11 ? 4 : keyed[k] == 17 ? 4 : 8;
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ p[i]) * 0x100000001b3ull;
+    }
+    return h ? h : 1;
+}
+
+static okto_status adamw_batch(okto__rec *r, const int *tasks, int n)
+{
+    okto_graph *g = r->g;
+    size_t nc = 0;
+    for (int i = 0; i < n; i++)
+        nc += (arg_u64(g, tasks[i], 8) + OKTO__CHUNK - 1) / OKTO__CHUNK;
+    if (nc == 0)
+        return OKTO_EINVAL;
+    okto_tensor tab, dec;
+    okto_status s = okto__rec_temp(r, OKTO_I32, 1, (size_t[]){2 * OKTO__CHUNK_COLS * nc}, &tab);
+    if (s == OKTO_OK)
+        s = okto__rec_temp(r, OKTO_F32, 1, (size_t[]){nc}, &dec);
+    if (s != OKTO_OK)
+        return s;
+    uint64_t *h = calloc(OKTO__CHUNK_COLS * nc, sizeof *h);
+    float *d = calloc(nc, sizeof *d);
+    if (!h || !d) {
+        free(h), free(d);
+        return OKTO_ENOMEM;
+    }
+    size_t c = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t po = arg_u64(g, tasks[i], 1), go = arg_u64(g, tasks[i], 3),
+                 mo = arg_u64(g, tasks[i], 5), vo = arg_u64(g, tasks[i], 7),
+                 len = arg_u64(g, tasks[i], 8);
+        float wd;
+        memcpy(&wd, okto__task_arg(g, tasks[i], 12), sizeof wd);
+        for (uint64_t e = 0; e < len; e += OKTO__CHUNK, c++) {
+            uint64_t *row = h + OKTO__CHUNK_COLS * c;
+            row[0] = po + e, row[1] = go + e, row[2] = mo + e, row[3] = vo + e;
+            row[4] = len - e < OKTO__CHUNK ? len - e : OKTO__CHUNK;
+            d[c] = wd;
+        }
+    }
+    s = okto_tensor_write(&tab, h);
+    if (s == OKTO_OK)
+        s = okto_tensor_write_f32(&dec, d);
+    free(h), free(d);
+    if (s != OKTO_OK)
+        return s;
+    int t0 = tasks[0];
+    okto__task_info ti;
+    okto__task_get(g, t0, &ti);
+    okto__tb t;
+    okto__tb_init(&t, r, OKTO__OP_ADAMW_MULTI);
+    okto_dtype dt = (okto_dtype)ti.dtype; /* the single kernel's program's */
+    okto__tb_kernel(&t, "optim", dt, NULL, "okto_adamw_multi");
+    size_t l;
+    if (t.status != OKTO_OK || okto__rk_local(r, t.kid, OKTO__CHUNK, &l) != OKTO_OK)
+        return OKTO_EINVAL;
+    for (int k = 0; k < 4; k++) /* p, g, m, v: the buffers alone, the table has the offsets */
+        okto__tb_arg_value(&t, okto__task_arg(g, t0, 2 * k), sizeof(cl_mem));
+    okto__tb_arg_tensor(&t, &tab);
+    okto__tb_arg_tensor(&t, &dec);
+    okto__tb_arg_ulong(&t, nc);
+    for (int k = 9; k <= 11; k++) /* beta1, beta2, eps */
+        okto__tb_arg_value(&t, okto__task_arg(g, t0, k), sizeof(float));
+    for (int k = 13; k <= 17; k++) /* sched, its offset, gscale, its offset, has_gscale */
+        okto__tb_arg_value(&t, okto__task_arg(g, t0, k), k == 17 ? sizeof(int) : 8);
+    okto__rk_range_rows(&t, l);
+    double e = (double)nc * OKTO__CHUNK, esz = (double)okto_dtype_size(dt);
+    okto__tb_cost(&t, 14 * e, e * (3 * esz + 16),
+                  (uint64_t)nc ^ ((uint64_t)n << 32) ^ (3ull << 62));
+    return okto__tb_commit(&t);
 }
