@@ -84,6 +84,11 @@ void okto_config_init(okto_config *cfg)
         else
             env_fail(cfg, "OKTO_INORDER", e, "0 or 1");
     }
+    if ((e = getenv("OKTO_FUSE")) && *e) {
+        unsigned m;
+        if (!okto__fuse_parse(e, &m))
+            env_fail(cfg, "OKTO_FUSE", e, "0, 1, none, all or a comma list of gemm, optim, ew");
+    }
     if ((e = getenv("OKTO_SCHED")) && *e) {
         okto_sched s;
         if (okto__sched_parse(e, &s) && s != OKTO_SCHED_AUTO)

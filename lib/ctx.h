@@ -72,6 +72,9 @@ void okto__programs_free(okto_context *ctx);
 
 /* sched/registry.c: the policies' names (the registry table drives OKTO_SCHED's parsing) */
 int okto__sched_parse(const char *name, okto_sched *out);
+/* OKTO_FUSE's syntax (lib/engine/optimize.c): unset, "1"/"all", "0"/"none" or a comma list of
+ * gemm, optim, ew; 0 for anything else. The context refuses a bad value when it is created. */
+int okto__fuse_parse(const char *e, unsigned *out);
 const char *okto__sched_names(void); /* "sequential, round-robin, heft or ..." */
 
 /* engine/perf.c */

@@ -227,6 +227,7 @@ int okto__rewrite(okto_graph *g, const int *m, int n,
 /* OKTO__FUSE_* bits for g (its own setting, else OKTO_FUSE: unset or 1 all, 0 none, else a
  * comma list of gemm, optim). */
 unsigned okto__graph_fuse(const okto_graph *g);
+
 /* For okto-bench and the tests: -1 follows OKTO_FUSE, else OKTO__FUSE_* bits. */
 void okto__graph_set_fuse(okto_graph *g, int fuse);
 

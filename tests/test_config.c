@@ -17,7 +17,7 @@
 #include <string.h>
 
 static const char *const env_vars[] = {"OKTO_DEVICE", "OKTO_LANES", "OKTO_SCHED", "OKTO_LOG",
-                                       "OKTO_TRACE", "OKTO_SUBDEVICES"};
+                                       "OKTO_TRACE", "OKTO_SUBDEVICES", "OKTO_FUSE"};
 
 /* Every test starts from a clean environment (meson sets OKTO_LOG=error for the suite, and a
  * developer may have any of these set). */
@@ -276,6 +276,22 @@ static void subdevices_values(void **state)
     assert_non_null(strstr(okto_last_error(NULL), "subdevices"));
 }
 
+/* ---- OKTO_FUSE: the graph optimizer's switches (lib/engine/optimize.c) -------------------- */
+
+static void fuse_values(void **state)
+{
+    (void)state;
+    const char *valid[] = {"0", "1", "none", "all", "gemm", "optim,ew", "gemm,optim,ew"};
+    for (size_t i = 0; i < sizeof valid / sizeof *valid; i++) {
+        okto_config cfg = config_with("OKTO_FUSE", valid[i]);
+        expect_valid(&cfg, "OKTO_FUSE", valid[i]);
+    }
+    /* a typo is refused, not read as "no rewrite" */
+    expect_invalid("OKTO_FUSE", "yes");
+    expect_invalid("OKTO_FUSE", "gemm,fuse");
+    expect_invalid("OKTO_FUSE", "gem");
+}
+
 /* ---- OKTO_TRACE ------------------------------------------------------------------------- */
 
 static void trace_valid(void **state)
@@ -443,6 +459,7 @@ int main(void)
         cmocka_unit_test_setup(subdevices_values, clear_env),
         cmocka_unit_test_setup(trace_valid, clear_env),
         cmocka_unit_test_setup(trace_invalid, clear_env),
+        cmocka_unit_test_setup(fuse_values, clear_env),
         cmocka_unit_test_setup(all_valid_together, clear_env),
         cmocka_unit_test_setup(first_bad_variable_is_reported, clear_env),
         cmocka_unit_test_setup(bad_config_fields, clear_env),

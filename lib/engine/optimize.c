@@ -29,21 +29,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+int okto__fuse_parse(const char *e, unsigned *out)
+{
+    if (!e || !*e || strcmp(e, "1") == 0 || strcmp(e, "all") == 0) {
+        *out = OKTO__FUSE_ALL;
+        return 1;
+    }
+    if (strcmp(e, "0") == 0 || strcmp(e, "none") == 0) {
+        *out = 0;
+        return 1;
+    }
+    /* a comma list of rewrite names; anything else is refused (lib/context.c says so when
+     * the context is created), never read as "none" */
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = {{"gemm", OKTO__FUSE_GEMM}, {"optim", OKTO__FUSE_OPTIM}, {"ew", OKTO__FUSE_EW}};
+    unsigned m = 0;
+    for (const char *p = e; *p;) {
+        size_t n = strcspn(p, ",");
+        int found = 0;
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (n == strlen(names[i].name) && strncmp(p, names[i].name, n) == 0)
+                m |= names[i].bit, found = 1;
+        if (!found)
+            return 0;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    *out = m;
+    return 1;
+}
+
 static unsigned env_fuse(void)
 {
-    const char *e = getenv("OKTO_FUSE");
-    if (!e || !*e || strcmp(e, "1") == 0 || strcmp(e, "all") == 0)
-        return OKTO__FUSE_ALL;
-    if (strcmp(e, "0") == 0 || strcmp(e, "none") == 0)
-        return 0;
-    unsigned m = 0;
-    if (strstr(e, "gemm"))
-        m |= OKTO__FUSE_GEMM;
-    if (strstr(e, "optim"))
-        m |= OKTO__FUSE_OPTIM;
-    if (strstr(e, "ew"))
-        m |= OKTO__FUSE_EW;
-    return m;
+    unsigned m;
+    return okto__fuse_parse(getenv("OKTO_FUSE"), &m) ? m : OKTO__FUSE_ALL;
 }
 
 unsigned okto__graph_fuse(const okto_graph *g)
