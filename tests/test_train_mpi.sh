@@ -3,7 +3,8 @@
 # (loopback: mpirun --oversubscribe). Each check trains once in one process on the whole batch
 # and once under mpirun, every rank on its slice with the gradients all-reduced, and compares
 # the two checkpoints (weights and optimizer state) with tools/st-compare.py:
-#   - mlp on digits, AdamW, 2 ranks: within 1e-5 of the largest value of each tensor
+#   - mlp on digits, AdamW, 2 ranks: within 1e-5 of the largest value of each tensor, with the
+#     all-reduce inside the step graph (the default) and after it (--dp-overlap 0)
 #   - mlp, SGD, 4 ranks of 8 rows each, and 2 ranks in 2 micro-batches each: within 1e-5
 #   - gpt, AdamW, 2 ranks: within 1e-3 (an attention key bias gets a gradient that is zero in
 #     exact arithmetic, so rounding noise, which AdamW scales up to steps of lr: measured 2.4e-4)
@@ -55,6 +56,7 @@ same() {
 
 echo "same weights as one process"
 same mlp-adamw 2 1e-5 --model mlp --data digits --epochs 2 --batch 32
+same mlp-between 2 1e-5 --model mlp --data digits --epochs 2 --batch 32 --dp-overlap 0
 same mlp-sgd4 4 1e-5 --model mlp --data digits --epochs 1 --batch 32 --optimizer sgd --lr 0.05
 same mlp-micro 2 1e-5 --model mlp --data digits --epochs 1 --batch 32 --micro 2
 head -c 20000 /usr/share/common-licenses/GPL-3 >text.txt

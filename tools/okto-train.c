@@ -33,7 +33,9 @@
 #include "safetensors.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,9 @@
 #include <time.h>
 #ifdef OKTO_HAVE_MPI
 #include <mpi.h>
+#define DP_SERIALIZED MPI_THREAD_SERIALIZED
+#else
+#define DP_SERIALIZED 1
 #endif
 
 #define CHECK_TOL 1e-3   /* --check: per gradient tensor, |okto - ref| <= tol * max|ref| */
@@ -73,6 +78,9 @@ static const char *usage_text =
     "  --sched POLICY --lanes N okto's policy and compute lanes (default: the context's)\n"
     "  --mpi-timeout S          under mpirun: a gradient all-reduce that takes longer than S\n"
     "                           seconds (a rank died or stalled) aborts every rank (default 60)\n"
+    "  --dp-overlap 1|0         under mpirun: each gradient's all-reduce is a host task inside the\n"
+    "                           step graph, overlapping the rest of the backward (1, default), or\n"
+    "                           the whole arena's runs between the backward and an update graph\n"
     "  --eval-every N           gpt: holdout loss every N steps (default 250)\n"
     "checkpoints and inference\n"
     "  --save PATH              write the trained model (safetensors) at the end\n"
@@ -102,6 +110,7 @@ typedef struct run_cfg {
     double mpi_timeout;
     long epochs, steps, batch, micro, warmup, eval_every, tokens;
     int optimizer, eval, check, json, compare, lanes;
+    int dp_overlap; /* under mpirun: all-reduce inside the step graph (1) or after it (0) */
     int train_set; /* epochs or steps given: with --load, training resumes */
     uint64_t seed;
     okto_sched sched;
@@ -241,6 +250,8 @@ static int read_cfg(otu_config *c, run_cfg *r)
     GET(get_bool(c, "check", &r->check));
     GET(get_bool(c, "json", &r->json));
     GET(get_bool(c, "compare", &r->compare));
+    r->dp_overlap = 1;
+    GET(get_bool(c, "dp_overlap", &r->dp_overlap));
     if (r->eval && !r->load)
         return bad("eval: evaluates a checkpoint; give it with --load");
     if (r->load && !r->eval && !r->generate && !r->train_set && !r->check)
@@ -292,8 +303,9 @@ typedef struct dp_state {
     int rank, size;
     float *buf;
     size_t n;
+    int thread_level;
 } dp_state;
-static dp_state DP = {0, 1, NULL, 0};
+static dp_state DP = {0, 1, NULL, 0, 0};
 
 /* Started by mpirun (Open MPI, or a PMI launcher such as MPICH's hydra or Slurm's). */
 static int dp_launched(int *size)
@@ -311,8 +323,9 @@ static int dp_init(int *argc, char ***argv)
     if (!dp_launched(&n))
         return 0;
 #ifdef OKTO_HAVE_MPI
-    if (MPI_Init(argc, argv) != MPI_SUCCESS)
-        return bad("MPI_Init failed");
+    /* the overlapped all-reduce calls MPI from its own thread, never two threads at once */
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &DP.thread_level) != MPI_SUCCESS)
+        return bad("MPI_Init_thread failed");
     /* errors come back as codes, so a dead peer gives a message and an abort, not a hang */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &DP.rank);
@@ -421,6 +434,114 @@ static okto_status dp_step(okto_nn *nn, okto_graph *update, double timeout, long
     if ((s = okto_tensor_write(ga, DP.buf)) != OKTO_OK)
         return s;
     return okto_graph_run(update);
+}
+
+/* The all-reduce inside the step graph (--dp-overlap 1): one okto_host_task per parameter's
+ * gradient, recorded last parameter first (the order the backward finishes them), chained by a
+ * token tensor so they run in that order on every rank. Each task's callback marks its bucket
+ * ready; one worker thread all-reduces the buckets in that fixed order (MPI collectives must be
+ * called in the same order on every rank) and completes each task's user event, after which
+ * okto writes the averaged gradient back and the update, which reads them all, may start. The
+ * rest of the backward runs meanwhile. */
+typedef struct dp_bucket {
+    float *host;
+    size_t n;
+    cl_event finish;
+    int ready;
+} dp_bucket;
+
+typedef struct dp_worker {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    dp_bucket *b;
+    int nb, stop, started;
+    double timeout;
+    long step;
+    okto_tensor *token;
+} dp_worker;
+static dp_worker DW = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void dp_bucket_ready(void *user, cl_event finish)
+{
+    dp_bucket *b = user;
+    pthread_mutex_lock(&DW.lock);
+    b->finish = finish;
+    b->ready = 1;
+    pthread_cond_broadcast(&DW.cond);
+    pthread_mutex_unlock(&DW.lock);
+}
+
+static void *dp_worker_main(void *arg)
+{
+    (void)arg;
+    for (;;)
+        for (int k = 0; k < DW.nb; k++) {
+            pthread_mutex_lock(&DW.lock);
+            while (!DW.b[k].ready && !DW.stop)
+                pthread_cond_wait(&DW.cond, &DW.lock);
+            if (DW.stop) {
+                pthread_mutex_unlock(&DW.lock);
+                return NULL;
+            }
+            dp_bucket *b = &DW.b[k];
+            cl_event fin = b->finish;
+            long step = DW.step;
+            b->ready = 0;
+            pthread_mutex_unlock(&DW.lock);
+            dp_allreduce(b->host, b->n, DW.timeout, step); /* aborts every rank on failure */
+            float inv = 1.0f / (float)DP.size;
+            for (size_t i = 0; i < b->n; i++)
+                b->host[i] *= inv;
+            clSetUserEventStatus(fin, CL_COMPLETE);
+            clReleaseEvent(fin);
+        }
+}
+
+static okto_status dp_record(okto_context *ctx, okto_graph *g, okto_nn *nn, double timeout)
+{
+    int np = okto_nn_param_count(nn);
+    okto_status s = OKTO_OK;
+    if (!DW.b) {
+        if (!(DW.b = calloc((size_t)np, sizeof *DW.b)))
+            return OKTO_ENOMEM;
+        DW.nb = np;
+        DW.timeout = timeout;
+        for (int k = 0; k < np && s == OKTO_OK; k++) {
+            okto_tensor *gt;
+            s = okto_nn_param_at(nn, np - 1 - k, NULL, NULL, &gt);
+            DW.b[k].n = s == OKTO_OK ? okto_tensor_numel(gt) : 0;
+            if (s == OKTO_OK && !(DW.b[k].host = malloc(DW.b[k].n * sizeof(float))))
+                s = OKTO_ENOMEM;
+        }
+        if (s == OKTO_OK)
+            s = okto_tensor_create(ctx, OKTO_F32, 1, (size_t[]){1}, &DW.token);
+        if (s == OKTO_OK && pthread_create(&DW.thread, NULL, dp_worker_main, NULL) != 0)
+            s = OKTO_ENOMEM;
+        DW.started = s == OKTO_OK;
+    }
+    for (int k = 0; k < np && s == OKTO_OK; k++) {
+        okto_tensor *gt;
+        if ((s = okto_nn_param_at(nn, np - 1 - k, NULL, NULL, &gt)) == OKTO_OK)
+            s = okto_host_task(g, gt, DW.b[k].host, dp_bucket_ready, &DW.b[k], DW.token);
+    }
+    return s;
+}
+
+static void dp_worker_stop(void)
+{
+    if (DW.started) {
+        pthread_mutex_lock(&DW.lock);
+        DW.stop = 1;
+        pthread_cond_broadcast(&DW.cond);
+        pthread_mutex_unlock(&DW.lock);
+        pthread_join(DW.thread, NULL);
+    }
+    for (int k = 0; k < DW.nb; k++)
+        free(DW.b[k].host);
+    free(DW.b);
+    okto_tensor_destroy(DW.token);
+    memset(&DW.b, 0, sizeof DW - offsetof(dp_worker, b));
 }
 
 /* ---- data ------------------------------------------------------------------------------------ */
@@ -726,6 +847,8 @@ static okto_status record_step(okto_context *ctx, okto_nn *nn, const run_cfg *r,
             s = okto_zip(st->g, total, total, loss, OKTO_ZIP_ADD);
     }
     st->end = okto_graph_task_count(st->g);
+    if (s == OKTO_OK && opt && DP.size > 1) /* overlapped all-reduce: the update waits on it */
+        s = dp_record(ctx, st->g, nn, r->mpi_timeout);
     if (s == OKTO_OK && opt)
         s = okto_nn_update(st->g, nn, opt);
     if (s == OKTO_OK)
@@ -1103,13 +1226,17 @@ static int train(okto_context *ctx, run_cfg *r, data *D, otu_st_file *ckpt, int 
         rc = bad("out of memory");
         goto done;
     }
-    OK(record_step(ctx, nn, r, Bl, DP.size > 1 ? NULL : &opt, &st));
+    /* data-parallel: the all-reduce inside the step (an update in it) or after it (none) */
+    int overlap = DP.size > 1 && r->dp_overlap && DP.thread_level >= DP_SERIALIZED;
+    OK(record_step(ctx, nn, r, Bl, DP.size > 1 && !overlap ? NULL : &opt, &st));
     size_t len = row_len(r);
-    if (DP.size > 1) {
+    if (DP.size > 1 && !overlap) {
         OK(okto_graph_create(ctx, &update));
         if (r->sched != OKTO_SCHED_AUTO)
             OK(okto_graph_set_sched(update, r->sched));
         OK(okto_nn_update(update, nn, &opt));
+    }
+    if (DP.size > 1) {
         gx = gpt ? NULL : malloc(B * len * sizeof *gx);
         gids = gpt ? malloc(B * len * sizeof *gids) : NULL;
         glabels = malloc(B * (gpt ? len : 1) * sizeof *glabels);
@@ -1173,9 +1300,25 @@ static int train(okto_context *ctx, run_cfg *r, data *D, otu_st_file *ckpt, int 
         OK(okto_nn_set_lr(nn, okto_lr_schedule((float)r->lr, (float)r->min_lr, r->warmup, total,
                                                step)));
         double ts = now_s();
+        if (overlap) {
+            pthread_mutex_lock(&DW.lock);
+            DW.step = step;
+            pthread_mutex_unlock(&DW.lock);
+        }
         OK(okto_graph_run(st.g));
-        if (DP.size > 1)
+        if (overlap) {
+            /* the gradients were all-reduced inside the step: the loss and the stop flag now */
+            float two[2] = {st.loss_host, (float)stop};
+            dp_fault(step);
+            if (dp_allreduce(two, 2, r->mpi_timeout, step)) {
+                rc = 1;
+                goto done;
+            }
+            st.loss_host = two[0] / (float)DP.size;
+            stop = two[1] > 0;
+        } else if (DP.size > 1) {
             OK(dp_step(nn, update, r->mpi_timeout, step, &st.loss_host, &stop));
+        }
         ms[step] = 1e3 * (now_s() - ts);
         double loss = st.loss_host;
         res->losses[step++] = loss;
@@ -1254,6 +1397,7 @@ done:
         text_eval_free(&ev);
     otu_batcher_free(&bt);
     free_step(&st, (int)r->micro);
+    dp_worker_stop();
     okto_nn_destroy(nn);
     return rc;
 }
