@@ -11,7 +11,10 @@
  *    clEnqueueNDRangeKernel fail), until a failure has hit each device: the run reports it,
  *    both devices' lanes drain (the wait returns), and the same graph then runs again on the
  *    same context with the right bits.
- *    Without the shim preloaded that test is skipped.
+ *    Without the shim preloaded that test is skipped;
+ *  - okto_host_task between device work on both devices: host threads complete the steps, the
+ *    order tensor keeps them in recording order, the device work after them sees what they
+ *    wrote; bad arguments are refused naming the argument.
  *
  * Skipped (77) when okto sees fewer than two devices. */
 #include <setjmp.h>
@@ -23,6 +26,7 @@
 #include "testutil.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,12 +286,101 @@ static void fault_drains(void **state)
     free(again), free(want);
 }
 
+/* ---- okto_host_task ------------------------------------------------------------------------- */
+
+/* A host thread completes each task: the callback only hands the event over, as the header asks. */
+typedef struct hjob {
+    float *host;
+    size_t n;
+    float add;
+    int seq, *counter;
+    cl_event finish;
+    pthread_t th;
+} hjob;
+
+static void *hjob_main(void *p)
+{
+    hjob *j = p;
+    for (size_t i = 0; i < j->n; i++)
+        j->host[i] = j->host[i] * 2 + j->add;
+    j->seq = __atomic_fetch_add(j->counter, 1, __ATOMIC_SEQ_CST);
+    clSetUserEventStatus(j->finish, CL_COMPLETE);
+    clReleaseEvent(j->finish);
+    return NULL;
+}
+
+static void hjob_ready(void *user, cl_event finish)
+{
+    hjob *j = user;
+    j->finish = finish;
+    pthread_create(&j->th, NULL, hjob_main, j);
+}
+
+static void host_task(void **state)
+{
+    (void)state;
+    enum { R = 64, C = 33, NT = 4 };
+    float h[R * C], buf[NT][R / NT * C];
+    tu_fill_random(h, R * C, 21, -1, 1);
+    okto_tensor *t = tu_tensor(ctx2, R, C, h), *order, *v[NT];
+    TU_OK(okto_tensor_create(ctx2, OKTO_F32, 1, (size_t[]){1}, &order));
+    okto_graph *g;
+    TU_OK(okto_graph_create(ctx2, &g));
+    TU_OK(okto_graph_set_sched(g, OKTO_SCHED_ROUND_ROBIN));
+    TU_OK(okto_scale(g, t, 3.0f)); /* before: split over both devices */
+    int counter = 0;
+    hjob jobs[NT];
+    for (int k = 0; k < NT; k++) {
+        TU_OK(okto_tensor_view(t, (size_t)k * (R / NT), R / NT, &v[k]));
+        jobs[k] = (hjob){.host = buf[k], .n = R / NT * C, .add = (float)k, .counter = &counter};
+        TU_OK(okto_host_task(g, v[k], buf[k], hjob_ready, &jobs[k], order));
+    }
+    TU_OK(okto_map(g, t, t, OKTO_MAP_NEG)); /* after: reads what the host wrote back */
+    for (int run = 0; run < 2; run++) {
+        counter = 0;
+        TU_OK(okto_graph_run(g));
+        for (int k = 0; k < NT; k++) {
+            pthread_join(jobs[k].th, NULL);
+            assert_int_equal(jobs[k].seq, k); /* the order tensor: recording order */
+        }
+    }
+    float *got = tu_read(t);
+    for (int i = 0; i < R * C; i++) {
+        float x = h[i];
+        for (int run = 0; run < 2; run++) {
+            float y = x * 3.0f;
+            y = y * 2 + (float)(i / (R / NT * C));
+            x = -y;
+        }
+        if (got[i] != x)
+            fail_msg("element %d: %.9g, expected %.9g", i, (double)got[i], (double)x);
+    }
+    free(got);
+    /* bad arguments name the argument */
+    okto_tensor *tr;
+    TU_OK(okto_tensor_transpose(t, 0, 1, &tr));
+    assert_int_equal(okto_host_task(g, tr, buf[0], hjob_ready, NULL, NULL), OKTO_EINVAL);
+    assert_non_null(strstr(okto_last_error(ctx2), "not contiguous"));
+    okto_graph_clear_error(g);
+    assert_int_equal(okto_host_task(g, v[0], buf[0], NULL, NULL, NULL), OKTO_EINVAL);
+    assert_non_null(strstr(okto_last_error(ctx2), "fn must not be NULL"));
+    okto_graph_destroy(g);
+    for (int k = 0; k < NT; k++)
+        okto_tensor_destroy(v[k]);
+    okto_tensor_destroy(tr);
+    okto_tensor_destroy(order);
+    okto_tensor_destroy(t);
+    printf("okto_host_task: %d host steps between device work on two devices, in order, twice\n",
+           NT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matmul_split),
         cmocka_unit_test(train_steps),
         cmocka_unit_test(fault_drains),
+        cmocka_unit_test(host_task),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
