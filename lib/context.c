@@ -384,6 +384,11 @@ static okto_status pick_devices(okto_context *ctx, const okto__dev_entry *list, 
                               "platforms: one context takes the devices of one platform; "
                               "available: %s",
                               ctx->cfg.devices[0], d, avail);
+        for (int k = 0; k < i; k++)
+            if (pick[k] == d)
+                return okto__fail(NULL, OKTO_EINVAL,
+                                  "device %d is listed twice (config devices[%d] and [%d])", d, k,
+                                  i);
         pick[i] = d;
     }
     *npick = ctx->cfg.ndevices;

@@ -90,7 +90,8 @@ OKTO_API void okto_config_init(okto_config *cfg);
 /* cfg NULL means okto_config_init's result. *out is the new context, or NULL on failure. */
 OKTO_API okto_status okto_context_create(const okto_config *cfg, okto_context **out);
 /* Wraps the caller's context and device. okto retains them for its lifetime and releases them
- * when done; the caller keeps its own references. Lanes are queues on this device. */
+ * when done; the caller keeps its own references. Lanes are queues on this device (one device:
+ * config.ndevices is ignored here). */
 OKTO_API okto_status okto_context_create_from_cl(cl_context cl_ctx, cl_device_id device,
                                                  const okto_config *cfg, okto_context **out);
 /* Drops the caller's reference (see the top of this file). NULL is OK. */
