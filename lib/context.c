@@ -243,8 +243,8 @@ static okto_status context_init(okto_context *ctx, const okto_config *cfg)
                           cfg->ndevices, OKTO_MAX_DEVICES);
     for (int i = 0; i < cfg->ndevices; i++)
         if (cfg->devices[i] < 0)
-            return okto__fail(NULL, OKTO_EINVAL, "config devices[%d] = %d: expected an index",
-                              i, cfg->devices[i]);
+            return okto__fail(NULL, OKTO_EINVAL, "config devices[%d] = %d: expected an index", i,
+                              cfg->devices[i]);
     if (cfg->compute_lanes < 0 || cfg->compute_lanes > OKTO_MAX_COMPUTE_LANES)
         return okto__fail(NULL, OKTO_EINVAL, "config compute_lanes = %d: expected 0 to %d",
                           cfg->compute_lanes, OKTO_MAX_COMPUTE_LANES);
@@ -295,8 +295,8 @@ static okto_status context_start(okto_context *ctx)
     okto_status s;
     for (int i = 0; i < lanes; i++) {
         int copy = i >= ncomp, d = copy ? (i - ncomp) % nd : i / per;
-        cl_device_id dev = (!copy && ctx->nsub) ? ctx->sub[i % ctx->nsub]
-                                                : okto__ctx_dev(ctx, d)->id;
+        cl_device_id dev =
+            (!copy && ctx->nsub) ? ctx->sub[i % ctx->nsub] : okto__ctx_dev(ctx, d)->id;
         if ((s = okto__lane_init(ctx, &ctx->lanes[i], i, copy, dev, ctx->cfg.in_order)) != OKTO_OK)
             return s;
         ctx->lanes[i].dev = d;

@@ -26,9 +26,9 @@ struct okto_context {
     atomic_int refs;
     okto_config cfg;
     cl_platform_id platform;
-    okto__device dev;            /* the first device */
+    okto__device dev;                        /* the first device */
     okto__device xdev[OKTO_MAX_DEVICES - 1]; /* devices 1.. of a multi-device context */
-    int ndev;                    /* 1 + the extra devices */
+    int ndev;                                /* 1 + the extra devices */
     cl_context cl;
     cl_device_id sub[OKTO_MAX_COMPUTE_LANES];
     int nsub;                    /* sub-devices okto created for its lanes (CPU devices) */

@@ -618,9 +618,9 @@ void okto__clblast_tune(okto_context *ctx)
         const char *names[1] = {"XGEMM_MIN_INDIRECT_SIZE"};
         const size_t values[1] = {128};
         for (int i = -ctx->ndev; i < ctx->nsub; i++) {
-            CLBlastStatusCode st = CLBlastOverrideParameters(
-                i < 0 ? okto__ctx_dev(ctx, -1 - i)->id : ctx->sub[i], "GemmRoutine",
-                CLBlastPrecisionSingle, 1, names, values);
+            CLBlastStatusCode st =
+                CLBlastOverrideParameters(i < 0 ? okto__ctx_dev(ctx, -1 - i)->id : ctx->sub[i],
+                                          "GemmRoutine", CLBlastPrecisionSingle, 1, names, values);
             if (st != CLBlastSuccess)
                 okto__log(ctx, OKTO_LOG_INFO, "CLBlast GEMM tuning override refused: %s",
                           okto__cl_name(st));

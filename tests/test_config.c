@@ -174,7 +174,7 @@ static void device_invalid(void **state)
 {
     (void)state;
     expect_invalid("OKTO_DEVICE", "99999999999"); /* an index far beyond any machine */
-    expect_invalid("OKTO_DEVICE", "0,0");   /* a device twice */
+    expect_invalid("OKTO_DEVICE", "0,0");         /* a device twice */
     expect_invalid("OKTO_DEVICE", "0,");
     expect_invalid("OKTO_DEVICE", "0,x");
     expect_invalid("OKTO_DEVICE", "0,1,2,3,4,5,6,7,8"); /* more than OKTO_MAX_DEVICES */

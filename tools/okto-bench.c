@@ -1194,8 +1194,8 @@ static int devices_compare(bench *all, int nall, const opts *o)
     printf("okto-bench --devices all: %d devices x %d compute lanes against 1 device x %d and "
            "1 device x %d, heft, %d interleaved reps after %d warm-up%s\n\n"
            "%-13s %12s %14s %12s %8s %8s %9s  %s\n",
-           nd, per, per, per * nd, o->reps, o->warmup, o->quick ? " (quick sizes)" : "",
-           "workload", "1 dev ms", "all devs ms", "1 dev xN ms", "ratio", "ratio xN", "max diff",
+           nd, per, per, per * nd, o->reps, o->warmup, o->quick ? " (quick sizes)" : "", "workload",
+           "1 dev ms", "all devs ms", "1 dev xN ms", "ratio", "ratio xN", "max diff",
            "all devices ran");
     int bad = 0;
     for (int i = 0; i < nall; i++) {
@@ -1212,7 +1212,8 @@ static int devices_compare(bench *all, int nall, const opts *o)
         for (int k = 0; k < 3 && s == OKTO_OK; k++) {
             b[k].ctx = cx[k];
             b[k].o = o;
-            if ((s = b[k].setup(&b[k])) == OKTO_OK && (s = okto_graph_create(cx[k], &g[k])) == OKTO_OK)
+            if ((s = b[k].setup(&b[k])) == OKTO_OK &&
+                (s = okto_graph_create(cx[k], &g[k])) == OKTO_OK)
                 s = b[k].record(&b[k], g[k]);
             for (int t = 0; t < b[k].nt && s == OKTO_OK; t++) {
                 size_t n = okto_tensor_rows(b[k].t[t]) * okto_tensor_cols(b[k].t[t]);
@@ -1230,7 +1231,8 @@ static int devices_compare(bench *all, int nall, const opts *o)
                 times[k][r] = now_ms() - t0;
             }
         double diff = 0;
-        size_t n = s == OKTO_OK && b[0].out ? okto_tensor_rows(b[0].out) * okto_tensor_cols(b[0].out) : 0;
+        size_t n =
+            s == OKTO_OK && b[0].out ? okto_tensor_rows(b[0].out) * okto_tensor_cols(b[0].out) : 0;
         for (int k = 0; k < 3 && s == OKTO_OK; k++) {
             for (int t = 0; t < b[k].nt && s == OKTO_OK; t++)
                 s = okto_tensor_write(b[k].t[t], snap[k][t]);
@@ -1258,7 +1260,8 @@ static int devices_compare(bench *all, int nall, const opts *o)
             okto_report rep = {0};
             int other = 0, total = 0;
             okto_graph_report(g[1], &rep);
-            for (int l = 0; rep.sched != OKTO_SCHED_SEQUENTIAL && l < okto_context_lane_count(cx[1]); l++) {
+            for (int l = 0;
+                 rep.sched != OKTO_SCHED_SEQUENTIAL && l < okto_context_lane_count(cx[1]); l++) {
                 okto_lane_report lr;
                 if (okto_graph_report_lane(g[1], l, &lr) == OKTO_OK) {
                     total += lr.tasks;
@@ -1291,24 +1294,24 @@ static int devices_compare(bench *all, int nall, const opts *o)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: okto-bench [--quick] [--json] [--only NAME] [--trace DIR] [--reps N]\n"
-            "                  [--overhead-tasks N] [--big-n N] [--devices all]\n"
-            "Runs each workload under the sequential, heft (default) and round-robin policies,\n"
-            "interleaved, and reports median and min-max times, speedup = sequential / default,\n"
-            "utilization, agreement of the results, and external baselines.\n"
-            "workloads: tiny-ops small-gemm dag-chains copy-overlap big-gemm reduce mlp-step\n"
-            "           attention conv (fused ops against the same work composed from older\n"
-            "           ops, with GFLOP/s)\n"
-            "           overhead (the coordinator's own host cost per task)\n"
-            "           gemm-sweep (only with --only: matmul GFLOP/s at 256, 1024, 2048 against\n"
-            "           one CLBlast call and OpenBLAS)\n"
-            "           graph-scale (only with --only: record, run, replay and destroy costs per\n"
-            "           task of graphs of 1k to 1M tasks: a chain, a fan, row views)\n"
-            "--big-n N: big-gemm multiplies N x N matrices (0 or unset: 2048, 1024 with --quick)\n"
-            "--devices all: heft on every device of the platform against one device (as many lanes\n"
-            "           per device, and as many in all), interleaved, as ratios (two PoCL devices:\n"
-            "           POCL_DEVICES=\"pthread pthread\")\n");
+    fprintf(
+        f, "usage: okto-bench [--quick] [--json] [--only NAME] [--trace DIR] [--reps N]\n"
+           "                  [--overhead-tasks N] [--big-n N] [--devices all]\n"
+           "Runs each workload under the sequential, heft (default) and round-robin policies,\n"
+           "interleaved, and reports median and min-max times, speedup = sequential / default,\n"
+           "utilization, agreement of the results, and external baselines.\n"
+           "workloads: tiny-ops small-gemm dag-chains copy-overlap big-gemm reduce mlp-step\n"
+           "           attention conv (fused ops against the same work composed from older\n"
+           "           ops, with GFLOP/s)\n"
+           "           overhead (the coordinator's own host cost per task)\n"
+           "           gemm-sweep (only with --only: matmul GFLOP/s at 256, 1024, 2048 against\n"
+           "           one CLBlast call and OpenBLAS)\n"
+           "           graph-scale (only with --only: record, run, replay and destroy costs per\n"
+           "           task of graphs of 1k to 1M tasks: a chain, a fan, row views)\n"
+           "--big-n N: big-gemm multiplies N x N matrices (0 or unset: 2048, 1024 with --quick)\n"
+           "--devices all: heft on every device of the platform against one device (as many lanes\n"
+           "           per device, and as many in all), interleaved, as ratios (two PoCL devices:\n"
+           "           POCL_DEVICES=\"pthread pthread\")\n");
 }
 
 int main(int argc, char **argv)
@@ -1318,12 +1321,11 @@ int main(int argc, char **argv)
     opts o = {.reps = 0, .warmup = 9};
     int overhead_tasks = 10000;
     static const struct option lopts[] = {
-        {"quick", no_argument, 0, 'q'},      {"json", no_argument, 0, 'j'},
-        {"only", required_argument, 0, 'o'}, {"trace", required_argument, 0, 't'},
-        {"reps", required_argument, 0, 'r'}, {"overhead-tasks", required_argument, 0, 'n'},
-        {"big-n", required_argument, 0, 'b'}, {"help", no_argument, 0, 'h'},
-        {"devices", required_argument, 0, 'd'},
-        {0, 0, 0, 0}};
+        {"quick", no_argument, 0, 'q'},         {"json", no_argument, 0, 'j'},
+        {"only", required_argument, 0, 'o'},    {"trace", required_argument, 0, 't'},
+        {"reps", required_argument, 0, 'r'},    {"overhead-tasks", required_argument, 0, 'n'},
+        {"big-n", required_argument, 0, 'b'},   {"help", no_argument, 0, 'h'},
+        {"devices", required_argument, 0, 'd'}, {0, 0, 0, 0}};
     long big_n = 0;
     int c, devices = 0;
     while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {

@@ -59,7 +59,8 @@ static const char *usage_text =
     "model and data\n"
     "  --model mlp|cnn|gpt      (default cnn)\n"
     "  --data digits|PATH       mlp, cnn: digits (python3-sklearn's) or a CSV of features and a\n"
-    "                           label; gpt: a UTF-8 text file (default: /usr/share/common-licenses)\n"
+    "                           label; gpt: a UTF-8 text file (default: "
+    "/usr/share/common-licenses)\n"
     "  --holdout F              fraction held out and evaluated, in [0, 1)   (default 0.2)\n"
     "  --width N --layers N     hidden width and depth (mlp 128 x 2, cnn 16 channels x 2 blocks,\n"
     "                           gpt 128 wide x 2 blocks)\n"
@@ -78,7 +79,8 @@ static const char *usage_text =
     "  --sched POLICY --lanes N okto's policy and compute lanes (default: the context's)\n"
     "  --mpi-timeout S          under mpirun: a gradient all-reduce that takes longer than S\n"
     "                           seconds (a rank died or stalled) aborts every rank (default 60)\n"
-    "  --dp-overlap 1|0         under mpirun: each gradient's all-reduce is a host task inside the\n"
+    "  --dp-overlap 1|0         under mpirun: each gradient's all-reduce is a host task inside "
+    "the\n"
     "                           step graph, overlapping the rest of the backward (1, default), or\n"
     "                           the whole arena's runs between the backward and an update graph\n"
     "  --eval-every N           gpt: holdout loss every N steps (default 250)\n"
@@ -357,8 +359,8 @@ static int dp_allreduce(float *buf, size_t n, double timeout, long step)
 #ifdef OKTO_HAVE_MPI
     MPI_Request rq;
     char why[MPI_MAX_ERROR_STRING] = "";
-    int len = 0, done = 0, e = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM,
-                                            MPI_COMM_WORLD, &rq);
+    int len = 0, done = 0,
+        e = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &rq);
     double t0 = now_s();
     while (e == MPI_SUCCESS && !done) {
         e = MPI_Test(&rq, &done, MPI_STATUS_IGNORE);
@@ -377,8 +379,10 @@ static int dp_allreduce(float *buf, size_t n, double timeout, long step)
     }
     if (e != MPI_SUCCESS) {
         MPI_Error_string(e, why, &len);
-        fprintf(stderr, "okto-train: rank %d of %d: the gradient all-reduce of step %ld failed: "
-                "%s; aborting every rank\n", DP.rank, DP.size, step + 1, why);
+        fprintf(stderr,
+                "okto-train: rank %d of %d: the gradient all-reduce of step %ld failed: "
+                "%s; aborting every rank\n",
+                DP.rank, DP.size, step + 1, why);
         MPI_Abort(MPI_COMM_WORLD, 1);
         return 1;
     }
@@ -399,7 +403,8 @@ static void dp_fault(long step)
     char kind[8];
     int rank;
     long at;
-    if (!e || sscanf(e, "%7[a-z]:%d:%ld", kind, &rank, &at) != 3 || rank != DP.rank || at != step + 1)
+    if (!e || sscanf(e, "%7[a-z]:%d:%ld", kind, &rank, &at) != 3 || rank != DP.rank ||
+        at != step + 1)
         return;
     fprintf(stderr, "okto-train: rank %d: OKTO_TRAIN_DP_FAULT: %s at step %ld\n", rank, kind, at);
     if (!strcmp(kind, "die"))
@@ -408,8 +413,8 @@ static void dp_fault(long step)
         nanosleep(&(struct timespec){1, 0}, NULL);
 }
 
-static okto_status dp_step(okto_nn *nn, okto_graph *update, double timeout, long step,
-                           float *loss, int *stop)
+static okto_status dp_step(okto_nn *nn, okto_graph *update, double timeout, long step, float *loss,
+                           int *stop)
 {
     dp_fault(step);
     okto_tensor *ga = okto_nn_grad_arena(nn);
@@ -1183,8 +1188,8 @@ static int train(okto_context *ctx, run_cfg *r, data *D, otu_st_file *ckpt, int 
     otu_watchdog wd;
     double *ms = NULL;
     size_t B = (size_t)r->batch, Bl = B / (size_t)DP.size; /* global batch, this rank's slice */
-    okto_graph *update = NULL;     /* data-parallel: the optimizer step, after the all-reduce */
-    float *gx = NULL;              /* data-parallel: the global batch, staged */
+    okto_graph *update = NULL; /* data-parallel: the optimizer step, after the all-reduce */
+    float *gx = NULL;          /* data-parallel: the global batch, staged */
     int32_t *gids = NULL, *glabels = NULL;
     okto_optim opt = okto_optim_default((okto_optim_kind)r->optimizer);
     opt.lr = (float)r->lr;

@@ -52,7 +52,7 @@ typedef enum okto_log_level {
 
 #define OKTO_MAX_COMPUTE_LANES 64
 #define OKTO_MAX_COPY_LANES 4
-#define OKTO_MAX_DEVICES 8       /* devices of one context */
+#define OKTO_MAX_DEVICES 8 /* devices of one context */
 
 /* Set by okto_config_init. `size` must be sizeof(okto_config) of the header the caller was
  * compiled with, so a program built against an older okto_config is refused, not misread. */

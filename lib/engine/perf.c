@@ -214,9 +214,9 @@ static int learn_hops(okto_graph *g, okto__perf_model *m)
                 }
             if (from >= 0 && from != l && ready >= prev_end && a > ready &&
                 device_idle(busy, merged, ready, a)) {
-                int c = l >= ncompute || from >= ncompute
-                            ? 1
-                            : ctx->lanes[l].dev != ctx->lanes[from].dev ? 2 : 0;
+                int c = l >= ncompute || from >= ncompute           ? 1
+                        : ctx->lanes[l].dev != ctx->lanes[from].dev ? 2
+                                                                    : 0;
                 sum[c] += (double)(a - ready) * 1e-6;
                 n[c]++;
             }

@@ -142,8 +142,8 @@ static cl_int enqueue_host(const okto__exec *x)
             clSetUserEventStatus(fin, e2); /* the write below fails, nothing waits forever */
             err = e2;
         }
-        cl_int e3 = clEnqueueWriteBuffer(x->queue, h->mem, CL_FALSE, h->off, h->bytes, h->host,
-                                         1, &fin, x->done);
+        cl_int e3 = clEnqueueWriteBuffer(x->queue, h->mem, CL_FALSE, h->off, h->bytes, h->host, 1,
+                                         &fin, x->done);
         if (err == CL_SUCCESS)
             err = e3;
         clFlush(x->queue); /* the read must reach the device for the callback to come */
