@@ -37,6 +37,30 @@ static int all_digits(const char *s)
     return 1;
 }
 
+/* "0,1,3": distinct indices, at most OKTO_MAX_DEVICES of them. */
+static int parse_list(const char *s, okto_config *cfg)
+{
+    int n = 0;
+    char buf[64];
+    if (strlen(s) >= sizeof buf)
+        return 0;
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        long v;
+        if (n == OKTO_MAX_DEVICES || !all_digits(tok) || !parse_int(tok, 0, 1 << 20, &v))
+            return 0;
+        for (int i = 0; i < n; i++)
+            if (cfg->devices[i] == (int)v)
+                return 0;
+        cfg->devices[n++] = (int)v;
+    }
+    if (n < 2 || s[strlen(s) - 1] == ',' || s[0] == ',' || strstr(s, ",,"))
+        return 0;
+    cfg->ndevices = n;
+    return 1;
+}
+
 static const char *const log_names[] = {"error", "warn", "info", "debug"};
 
 void okto_config_init(okto_config *cfg)
@@ -54,7 +78,13 @@ void okto_config_init(okto_config *cfg)
     const char *e;
     if ((e = getenv("OKTO_DEVICE")) && *e) {
         long v;
-        if (all_digits(e)) {
+        if (strcmp(e, "all") == 0) {
+            cfg->ndevices = -1;
+        } else if (strchr(e, ',')) {
+            if (!parse_list(e, cfg))
+                env_fail(cfg, "OKTO_DEVICE", e,
+                         "a list of 2 to 8 distinct device indices such as 0,1");
+        } else if (all_digits(e)) {
             if (parse_int(e, 0, 1 << 20, &v))
                 cfg->device_index = (int)v;
             else
@@ -130,6 +160,8 @@ static void context_free(okto_context *ctx)
         clReleaseDevice(ctx->sub[i]);
     if (ctx->dev.id)
         clReleaseDevice(ctx->dev.id);
+    for (int i = 1; i < ctx->ndev; i++)
+        clReleaseDevice(ctx->xdev[i - 1].id);
     okto__perf_destroy(ctx->perf);
     pthread_mutex_destroy(&ctx->post_lock);
     pthread_mutex_destroy(&ctx->err_lock);
@@ -192,6 +224,7 @@ static okto_status context_init(okto_context *ctx, const okto_config *cfg)
     }
     atomic_init(&ctx->refs, 1);
     atomic_init(&ctx->nkids, 0);
+    ctx->ndev = 1;
     pthread_mutex_init(&ctx->post_lock, NULL);
     pthread_mutex_init(&ctx->err_lock, NULL);
     pthread_mutex_init(&ctx->prog_lock, NULL);
@@ -210,6 +243,13 @@ static okto_status context_init(okto_context *ctx, const okto_config *cfg)
                           "config device_index = %d: expected -1 (automatic) "
                           "or a device index",
                           cfg->device_index);
+    if (cfg->ndevices < -1 || cfg->ndevices > OKTO_MAX_DEVICES)
+        return okto__fail(NULL, OKTO_EINVAL, "config ndevices = %d: expected -1, 0 or 1 to %d",
+                          cfg->ndevices, OKTO_MAX_DEVICES);
+    for (int i = 0; i < cfg->ndevices; i++)
+        if (cfg->devices[i] < 0)
+            return okto__fail(NULL, OKTO_EINVAL, "config devices[%d] = %d: expected an index", i,
+                              cfg->devices[i]);
     if (cfg->compute_lanes < 0 || cfg->compute_lanes > OKTO_MAX_COMPUTE_LANES)
         return okto__fail(NULL, OKTO_EINVAL, "config compute_lanes = %d: expected 0 to %d",
                           cfg->compute_lanes, OKTO_MAX_COMPUTE_LANES);
@@ -240,21 +280,31 @@ static okto_status context_init(okto_context *ctx, const okto_config *cfg)
     return OKTO_OK;
 }
 
-/* Lanes, the sequential queue and the transfer queue, once ctx->cl and the device are set. */
+/* Lanes, the sequential queue and the transfer queue, once ctx->cl and the devices are set.
+ * Several devices: compute_lanes and copy_lanes count per device (the first device's automatic
+ * rule for all of them), compute lanes grouped by device, copy lanes dealt to the devices in
+ * turn; the sequential queue and the transfer queue are the first device's. */
 static okto_status context_start(okto_context *ctx)
 {
-    int dc, dcopy;
+    int dc, dcopy, nd = ctx->ndev;
     okto_device_lanes(ctx->dev.id, &dc, &dcopy);
-    ctx->ncompute = ctx->cfg.compute_lanes > 0 ? ctx->cfg.compute_lanes : dc;
-    ctx->ncopy = ctx->cfg.copy_lanes >= 0 ? ctx->cfg.copy_lanes : dcopy;
-    int lanes = ctx->ncompute + ctx->ncopy;
+    int per = ctx->cfg.compute_lanes > 0 ? ctx->cfg.compute_lanes : dc;
+    int copies = ctx->cfg.copy_lanes >= 0 ? ctx->cfg.copy_lanes : dcopy;
+    if (per * nd > OKTO_MAX_COMPUTE_LANES)
+        per = OKTO_MAX_COMPUTE_LANES / nd;
+    copies *= nd;
+    if (copies > OKTO_MAX_COPY_LANES)
+        copies = OKTO_MAX_COPY_LANES;
+    int ncomp = per * nd, lanes = ncomp + copies;
     ctx->ncompute = ctx->ncopy = 0; /* counted as they start: context_free stops only those */
     okto_status s;
     for (int i = 0; i < lanes; i++) {
-        int copy = i >= (ctx->cfg.compute_lanes > 0 ? ctx->cfg.compute_lanes : dc);
-        cl_device_id dev = (!copy && ctx->nsub) ? ctx->sub[i % ctx->nsub] : ctx->dev.id;
+        int copy = i >= ncomp, d = copy ? (i - ncomp) % nd : i / per;
+        cl_device_id dev =
+            (!copy && ctx->nsub) ? ctx->sub[i % ctx->nsub] : okto__ctx_dev(ctx, d)->id;
         if ((s = okto__lane_init(ctx, &ctx->lanes[i], i, copy, dev, ctx->cfg.in_order)) != OKTO_OK)
             return s;
+        ctx->lanes[i].dev = d;
         if (copy)
             ctx->ncopy++;
         else
@@ -269,8 +319,10 @@ static okto_status context_start(okto_context *ctx)
         ctx->xfer = NULL;
         return okto__fail_cl(NULL, err, "clCreateCommandQueue", "the transfer queue");
     }
-    okto__log(ctx, OKTO_LOG_INFO, "context: %d compute lanes (%s, %d sub-devices), %d copy lanes",
-              ctx->ncompute, ctx->in_order ? "in-order" : "out-of-order", ctx->nsub, ctx->ncopy);
+    okto__log(ctx, OKTO_LOG_INFO,
+              "context: %d device%s, %d compute lanes (%s, %d sub-devices), %d copy lanes", nd,
+              nd == 1 ? "" : "s", ctx->ncompute, ctx->in_order ? "in-order" : "out-of-order",
+              ctx->nsub, ctx->ncopy);
     return OKTO_OK;
 }
 
@@ -306,6 +358,48 @@ static okto_status pick_device(okto_context *ctx, const okto__dev_entry *list, i
     return OKTO_OK;
 }
 
+/* The devices of a multi-device config (ndevices != 0) into pick[]: the listed indices, all on
+ * one platform, or every device of the platform of the device that pick_device chooses. */
+static okto_status pick_devices(okto_context *ctx, const okto__dev_entry *list, int n, int *pick,
+                                int *npick)
+{
+    char avail[2048];
+    list_devices(list, n, avail, sizeof avail);
+    if (ctx->cfg.ndevices < 0) {
+        int first;
+        okto_status s = pick_device(ctx, list, n, &first);
+        if (s != OKTO_OK)
+            return s;
+        *npick = 0;
+        for (int i = 0; i < n && *npick < OKTO_MAX_DEVICES; i++)
+            if (list[i].platform == list[first].platform)
+                pick[(*npick)++] = i;
+        return OKTO_OK;
+    }
+    for (int i = 0; i < ctx->cfg.ndevices; i++) {
+        int d = ctx->cfg.devices[i];
+        if (d >= n)
+            return okto__fail(NULL, OKTO_ENODEV,
+                              "device index %d (OKTO_DEVICE or config devices[%d]) is out of "
+                              "range: %d device%s available: %s",
+                              d, i, n, n == 1 ? "" : "s", avail);
+        if (list[d].platform != list[ctx->cfg.devices[0]].platform)
+            return okto__fail(NULL, OKTO_EINVAL,
+                              "devices %d and %d (OKTO_DEVICE or config devices) are on different "
+                              "platforms: one context takes the devices of one platform; "
+                              "available: %s",
+                              ctx->cfg.devices[0], d, avail);
+        for (int k = 0; k < i; k++)
+            if (pick[k] == d)
+                return okto__fail(NULL, OKTO_EINVAL,
+                                  "device %d is listed twice (config devices[%d] and [%d])", d, k,
+                                  i);
+        pick[i] = d;
+    }
+    *npick = ctx->cfg.ndevices;
+    return OKTO_OK;
+}
+
 okto_status okto_context_create(const okto_config *cfg, okto_context **out)
 {
     if (!out)
@@ -316,36 +410,45 @@ okto_status okto_context_create(const okto_config *cfg, okto_context **out)
         return okto__fail(NULL, OKTO_ENOMEM, "out of host memory creating a context");
     okto_status s = context_init(ctx, cfg);
     okto__dev_entry *list = NULL;
-    int n = 0, pick = -1;
+    int n = 0, pick[OKTO_MAX_DEVICES] = {0}, npick = 1;
     if (s == OKTO_OK)
         s = okto__discover(&list, &n);
     if (s == OKTO_OK)
-        s = pick_device(ctx, list, n, &pick);
+        s = ctx->cfg.ndevices ? pick_devices(ctx, list, n, pick, &npick)
+                              : pick_device(ctx, list, n, &pick[0]);
     if (s != OKTO_OK) {
         free(list);
         context_free(ctx);
         return s;
     }
-    ctx->platform = list[pick].platform;
-    cl_device_id dev = list[pick].device;
-    free(list);
+    ctx->platform = list[pick[0]].platform;
+    cl_device_id dev = list[pick[0]].device;
     clRetainDevice(dev); /* no-op for root devices; keeps release symmetric */
     okto__device_init(&ctx->dev, dev);
+    cl_device_id devs[OKTO_MAX_DEVICES + OKTO_MAX_COMPUTE_LANES];
+    devs[0] = dev;
+    for (int i = 1; i < npick; i++) {
+        devs[i] = list[pick[i]].device;
+        clRetainDevice(devs[i]);
+        okto__device_init(&ctx->xdev[i - 1], devs[i]);
+        ctx->ndev++;
+    }
+    free(list);
 
+    /* sub-devices split one device among its lanes; several devices are already that */
     int lanes = ctx->cfg.compute_lanes;
     if (lanes == 0)
         okto_device_lanes(dev, &lanes, &(int){0});
-    make_subdevices(ctx, lanes);
-
-    cl_device_id devs[1 + OKTO_MAX_COMPUTE_LANES];
-    devs[0] = dev;
+    if (npick == 1)
+        make_subdevices(ctx, lanes);
     for (int i = 0; i < ctx->nsub; i++)
-        devs[1 + i] = ctx->sub[i];
+        devs[npick + i] = ctx->sub[i];
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
     cl_int err;
-    ctx->cl = clCreateContext(props, (cl_uint)(1 + ctx->nsub), devs, NULL, NULL, &err);
+    ctx->cl = clCreateContext(props, (cl_uint)(npick + ctx->nsub), devs, NULL, NULL, &err);
     if (err != CL_SUCCESS) {
-        s = okto__fail_cl(NULL, err, "clCreateContext", "device %s", ctx->dev.name);
+        s = okto__fail_cl(NULL, err, "clCreateContext", "device %s%s", ctx->dev.name,
+                          npick > 1 ? " and the others listed" : "");
         ctx->cl = NULL;
         context_free(ctx);
         return s;
@@ -414,6 +517,15 @@ int okto_context_copy_lanes(const okto_context *ctx) { return ctx ? ctx->ncopy :
 int okto_context_in_order(const okto_context *ctx) { return ctx ? ctx->in_order : 0; }
 cl_context okto_context_cl(const okto_context *ctx) { return ctx ? ctx->cl : NULL; }
 cl_device_id okto_context_device(const okto_context *ctx) { return ctx ? ctx->dev.id : NULL; }
+int okto_context_device_count(const okto_context *ctx) { return ctx ? ctx->ndev : 0; }
+cl_device_id okto_context_device_at(const okto_context *ctx, int i)
+{
+    return ctx && i >= 0 && i < ctx->ndev ? okto__ctx_dev((okto_context *)ctx, i)->id : NULL;
+}
+int okto_context_lane_device(const okto_context *ctx, int lane)
+{
+    return ctx && lane >= 0 && lane < ctx->ncompute + ctx->ncopy ? ctx->lanes[lane].dev : -1;
+}
 okto_sched okto_context_sched(const okto_context *ctx)
 {
     return ctx ? ctx->cfg.sched : OKTO_SCHED_AUTO;

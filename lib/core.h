@@ -60,6 +60,7 @@ typedef struct okto__storage {
      * check and the change are one step. */
     atomic_int busy;
     atomic_int requires_grad;    /* okto_tensor_set_requires_grad: a parameter's storage */
+    atomic_int home;             /* 1 + the home device (its first writer's); 0 = not yet */
     uint32_t id;                 /* for traces */
 } okto__storage;
 

@@ -26,7 +26,9 @@ struct okto_context {
     atomic_int refs;
     okto_config cfg;
     cl_platform_id platform;
-    okto__device dev;
+    okto__device dev;                        /* the first device */
+    okto__device xdev[OKTO_MAX_DEVICES - 1]; /* devices 1.. of a multi-device context */
+    int ndev;                                /* 1 + the extra devices */
     cl_context cl;
     cl_device_id sub[OKTO_MAX_COMPUTE_LANES];
     int nsub;                    /* sub-devices okto created for its lanes (CPU devices) */
@@ -52,6 +54,12 @@ struct okto_context {
     size_t nmemo, memocap;
     atomic_uint nkids;
 };
+
+/* Device i of the context (0: ctx->dev). */
+static inline okto__device *okto__ctx_dev(okto_context *ctx, int i)
+{
+    return i == 0 ? &ctx->dev : &ctx->xdev[i - 1];
+}
 
 /* device.c */
 typedef struct okto__dev_entry {

@@ -581,6 +581,9 @@ static atomic_uint *warm_bits(okto_context *ctx, cl_command_queue q)
     for (int i = 0; i < ctx->nsub; i++)
         if (ctx->sub[i] == dev)
             return &ctx->sub_warm[i];
+    for (int i = 1; i < ctx->ndev; i++)
+        if (ctx->xdev[i - 1].id == dev)
+            return &ctx->xdev[i - 1].clblast_warm;
     return &ctx->dev.clblast_warm;
 }
 
@@ -614,10 +617,10 @@ void okto__clblast_tune(okto_context *ctx)
     if (!atomic_load(&ctx->dev.clblast_tuned) && okto__device_is_cpu(&ctx->dev)) {
         const char *names[1] = {"XGEMM_MIN_INDIRECT_SIZE"};
         const size_t values[1] = {128};
-        for (int i = -1; i < ctx->nsub; i++) {
+        for (int i = -ctx->ndev; i < ctx->nsub; i++) {
             CLBlastStatusCode st =
-                CLBlastOverrideParameters(i < 0 ? ctx->dev.id : ctx->sub[i], "GemmRoutine",
-                                          CLBlastPrecisionSingle, 1, names, values);
+                CLBlastOverrideParameters(i < 0 ? okto__ctx_dev(ctx, -1 - i)->id : ctx->sub[i],
+                                          "GemmRoutine", CLBlastPrecisionSingle, 1, names, values);
             if (st != CLBlastSuccess)
                 okto__log(ctx, OKTO_LOG_INFO, "CLBlast GEMM tuning override refused: %s",
                           okto__cl_name(st));
@@ -636,8 +639,15 @@ okto_status okto__kernel_wg_size(okto_context *ctx, okto__kid kid, size_t *out)
     cl_kernel k = clCreateKernel(prog, name, &err);
     if (err != CL_SUCCESS)
         return okto__fail_cl(ctx, err, "clCreateKernel", "kernel %s", name);
-    err =
-        clGetKernelWorkGroupInfo(k, ctx->dev.id, CL_KERNEL_WORK_GROUP_SIZE, sizeof *out, out, NULL);
+    /* the smallest over the context's devices: a task may run on any of them */
+    *out = 0;
+    for (int i = 0; i < ctx->ndev && err == CL_SUCCESS; i++) {
+        size_t wg = 0;
+        err = clGetKernelWorkGroupInfo(k, okto__ctx_dev(ctx, i)->id, CL_KERNEL_WORK_GROUP_SIZE,
+                                       sizeof wg, &wg, NULL);
+        if (err == CL_SUCCESS && (i == 0 || wg < *out))
+            *out = wg;
+    }
     clReleaseKernel(k);
     if (err != CL_SUCCESS)
         return okto__fail_cl(ctx, err, "clGetKernelWorkGroupInfo", "kernel %s", name);

@@ -234,10 +234,14 @@ void okto__graph_set_fuse(okto_graph *g, int fuse);
 /* perf.c: measured durations keyed by (op, dtype, shape class, device), and the cost of a
  * hand-off between lanes */
 double okto__task_estimate(okto_context *ctx, const okto__task *t);
+/* The same on the context's device dev (measured there, or else the first device's estimate
+ * at the devices' rough speed ratio). */
+double okto__task_estimate_on(okto_context *ctx, const okto__task *t, int dev);
 void okto__perf_learn(okto_graph *g);
 unsigned okto__perf_version(const okto_context *ctx);
-/* hop[0]: between compute lanes, hop[1]: to or from a copy lane (ms) */
-void okto__perf_hops(okto_context *ctx, double hop[2]);
+/* hop[0]: between compute lanes of one device, hop[1]: to or from a copy lane, hop[2]: between
+ * compute lanes of two devices (ms) */
+void okto__perf_hops(okto_context *ctx, double hop[3]);
 /* For the tests: set a hand-off cost (returns the old one); how many runs measured it. */
 double okto__perf_set_hop(okto_context *ctx, int which, double ms);
 int okto__perf_hop_samples(okto_context *ctx, int which);

@@ -39,6 +39,7 @@ struct okto__lane {
     int is_copy;
     okto_context *ctx;
     cl_device_id device;         /* the context device or one of its sub-devices */
+    int dev;                     /* index of the context device it runs on (okto__ctx_dev) */
     cl_command_queue queue;      /* profiling on */
     cl_command_queue foreign;    /* out-of-order lanes: the in-order queue of foreign calls */
     pthread_mutex_t foreign_lock;

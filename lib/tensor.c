@@ -598,6 +598,11 @@ okto_status okto_tensor_expand(const okto_tensor *t, int rank, const size_t *sha
 /* ---- queries ------------------------------------------------------------------------------- */
 
 int okto_tensor_rank(const okto_tensor *t) { return t ? t->rank : 0; }
+int okto_tensor_device(const okto_tensor *t)
+{
+    int h = t ? atomic_load(&t->st->home) : 0;
+    return h > 0 ? h - 1 : 0;
+}
 size_t okto_tensor_dim(const okto_tensor *t, int dim)
 {
     return t && dim >= 0 && dim < t->rank ? t->shape[dim] : 0;

@@ -143,6 +143,16 @@ static void device_valid(void **state)
     expect_valid(&cfg, "OKTO_DEVICE", "12");
     assert_int_equal(cfg.device_index, 12); /* range is checked against the devices later */
 
+    cfg = config_with("OKTO_DEVICE", "all"); /* every device of the chosen one's platform */
+    expect_valid(&cfg, "OKTO_DEVICE", "all");
+    assert_int_equal(cfg.ndevices, -1);
+
+    cfg = config_with("OKTO_DEVICE", "1,0,3");
+    expect_valid(&cfg, "OKTO_DEVICE", "1,0,3");
+    assert_int_equal(cfg.ndevices, 3);
+    assert_int_equal(cfg.devices[0], 1);
+    assert_int_equal(cfg.devices[2], 3);
+
     cfg = config_with("OKTO_DEVICE", "pthread");
     expect_valid(&cfg, "OKTO_DEVICE", "pthread");
     assert_int_equal(cfg.device_index, -1);
@@ -164,6 +174,10 @@ static void device_invalid(void **state)
 {
     (void)state;
     expect_invalid("OKTO_DEVICE", "99999999999"); /* an index far beyond any machine */
+    expect_invalid("OKTO_DEVICE", "0,0");         /* a device twice */
+    expect_invalid("OKTO_DEVICE", "0,");
+    expect_invalid("OKTO_DEVICE", "0,x");
+    expect_invalid("OKTO_DEVICE", "0,1,2,3,4,5,6,7,8"); /* more than OKTO_MAX_DEVICES */
     char too_long[200];
     memset(too_long, 'x', sizeof too_long - 1);
     too_long[sizeof too_long - 1] = '\0';

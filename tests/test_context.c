@@ -143,6 +143,46 @@ static void bad_index_lists_devices(void **state)
     okto_devices_free(d);
 }
 
+/* Several devices: a list that names a device twice, one out of range, or a bad count is
+ * refused naming it; OKTO_DEVICE=all gives at least one device and lanes on each. */
+static void device_lists(void **state)
+{
+    (void)state;
+    int n = 0;
+    okto_device_info *d = devices(&n);
+    okto_config cfg;
+    okto_config_init(&cfg);
+    cfg.ndevices = 2;
+    cfg.devices[0] = 0;
+    cfg.devices[1] = 0;
+    okto_context *ctx = NULL;
+    assert_int_equal(okto_context_create(&cfg, &ctx), OKTO_EINVAL);
+    assert_non_null(strstr(okto_last_error(NULL), "device 0 is listed twice"));
+    cfg.devices[1] = n; /* one past the last */
+    assert_int_equal(okto_context_create(&cfg, &ctx), OKTO_ENODEV);
+    assert_non_null(strstr(okto_last_error(NULL), "devices[1]"));
+    cfg.ndevices = OKTO_MAX_DEVICES + 1;
+    assert_int_equal(okto_context_create(&cfg, &ctx), OKTO_EINVAL);
+    assert_non_null(strstr(okto_last_error(NULL), "ndevices"));
+    assert_null(ctx);
+    setenv("OKTO_DEVICE", "all", 1);
+    okto_config_init(&cfg);
+    unsetenv("OKTO_DEVICE");
+    cfg.compute_lanes = 1;
+    TU_OK(okto_context_create(&cfg, &ctx));
+    int nd = okto_context_device_count(ctx);
+    assert_true(nd >= 1);
+    assert_int_equal(okto_context_compute_lanes(ctx), nd);
+    for (int i = 0; i < nd; i++) {
+        assert_non_null(okto_context_device_at(ctx, i));
+        assert_int_equal(okto_context_lane_device(ctx, i), i);
+    }
+    assert_null(okto_context_device_at(ctx, nd));
+    assert_int_equal(okto_context_lane_device(ctx, 1000), -1);
+    okto_context_destroy(ctx);
+    okto_devices_free(d);
+}
+
 /* ---- selection by name ------------------------------------------------------------------- */
 
 static void select_by_name_substring(void **state)
@@ -509,6 +549,7 @@ int main(void)
         cmocka_unit_test_setup(devices_are_numbered_with_one_default, clear_env),
         cmocka_unit_test_setup(select_by_index, clear_env),
         cmocka_unit_test_setup(bad_index_lists_devices, clear_env),
+        cmocka_unit_test_setup(device_lists, clear_env),
         cmocka_unit_test_setup(select_by_name_substring, clear_env),
         cmocka_unit_test_setup(bad_name_lists_devices, clear_env),
         cmocka_unit_test_setup(automatic_lane_rule, clear_env),

@@ -3408,7 +3408,9 @@ static void concat_errors(void **state)
 
 static int internal(okto__op op)
 {
-    return op == OKTO__OP_MATMUL_SUM || op == OKTO__OP_REDUCE_AGGREGATE || op == OKTO__OP_KERNEL;
+    /* host: user code, like a user kernel (tested in test_multidev and test_train_mpi) */
+    return op == OKTO__OP_MATMUL_SUM || op == OKTO__OP_REDUCE_AGGREGATE || op == OKTO__OP_KERNEL ||
+           op == OKTO__OP_HOST;
 }
 
 static void render(FILE *f)

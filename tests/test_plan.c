@@ -177,7 +177,7 @@ static void test_perf_model_learns(void **state)
     for (int r = 0; r < 3; r++)
         TU_OK(okto_graph_run(g));
     assert_true(okto__perf_hop_samples(ctx, 0) > before);
-    double hop[2];
+    double hop[3];
     okto__perf_hops(ctx, hop);
     assert_true(hop[0] > 0);
     /* the estimate is now the measured duration, which the report's busy time bounds */

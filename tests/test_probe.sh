@@ -128,6 +128,15 @@ assert sum(d["default"] for d in devs) == 1
     fi
     run twotext env POCL_DEVICES="pthread pthread" "$probe"
     if grep -q '^\[1\] ' "$tmp/twotext.out"; then pass "text lists device [1] too"; else fail "text lacks [1]"; fi
+    # a two-device context: its lanes per device
+    run ctx2 env POCL_DEVICES="pthread pthread" OKTO_DEVICE=all OKTO_LANES=2 "$probe"
+    if [ "$(rc ctx2)" = 0 ] && grep -q '^context (OKTO_DEVICE=all): 2 devices, 4 compute' "$tmp/ctx2.out" &&
+        grep -qE '^ +device 0 .*compute lanes 0 1,' "$tmp/ctx2.out" &&
+        grep -qE '^ +device 1 .*compute lanes 2 3,' "$tmp/ctx2.out"; then
+        pass "OKTO_DEVICE=all shows the lanes of both devices"
+    else
+        fail "OKTO_DEVICE=all: exit $(rc ctx2): $(tail -3 "$tmp/ctx2.out") $(cat "$tmp/ctx2.err")"
+    fi
 else
     echo "skip: no PoCL platform, the two-device check needs POCL_DEVICES"
 fi

@@ -1217,24 +1217,160 @@ static void run_bench(bench *b, result *r)
         free(b->host[i]);
 }
 
+/* --devices all: each workload's heft graph on a context of every device of the platform
+ * against the same on one device with as many lanes per device, and on one device with as many
+ * lanes in all (what separates more devices from more lanes), interleaved (one, all, one with
+ * all the lanes, one, ...) in one run; ratio = one-device median / all-devices median. The outputs are compared
+ * after one more run of each from the same inputs; the contexts split ops into different
+ * numbers of parts (parts follow the compute lanes), so within 1e-4, not bit for bit. */
+static int devices_compare(bench *all, int nall, const opts *o)
+{
+    okto_config cfg;
+    okto_config_init(&cfg);
+    cfg.ndevices = -1;
+    okto_context *cx[3] = {NULL, NULL, NULL};
+    if (okto_context_create(&cfg, &cx[1]) != OKTO_OK) {
+        fprintf(stderr, "okto-bench: %s\n", okto_last_error(NULL));
+        return 1;
+    }
+    int nd = okto_context_device_count(cx[1]), per = okto_context_compute_lanes(cx[1]) / nd;
+    okto_config_init(&cfg);
+    cfg.ndevices = 0;
+    cfg.compute_lanes = per;
+    okto_status cs = nd < 2 ? OKTO_ENODEV : okto_context_create(&cfg, &cx[0]);
+    cfg.compute_lanes = per * nd;
+    if (cs == OKTO_OK)
+        cs = okto_context_create(&cfg, &cx[2]);
+    if (cs != OKTO_OK) {
+        fprintf(stderr, "okto-bench: --devices all: %s\n",
+                nd < 2 ? "one device only (on PoCL: POCL_DEVICES=\"pthread pthread\")"
+                       : okto_last_error(NULL));
+        okto_context_destroy(cx[0]);
+        okto_context_destroy(cx[1]);
+        return 1;
+    }
+    printf("okto-bench --devices all: %d devices x %d compute lanes against 1 device x %d and "
+           "1 device x %d, heft, %d interleaved reps after %d warm-up%s\n\n"
+           "%-13s %12s %14s %12s %8s %8s %9s  %s\n",
+           nd, per, per, per * nd, o->reps, o->warmup, o->quick ? " (quick sizes)" : "", "workload",
+           "1 dev ms", "all devs ms", "1 dev xN ms", "ratio", "ratio xN", "max diff",
+           "all devices ran");
+    int bad = 0;
+    for (int i = 0; i < nall; i++) {
+        if (o->only && strcmp(o->only, all[i].name) != 0)
+            continue;
+        bench b[3] = {all[i], all[i], all[i]};
+        okto_graph *g[3] = {NULL, NULL, NULL};
+        double *times[3];
+        float *res[3] = {NULL, NULL, NULL}, *snap[3][64] = {{0}};
+        okto_status s = OKTO_OK;
+        for (int k = 0; k < 3; k++)
+            if (!(times[k] = calloc((size_t)o->reps, sizeof(double))))
+                s = OKTO_ENOMEM;
+        for (int k = 0; k < 3 && s == OKTO_OK; k++) {
+            b[k].ctx = cx[k];
+            b[k].o = o;
+            if ((s = b[k].setup(&b[k])) == OKTO_OK &&
+                (s = okto_graph_create(cx[k], &g[k])) == OKTO_OK)
+                s = b[k].record(&b[k], g[k]);
+            for (int t = 0; t < b[k].nt && s == OKTO_OK; t++) {
+                size_t n = okto_tensor_rows(b[k].t[t]) * okto_tensor_cols(b[k].t[t]);
+                snap[k][t] = malloc(n * sizeof(float));
+                s = snap[k][t] ? okto_tensor_read(b[k].t[t], snap[k][t]) : OKTO_ENOMEM;
+            }
+        }
+        for (int w = 0; w < o->warmup && s == OKTO_OK; w++)
+            for (int k = 0; k < 3 && s == OKTO_OK; k++)
+                s = okto_graph_run(g[k]);
+        for (int r = 0; r < o->reps && s == OKTO_OK; r++)
+            for (int k = 0; k < 3 && s == OKTO_OK; k++) {
+                double t0 = now_ms();
+                s = okto_graph_run(g[k]);
+                times[k][r] = now_ms() - t0;
+            }
+        double diff = 0;
+        size_t n =
+            s == OKTO_OK && b[0].out ? okto_tensor_rows(b[0].out) * okto_tensor_cols(b[0].out) : 0;
+        for (int k = 0; k < 3 && s == OKTO_OK; k++) {
+            for (int t = 0; t < b[k].nt && s == OKTO_OK; t++)
+                s = okto_tensor_write(b[k].t[t], snap[k][t]);
+            if (s == OKTO_OK)
+                s = okto_graph_run(g[k]);
+            if (s == OKTO_OK && !(res[k] = malloc((n ? n : 1) * sizeof(float))))
+                s = OKTO_ENOMEM;
+            if (s == OKTO_OK && n)
+                s = okto_tensor_read(b[k].out, res[k]);
+        }
+        for (int k = 1; k < 3; k++)
+            for (size_t e = 0; e < n && s == OKTO_OK; e++) {
+                double d = fabs((double)res[k][e] - res[0][e]) / fmax(1.0, fabs((double)res[0][e]));
+                if (!(d <= diff))
+                    diff = isnan(d) ? INFINITY : d;
+            }
+        if (s != OKTO_OK) {
+            printf("%-13s error: %s: %s\n", all[i].name, okto_status_str(s), okto_last_error(NULL));
+            bad = 1;
+        } else {
+            double m0 = median(times[0], o->reps), m1 = median(times[1], o->reps),
+                   m2 = median(times[2], o->reps);
+            /* the plan the all-devices graph ran last (heft's trial may keep the sequential
+             * plan: one queue on the first device) and the tasks it gave the other devices */
+            okto_report rep = {0};
+            int other = 0, total = 0;
+            okto_graph_report(g[1], &rep);
+            for (int l = 0;
+                 rep.sched != OKTO_SCHED_SEQUENTIAL && l < okto_context_lane_count(cx[1]); l++) {
+                okto_lane_report lr;
+                if (okto_graph_report_lane(g[1], l, &lr) == OKTO_OK) {
+                    total += lr.tasks;
+                    other += okto_context_lane_device(cx[1], l) > 0 ? lr.tasks : 0;
+                }
+            }
+            printf("%-13s %12.2f %14.2f %12.2f %7.2fx %7.2fx %9.2g  %s plan, %d of %d tasks off "
+                   "device 0%s\n",
+                   all[i].name, m0, m1, m2, m0 / m1, m2 / m1, diff, okto_sched_name(rep.sched),
+                   other, total, diff <= 1e-4 ? "" : "  DISAGREE");
+            bad |= !(diff <= 1e-4);
+        }
+        fflush(stdout);
+        for (int k = 0; k < 3; k++) {
+            okto_graph_destroy(g[k]);
+            for (int t = 0; t < b[k].nt; t++) {
+                okto_tensor_destroy(b[k].t[t]);
+                free(snap[k][t]);
+            }
+            for (int h = 0; h < 4; h++)
+                free(b[k].host[h]);
+            free(times[k]);
+            free(res[k]);
+        }
+    }
+    for (int k = 0; k < 3; k++)
+        okto_context_destroy(cx[k]);
+    return bad;
+}
+
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: okto-bench [--quick] [--json] [--only NAME] [--trace DIR] [--reps N]\n"
-            "                  [--overhead-tasks N] [--big-n N]\n"
-            "Runs each workload under the sequential, heft (default) and round-robin policies,\n"
-            "interleaved, and reports median and min-max times, speedup = sequential / default,\n"
-            "utilization, agreement of the results, and external baselines.\n"
-            "workloads: tiny-ops small-gemm dag-chains copy-overlap big-gemm reduce mlp-step\n"
-            "           optimizer-step\n"
-            "           attention conv (fused ops against the same work composed from older\n"
-            "           ops, with GFLOP/s)\n"
-            "           overhead (the coordinator's own host cost per task)\n"
-            "           gemm-sweep (only with --only: matmul GFLOP/s at 256, 1024, 2048 against\n"
-            "           one CLBlast call and OpenBLAS)\n"
-            "           graph-scale (only with --only: record, run, replay and destroy costs per\n"
-            "           task of graphs of 1k to 1M tasks: a chain, a fan, row views)\n"
-            "--big-n N: big-gemm multiplies N x N matrices (0 or unset: 2048, 1024 with --quick)\n");
+    fprintf(
+        f, "usage: okto-bench [--quick] [--json] [--only NAME] [--trace DIR] [--reps N]\n"
+           "                  [--overhead-tasks N] [--big-n N] [--devices all]\n"
+           "Runs each workload under the sequential, heft (default) and round-robin policies,\n"
+           "interleaved, and reports median and min-max times, speedup = sequential / default,\n"
+           "utilization, agreement of the results, and external baselines.\n"
+           "workloads: tiny-ops small-gemm dag-chains copy-overlap big-gemm reduce mlp-step\n"
+           "           optimizer-step\n"
+           "           attention conv (fused ops against the same work composed from older\n"
+           "           ops, with GFLOP/s)\n"
+           "           overhead (the coordinator's own host cost per task)\n"
+           "           gemm-sweep (only with --only: matmul GFLOP/s at 256, 1024, 2048 against\n"
+           "           one CLBlast call and OpenBLAS)\n"
+           "           graph-scale (only with --only: record, run, replay and destroy costs per\n"
+           "           task of graphs of 1k to 1M tasks: a chain, a fan, row views)\n"
+           "--big-n N: big-gemm multiplies N x N matrices (0 or unset: 2048, 1024 with --quick)\n"
+           "--devices all: heft on every device of the platform against one device (as many lanes\n"
+           "           per device, and as many in all), interleaved, as ratios (two PoCL devices:\n"
+           "           POCL_DEVICES=\"pthread pthread\")\n");
 }
 
 int main(int argc, char **argv)
@@ -1244,13 +1380,13 @@ int main(int argc, char **argv)
     opts o = {.reps = 0, .warmup = 9};
     int overhead_tasks = 10000;
     static const struct option lopts[] = {
-        {"quick", no_argument, 0, 'q'},      {"json", no_argument, 0, 'j'},
-        {"only", required_argument, 0, 'o'}, {"trace", required_argument, 0, 't'},
-        {"reps", required_argument, 0, 'r'}, {"overhead-tasks", required_argument, 0, 'n'},
-        {"big-n", required_argument, 0, 'b'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"quick", no_argument, 0, 'q'},         {"json", no_argument, 0, 'j'},
+        {"only", required_argument, 0, 'o'},    {"trace", required_argument, 0, 't'},
+        {"reps", required_argument, 0, 'r'},    {"overhead-tasks", required_argument, 0, 'n'},
+        {"big-n", required_argument, 0, 'b'},   {"help", no_argument, 0, 'h'},
+        {"devices", required_argument, 0, 'd'}, {0, 0, 0, 0}};
     long big_n = 0;
-    int c;
+    int c, devices = 0;
     while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
         switch (c) {
         case 'q': o.quick = 1; break;
@@ -1260,6 +1396,13 @@ int main(int argc, char **argv)
         case 'r': o.reps = atoi(optarg); break;
         case 'n': overhead_tasks = atoi(optarg); break;
         case 'b': big_n = atol(optarg); break;
+        case 'd':
+            if (strcmp(optarg, "all") != 0) {
+                fprintf(stderr, "okto-bench: --devices takes \"all\"\n");
+                return 2;
+            }
+            devices = 1;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -1308,6 +1451,8 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (devices)
+        return devices_compare(all, nall, &o);
     okto_context *ctx;
     if (okto_context_create(NULL, &ctx) != OKTO_OK) {
         fprintf(stderr, "okto-bench: %s\n", okto_last_error(NULL));

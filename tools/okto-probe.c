@@ -400,6 +400,44 @@ static void print_json(const probe_dev *devs, int n)
     printf("%s]\n}\n", n ? "\n  " : "");
 }
 
+/* ---- a multi-device context ------------------------------------------------------------ */
+
+/* OKTO_DEVICE=0,1 or all: the context okto makes of those devices, and its lanes per device.
+ * Returns 1 when the context cannot be made. */
+static int print_context(void)
+{
+    okto_config cfg;
+    okto_config_init(&cfg);
+    if (cfg.ndevices == 0)
+        return 0;
+    okto_context *ctx = NULL;
+    okto_status s = okto_context_create(&cfg, &ctx);
+    if (s != OKTO_OK) {
+        fprintf(stderr, "okto-probe: OKTO_DEVICE: %s\n", okto_last_error(NULL));
+        return 1;
+    }
+    int nd = okto_context_device_count(ctx), nl = okto_context_lane_count(ctx),
+        nc = okto_context_compute_lanes(ctx);
+    printf("\ncontext (OKTO_DEVICE=%s): %d devices, %d compute + %d copy lanes\n",
+           getenv("OKTO_DEVICE"), nd, nc, nl - nc);
+    for (int d = 0; d < nd; d++) {
+        char name[256] = "?";
+        clGetDeviceInfo(okto_context_device_at(ctx, d), CL_DEVICE_NAME, sizeof name, name, NULL);
+        printf("    device %d  %-40s compute lanes", d, name);
+        for (int l = 0; l < nc; l++)
+            if (okto_context_lane_device(ctx, l) == d)
+                printf(" %d", l);
+        printf(", copy lanes");
+        int any = 0;
+        for (int l = nc; l < nl; l++)
+            if (okto_context_lane_device(ctx, l) == d)
+                printf(" %d", l), any = 1;
+        printf("%s\n", any ? "" : " none");
+    }
+    okto_context_destroy(ctx);
+    return 0;
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -445,6 +483,8 @@ int main(int argc, char **argv)
             print_json(devs, n);
         else
             print_text(devs, n);
+        if (!json)
+            rc = print_context();
         if (fflush(stdout) != 0 || ferror(stdout)) {
             fprintf(stderr, "okto-probe: error writing the output\n");
             rc = 1;

@@ -12,6 +12,15 @@
  * /usr/share/common-licenses), as characters. A seeded split holds part of it out, evaluated
  * every epoch (classifiers) or every eval_every steps (gpt).
  *
+ * Data-parallel over MPI (built with the Meson feature mpi, started by mpirun): every rank holds
+ * a replica on its own context and takes its slice of each global batch (the same batch on
+ * every rank: the same seed); its step graph stops after the backward pass, the host reads the
+ * gradient arena, all-reduces it (MPI_Iallreduce, averaged) with the step's loss, writes it back
+ * and runs the update graph. So the all-reduce runs between two graph runs, after the whole
+ * backward, and overlaps none of it. Rank 0 alone prints and saves. A collective that does not
+ * complete within --mpi-timeout seconds (a rank died or stalled) aborts every rank with a
+ * message naming the step.
+ *
  * Exit status: 0 success; 1 a failure (okto, the loss watchdog, --check beyond its tolerance,
  * --compare losses that disagree); 2 bad arguments, config or data. */
 #include <okto/okto.h>
@@ -24,11 +33,20 @@
 #include "safetensors.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef OKTO_HAVE_MPI
+#include <mpi.h>
+#define DP_SERIALIZED MPI_THREAD_SERIALIZED
+#else
+#define DP_SERIALIZED 1
+#endif
 
 #define CHECK_TOL 1e-3   /* --check: per gradient tensor, |okto - ref| <= tol * max|ref| */
 #define COMPARE_TOL 1e-4 /* --compare: relative difference of any step's loss */
@@ -41,7 +59,8 @@ static const char *usage_text =
     "model and data\n"
     "  --model mlp|cnn|gpt      (default cnn)\n"
     "  --data digits|PATH       mlp, cnn: digits (python3-sklearn's) or a CSV of features and a\n"
-    "                           label; gpt: a UTF-8 text file (default: /usr/share/common-licenses)\n"
+    "                           label; gpt: a UTF-8 text file (default: "
+    "/usr/share/common-licenses)\n"
     "  --holdout F              fraction held out and evaluated, in [0, 1)   (default 0.2)\n"
     "  --width N --layers N     hidden width and depth (mlp 128 x 2, cnn 32 channels x 2 blocks,\n"
     "                           gpt 128 wide x 2 blocks)\n"
@@ -58,6 +77,12 @@ static const char *usage_text =
     "  --clip X                 clip the gradients' global norm (0: off; gpt 1)\n"
     "  --seed S                 seeds the split, the weights and the batches (default 1)\n"
     "  --sched POLICY --lanes N okto's policy and compute lanes (default: the context's)\n"
+    "  --mpi-timeout S          under mpirun: a gradient all-reduce that takes longer than S\n"
+    "                           seconds (a rank died or stalled) aborts every rank (default 60)\n"
+    "  --dp-overlap 1|0         under mpirun: each gradient's all-reduce is a host task inside "
+    "the\n"
+    "                           step graph, overlapping the rest of the backward (1, default), or\n"
+    "                           the whole arena's runs between the backward and an update graph\n"
     "  --eval-every N           gpt: holdout loss every N steps (default 250)\n"
     "checkpoints and inference\n"
     "  --save PATH              write the trained model (safetensors) at the end\n"
@@ -84,8 +109,10 @@ typedef struct run_cfg {
     okto_model_config model;
     const char *data, *save, *load, *generate, *trace, *progress;
     double holdout, lr, min_lr, momentum, weight_decay, clip, temperature, time_limit;
+    double mpi_timeout;
     long epochs, steps, batch, micro, warmup, eval_every, tokens;
     int optimizer, eval, check, json, compare, lanes;
+    int dp_overlap; /* under mpirun: all-reduce inside the step graph (1) or after it (0) */
     int train_set; /* epochs or steps given: with --load, training resumes */
     uint64_t seed;
     okto_sched sched;
@@ -172,6 +199,8 @@ static int read_cfg(otu_config *c, run_cfg *r)
     r->train_set |= set > 0;
     r->time_limit = 0;
     GET(get_double(c, "time_limit", 0, 1e9, &r->time_limit));
+    r->mpi_timeout = 60;
+    GET(get_double(c, "mpi_timeout", 0.1, 1e6, &r->mpi_timeout));
     /* cnn: 32 channels, batch 16 and weight decay 0.1 reach >= 98% held out on digits (seeds
      * 1-3: 98.6, 98.6, 99.2 in 30 epochs, ~35 s here); 16 channels at batch 64 stopped at
      * 96.4-98.6 */
@@ -226,6 +255,8 @@ static int read_cfg(otu_config *c, run_cfg *r)
     GET(get_bool(c, "check", &r->check));
     GET(get_bool(c, "json", &r->json));
     GET(get_bool(c, "compare", &r->compare));
+    r->dp_overlap = 1;
+    GET(get_bool(c, "dp_overlap", &r->dp_overlap));
     if (r->eval && !r->load)
         return bad("eval: evaluates a checkpoint; give it with --load");
     if (r->load && !r->eval && !r->generate && !r->train_set && !r->check)
@@ -268,6 +299,257 @@ static double median(double *v, size_t n)
         return 0;
     qsort(v, n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---- data-parallel training over MPI --------------------------------------------------------- */
+/* rank 0 of 1 without MPI. buf: the host copy of the gradient arena, then the step's loss and a
+ * stop flag, all-reduced as one. */
+typedef struct dp_state {
+    int rank, size;
+    float *buf;
+    size_t n;
+    int thread_level;
+} dp_state;
+static dp_state DP = {0, 1, NULL, 0, 0};
+
+/* Started by mpirun (Open MPI, or a PMI launcher such as MPICH's hydra or Slurm's). */
+static int dp_launched(int *size)
+{
+    const char *e = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!e)
+        e = getenv("PMI_SIZE");
+    *size = e ? atoi(e) : 1;
+    return e != NULL;
+}
+
+static int dp_init(int *argc, char ***argv)
+{
+    int n;
+    if (!dp_launched(&n))
+        return 0;
+#ifdef OKTO_HAVE_MPI
+    /* the overlapped all-reduce calls MPI from its own thread, never two threads at once */
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &DP.thread_level) != MPI_SUCCESS)
+        return bad("MPI_Init_thread failed");
+    /* errors come back as codes, so a dead peer gives a message and an abort, not a hang */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &DP.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &DP.size);
+    return 0;
+#else
+    (void)argc, (void)argv;
+    if (n > 1)
+        return bad("started by mpirun with %d processes, but this okto-train was built without "
+                   "MPI (meson configure -Dmpi=enabled)",
+                   n);
+    return 0;
+#endif
+}
+
+static void dp_finish(void)
+{
+#ifdef OKTO_HAVE_MPI
+    int n;
+    if (dp_launched(&n))
+        MPI_Finalize();
+#endif
+}
+
+/* Sums buf[0..n) over the ranks, polling so a peer that never arrives ends the run within the
+ * timeout: MPI_Allreduce itself would wait forever. */
+static int dp_allreduce(float *buf, size_t n, double timeout, long step)
+{
+#ifdef OKTO_HAVE_MPI
+    MPI_Request rq;
+    char why[MPI_MAX_ERROR_STRING] = "";
+    int len = 0, done = 0,
+        e = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &rq);
+    double t0 = now_s();
+    while (e == MPI_SUCCESS && !done) {
+        e = MPI_Test(&rq, &done, MPI_STATUS_IGNORE);
+        if (e == MPI_SUCCESS && !done) {
+            if (now_s() - t0 > timeout) {
+                fprintf(stderr,
+                        "okto-train: rank %d of %d: the gradient all-reduce of step %ld did not "
+                        "complete within %g s (--mpi-timeout): another rank died or stalled; "
+                        "aborting every rank\n",
+                        DP.rank, DP.size, step + 1, timeout);
+                MPI_Abort(MPI_COMM_WORLD, 1);
+                return 1;
+            }
+            nanosleep(&(struct timespec){0, 50000}, NULL);
+        }
+    }
+    if (e != MPI_SUCCESS) {
+        MPI_Error_string(e, why, &len);
+        fprintf(stderr,
+                "okto-train: rank %d of %d: the gradient all-reduce of step %ld failed: "
+                "%s; aborting every rank\n",
+                DP.rank, DP.size, step + 1, why);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+        return 1;
+    }
+    return 0;
+#else
+    (void)buf, (void)n, (void)timeout, (void)step;
+    return 0;
+#endif
+}
+
+/* After a step graph's backward: the gradients (and *loss, and *stop) averaged over the ranks,
+ * back in the arena, then the update graph. */
+/* Test hooks (tests/test_train_mpi.sh): OKTO_TRAIN_DP_FAULT="die:RANK:STEP" kills that rank
+ * (SIGKILL) before the all-reduce of that step; "stall:RANK:STEP" makes it sleep there. */
+static void dp_fault(long step)
+{
+    const char *e = getenv("OKTO_TRAIN_DP_FAULT");
+    char kind[8];
+    int rank;
+    long at;
+    if (!e || sscanf(e, "%7[a-z]:%d:%ld", kind, &rank, &at) != 3 || rank != DP.rank ||
+        at != step + 1)
+        return;
+    fprintf(stderr, "okto-train: rank %d: OKTO_TRAIN_DP_FAULT: %s at step %ld\n", rank, kind, at);
+    if (!strcmp(kind, "die"))
+        raise(SIGKILL);
+    for (;;)
+        nanosleep(&(struct timespec){1, 0}, NULL);
+}
+
+static okto_status dp_step(okto_nn *nn, okto_graph *update, double timeout, long step, float *loss,
+                           int *stop)
+{
+    dp_fault(step);
+    okto_tensor *ga = okto_nn_grad_arena(nn);
+    size_t n = okto_tensor_numel(ga);
+    if (!DP.buf) {
+        if (!(DP.buf = malloc((n + 2) * sizeof *DP.buf)))
+            return OKTO_ENOMEM;
+        DP.n = n;
+    }
+    okto_status s = okto_tensor_read(ga, DP.buf);
+    if (s != OKTO_OK)
+        return s;
+    DP.buf[n] = *loss;
+    DP.buf[n + 1] = (float)*stop;
+    if (dp_allreduce(DP.buf, n + 2, timeout, step))
+        return OKTO_EINVAL;
+    float inv = 1.0f / (float)DP.size;
+    for (size_t i = 0; i <= n; i++)
+        DP.buf[i] *= inv;
+    *loss = DP.buf[n];
+    *stop = DP.buf[n + 1] > 0;
+    if ((s = okto_tensor_write(ga, DP.buf)) != OKTO_OK)
+        return s;
+    return okto_graph_run(update);
+}
+
+/* The all-reduce inside the step graph (--dp-overlap 1): one okto_host_task per parameter's
+ * gradient, recorded last parameter first (the order the backward finishes them), chained by a
+ * token tensor so they run in that order on every rank. Each task's callback marks its bucket
+ * ready; one worker thread all-reduces the buckets in that fixed order (MPI collectives must be
+ * called in the same order on every rank) and completes each task's user event, after which
+ * okto writes the averaged gradient back and the update, which reads them all, may start. The
+ * rest of the backward runs meanwhile. */
+typedef struct dp_bucket {
+    float *host;
+    size_t n;
+    cl_event finish;
+    int ready;
+} dp_bucket;
+
+typedef struct dp_worker {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    dp_bucket *b;
+    int nb, stop, started;
+    double timeout;
+    long step;
+    okto_tensor *token;
+} dp_worker;
+static dp_worker DW = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void dp_bucket_ready(void *user, cl_event finish)
+{
+    dp_bucket *b = user;
+    pthread_mutex_lock(&DW.lock);
+    b->finish = finish;
+    b->ready = 1;
+    pthread_cond_broadcast(&DW.cond);
+    pthread_mutex_unlock(&DW.lock);
+}
+
+static void *dp_worker_main(void *arg)
+{
+    (void)arg;
+    for (;;)
+        for (int k = 0; k < DW.nb; k++) {
+            pthread_mutex_lock(&DW.lock);
+            while (!DW.b[k].ready && !DW.stop)
+                pthread_cond_wait(&DW.cond, &DW.lock);
+            if (DW.stop) {
+                pthread_mutex_unlock(&DW.lock);
+                return NULL;
+            }
+            dp_bucket *b = &DW.b[k];
+            cl_event fin = b->finish;
+            long step = DW.step;
+            b->ready = 0;
+            pthread_mutex_unlock(&DW.lock);
+            dp_allreduce(b->host, b->n, DW.timeout, step); /* aborts every rank on failure */
+            float inv = 1.0f / (float)DP.size;
+            for (size_t i = 0; i < b->n; i++)
+                b->host[i] *= inv;
+            clSetUserEventStatus(fin, CL_COMPLETE);
+            clReleaseEvent(fin);
+        }
+}
+
+static okto_status dp_record(okto_context *ctx, okto_graph *g, okto_nn *nn, double timeout)
+{
+    int np = okto_nn_param_count(nn);
+    okto_status s = OKTO_OK;
+    if (!DW.b) {
+        if (!(DW.b = calloc((size_t)np, sizeof *DW.b)))
+            return OKTO_ENOMEM;
+        DW.nb = np;
+        DW.timeout = timeout;
+        for (int k = 0; k < np && s == OKTO_OK; k++) {
+            okto_tensor *gt;
+            s = okto_nn_param_at(nn, np - 1 - k, NULL, NULL, &gt);
+            DW.b[k].n = s == OKTO_OK ? okto_tensor_numel(gt) : 0;
+            if (s == OKTO_OK && !(DW.b[k].host = malloc(DW.b[k].n * sizeof(float))))
+                s = OKTO_ENOMEM;
+        }
+        if (s == OKTO_OK)
+            s = okto_tensor_create(ctx, OKTO_F32, 1, (size_t[]){1}, &DW.token);
+        if (s == OKTO_OK && pthread_create(&DW.thread, NULL, dp_worker_main, NULL) != 0)
+            s = OKTO_ENOMEM;
+        DW.started = s == OKTO_OK;
+    }
+    for (int k = 0; k < np && s == OKTO_OK; k++) {
+        okto_tensor *gt;
+        if ((s = okto_nn_param_at(nn, np - 1 - k, NULL, NULL, &gt)) == OKTO_OK)
+            s = okto_host_task(g, gt, DW.b[k].host, dp_bucket_ready, &DW.b[k], DW.token);
+    }
+    return s;
+}
+
+static void dp_worker_stop(void)
+{
+    if (DW.started) {
+        pthread_mutex_lock(&DW.lock);
+        DW.stop = 1;
+        pthread_cond_broadcast(&DW.cond);
+        pthread_mutex_unlock(&DW.lock);
+        pthread_join(DW.thread, NULL);
+    }
+    for (int k = 0; k < DW.nb; k++)
+        free(DW.b[k].host);
+    free(DW.b);
+    okto_tensor_destroy(DW.token);
+    memset(&DW.b, 0, sizeof DW - offsetof(dp_worker, b));
 }
 
 /* ---- data ------------------------------------------------------------------------------------ */
@@ -573,6 +855,8 @@ static okto_status record_step(okto_context *ctx, okto_nn *nn, const run_cfg *r,
             s = okto_zip(st->g, total, total, loss, OKTO_ZIP_ADD);
     }
     st->end = okto_graph_task_count(st->g);
+    if (s == OKTO_OK && opt && DP.size > 1) /* overlapped all-reduce: the update waits on it */
+        s = dp_record(ctx, st->g, nn, r->mpi_timeout);
     if (s == OKTO_OK && opt)
         s = okto_nn_update(st->g, nn, opt);
     if (s == OKTO_OK)
@@ -906,7 +1190,10 @@ static int train(okto_context *ctx, run_cfg *r, data *D, otu_st_file *ckpt, int 
     otu_progress prog;
     otu_watchdog wd;
     double *ms = NULL;
-    size_t B = (size_t)r->batch;
+    size_t B = (size_t)r->batch, Bl = B / (size_t)DP.size; /* global batch, this rank's slice */
+    okto_graph *update = NULL; /* data-parallel: the optimizer step, after the all-reduce */
+    float *gx = NULL;          /* data-parallel: the global batch, staged */
+    int32_t *gids = NULL, *glabels = NULL;
     okto_optim opt = okto_optim_default((okto_optim_kind)r->optimizer);
     opt.lr = (float)r->lr;
     opt.momentum = (float)r->momentum;
@@ -947,7 +1234,25 @@ static int train(okto_context *ctx, run_cfg *r, data *D, otu_st_file *ckpt, int 
         rc = bad("out of memory");
         goto done;
     }
-    OK(record_step(ctx, nn, r, B, &opt, &st));
+    /* data-parallel: the all-reduce inside the step (an update in it) or after it (none) */
+    int overlap = DP.size > 1 && r->dp_overlap && DP.thread_level >= DP_SERIALIZED;
+    OK(record_step(ctx, nn, r, Bl, DP.size > 1 && !overlap ? NULL : &opt, &st));
+    size_t len = row_len(r);
+    if (DP.size > 1 && !overlap) {
+        OK(okto_graph_create(ctx, &update));
+        if (r->sched != OKTO_SCHED_AUTO)
+            OK(okto_graph_set_sched(update, r->sched));
+        OK(okto_nn_update(update, nn, &opt));
+    }
+    if (DP.size > 1) {
+        gx = gpt ? NULL : malloc(B * len * sizeof *gx);
+        gids = gpt ? malloc(B * len * sizeof *gids) : NULL;
+        glabels = malloc(B * (gpt ? len : 1) * sizeof *glabels);
+        if (!(gpt ? (void *)gids : (void *)gx) || !glabels) {
+            rc = bad("out of memory");
+            goto done;
+        }
+    }
     if (gpt) {
         if (r->holdout > 0)
             OK(text_eval_init(ctx, nn, r, D, &ev));
@@ -973,23 +1278,55 @@ static int train(okto_context *ctx, run_cfg *r, data *D, otu_st_file *ckpt, int 
     double t0 = now_s(), epoch_loss = 0;
     long step = 0, in_epoch = 0, epoch = 0;
     otu_progress_start(&prog);
-    while (step < total) {
-        if (r->time_limit > 0 && now_s() - t0 > r->time_limit)
-            break;
+    int stop = 0;
+    while (step < total && !stop) {
+        if (r->time_limit > 0 && now_s() - t0 > r->time_limit) {
+            if (DP.size == 1)
+                break;
+            stop = 1; /* data-parallel: the ranks stop together, after this step's all-reduce */
+        }
+        /* every rank draws the same global batch (the same seed) and keeps its slice */
+        int32_t *ids = DP.size > 1 ? gids : st.ids, *labels = DP.size > 1 ? glabels : st.labels;
+        float *x = DP.size > 1 ? gx : st.x;
         if (gpt) {
-            otu_token_batch(&rng, D->text.tokens, D->split, r->model.context, B, st.ids,
-                            st.labels);
+            otu_token_batch(&rng, D->text.tokens, D->split, r->model.context, B, ids, labels);
         } else {
             const size_t *rows;
             size_t n = otu_batcher_next(&bt, &rows);
             if (!n)
                 n = otu_batcher_next(&bt, &rows); /* the next epoch's first batch */
-            otu_dataset_gather(&D->d, rows, n, st.x, st.labels);
+            otu_dataset_gather(&D->d, rows, n, x, labels);
+        }
+        if (DP.size > 1) {
+            size_t r0 = Bl * (size_t)DP.rank, per = gpt ? len : 1;
+            if (gpt)
+                memcpy(st.ids, gids + r0 * len, Bl * len * sizeof *st.ids);
+            else
+                memcpy(st.x, gx + r0 * len, Bl * len * sizeof *st.x);
+            memcpy(st.labels, glabels + r0 * per, Bl * per * sizeof *st.labels);
         }
         OK(okto_nn_set_lr(nn, okto_lr_schedule((float)r->lr, (float)r->min_lr, r->warmup, total,
                                                step)));
         double ts = now_s();
+        if (overlap) {
+            pthread_mutex_lock(&DW.lock);
+            DW.step = step;
+            pthread_mutex_unlock(&DW.lock);
+        }
         OK(okto_graph_run(st.g));
+        if (overlap) {
+            /* the gradients were all-reduced inside the step: the loss and the stop flag now */
+            float two[2] = {st.loss_host, (float)stop};
+            dp_fault(step);
+            if (dp_allreduce(two, 2, r->mpi_timeout, step)) {
+                rc = 1;
+                goto done;
+            }
+            st.loss_host = two[0] / (float)DP.size;
+            stop = two[1] > 0;
+        } else if (DP.size > 1) {
+            OK(dp_step(nn, update, r->mpi_timeout, step, &st.loss_host, &stop));
+        }
         ms[step] = 1e3 * (now_s() - ts);
         double loss = st.loss_host;
         res->losses[step++] = loss;
@@ -1060,10 +1397,15 @@ generate_and_save:
         goto done;
 done:
     free(ms);
+    okto_graph_destroy(update);
+    free(gx);
+    free(gids);
+    free(glabels);
     if (gpt && ev.st.g)
         text_eval_free(&ev);
     otu_batcher_free(&bt);
     free_step(&st, (int)r->micro);
+    dp_worker_stop();
     okto_nn_destroy(nn);
     return rc;
 }
@@ -1083,6 +1425,8 @@ int main(int argc, char **argv)
     okto_context *ctx = NULL;
     result res = {0}, seq = {0};
     run_cfg r = {0};
+    if (dp_init(&argc, &argv) != 0)
+        return 2;
     char **argv2 = malloc((size_t)(argc + 1) * sizeof *argv2);
     if (!argv2 || otu_config_create(&scan) != OTU_OK || otu_config_create(&c) != OTU_OK)
         goto out;
@@ -1138,6 +1482,14 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (DP.size > 1 && r.batch % DP.size) {
+        rc = bad("batch %ld does not split into %d equal slices (one per rank)", r.batch, DP.size);
+        goto out;
+    }
+    if (DP.rank > 0 && !freopen("/dev/null", "w", stdout)) { /* rank 0 prints */
+        rc = bad("rank %d: cannot silence stdout", DP.rank);
+        goto out;
+    }
     okto_config oc;
     okto_config_init(&oc);
     if (r.lanes)
@@ -1153,7 +1505,10 @@ int main(int argc, char **argv)
                okto_model_name(r.model.kind), r.data ? r.data : OTU_LICENSES_DIR, r.batch, r.micro,
                r.lr, r.optimizer == OKTO_OPTIM_SGD ? "sgd" : "adamw",
                (unsigned long long)r.seed);
-    rc = train(ctx, &r, &D, ckpt, 0, &res);
+    if (DP.size > 1)
+        fprintf(stderr, "okto-train: rank %d of %d: %ld of each batch of %ld rows\n", DP.rank,
+                DP.size, r.batch / DP.size, r.batch);
+    rc = train(ctx, &r, &D, ckpt, DP.rank > 0, &res); /* rank 0 alone prints and saves */
     if (rc == 0 && r.compare && !r.check && !r.eval) {
         run_cfg q = r;
         q.sched = OKTO_SCHED_SEQUENTIAL;
@@ -1210,5 +1565,7 @@ out:
     otu_config_destroy(scan);
     otu_config_destroy(c);
     free(argv2);
+    free(DP.buf);
+    dp_finish();
     return rc;
 }

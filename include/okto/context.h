@@ -52,6 +52,7 @@ typedef enum okto_log_level {
 
 #define OKTO_MAX_COMPUTE_LANES 64
 #define OKTO_MAX_COPY_LANES 4
+#define OKTO_MAX_DEVICES 8 /* devices of one context */
 
 /* Set by okto_config_init. `size` must be sizeof(okto_config) of the header the caller was
  * compiled with, so a program built against an older okto_config is refused, not misread. */
@@ -59,6 +60,12 @@ typedef struct okto_config {
     size_t size;             /* sizeof(okto_config); okto_config_init sets it */
     int device_index;        /* index as okto-probe prints it; -1 = automatic */
     char device_name[128];   /* case-insensitive substring of the device name; "" = automatic */
+    /* Several devices of one platform in one context: ndevices = 0 is one device (the two
+     * fields above), -1 every device of the platform of the device the fields above pick
+     * (OKTO_DEVICE=all), n > 0 the indices devices[0..n) (OKTO_DEVICE=0,1). The first is the
+     * context's first device; compute_lanes and copy_lanes are then per device. */
+    int ndevices;
+    int devices[OKTO_MAX_DEVICES];
     int compute_lanes;       /* 1..64; 0 = automatic (the rule in okto_device_lanes) */
     int copy_lanes;          /* 0..4; -1 = automatic */
     int subdevices;          /* CPU devices: 1 = one sub-device per compute lane, 0 = all lanes
@@ -75,14 +82,16 @@ typedef struct okto_config {
     char env_error[256];
 } okto_config;
 
-/* Defaults, then the environment: OKTO_DEVICE, OKTO_LANES, OKTO_SUBDEVICES, OKTO_INORDER,
+/* Defaults, then the environment: OKTO_DEVICE (an index, a name substring, a list of indices
+ * "0,1" or "all"), OKTO_LANES, OKTO_SUBDEVICES, OKTO_INORDER,
  * OKTO_SCHED, OKTO_LOG, OKTO_TRACE. */
 OKTO_API void okto_config_init(okto_config *cfg);
 
 /* cfg NULL means okto_config_init's result. *out is the new context, or NULL on failure. */
 OKTO_API okto_status okto_context_create(const okto_config *cfg, okto_context **out);
 /* Wraps the caller's context and device. okto retains them for its lifetime and releases them
- * when done; the caller keeps its own references. Lanes are queues on this device. */
+ * when done; the caller keeps its own references. Lanes are queues on this device (one device:
+ * config.ndevices is ignored here). */
 OKTO_API okto_status okto_context_create_from_cl(cl_context cl_ctx, cl_device_id device,
                                                  const okto_config *cfg, okto_context **out);
 /* Drops the caller's reference (see the top of this file). NULL is OK. */
@@ -96,6 +105,12 @@ OKTO_API int okto_context_in_order(const okto_context *ctx);
 OKTO_API cl_context okto_context_cl(const okto_context *ctx);   /* interop; not retained */
 OKTO_API cl_device_id okto_context_device(const okto_context *ctx);
 OKTO_API okto_sched okto_context_sched(const okto_context *ctx);
+/* Several devices: how many the context runs on (1 for a one-device context), device i
+ * (0 = okto_context_device), and the device index of lane i (compute lanes, then copy lanes:
+ * compute lanes are grouped by device). */
+OKTO_API int okto_context_device_count(const okto_context *ctx);
+OKTO_API cl_device_id okto_context_device_at(const okto_context *ctx, int i);
+OKTO_API int okto_context_lane_device(const okto_context *ctx, int lane);
 
 /* Devices as okto numbers them: every device of every platform, platforms in ICD order. */
 typedef struct okto_device_info {

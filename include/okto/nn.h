@@ -67,6 +67,10 @@ OKTO_API int okto_nn_param_count(const okto_nn *nn);
  * gradient (what okto_nn_backward writes); any out pointer may be NULL. */
 OKTO_API okto_status okto_nn_param_at(const okto_nn *nn, int i, const char **name,
                                       okto_tensor **param, okto_tensor **grad);
+/* Every parameter's gradient in one 1-D tensor (each gradient at its parameter's place, padding
+ * between them kept zero): what data-parallel training all-reduces between the backward and the
+ * update. The nn's own (do not destroy it); NULL before the parameters are allocated. */
+OKTO_API okto_tensor *okto_nn_grad_arena(const okto_nn *nn);
 /* Total parameter elements. */
 OKTO_API size_t okto_nn_numel(const okto_nn *nn);
 /* Parameter i's optimizer state (float32, its shape): AdamW's first and second moments, or

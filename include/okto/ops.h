@@ -37,6 +37,18 @@ OKTO_API okto_status okto_scale(okto_graph *g, okto_tensor *x, float alpha);
  * okto_graph_wait returns. */
 OKTO_API okto_status okto_upload(okto_graph *g, okto_tensor *t, const void *src);
 OKTO_API okto_status okto_download(okto_graph *g, void *dst, const okto_tensor *t);
+/* A host step inside the graph (a copy-lane task): once the tasks before it that touch t are
+ * done, t (contiguous) is read into host (numel elements of t's dtype), then fn(user, finish)
+ * is called on an OpenCL callback thread; it must return quickly and, from any thread, complete
+ * the user event `finish` (clSetUserEventStatus: CL_COMPLETE, or a negative error that fails
+ * the run) and release it. Then host is written back to t, and the tasks after it that touch t
+ * run. The rest of the graph runs on meanwhile: what data-parallel training uses to all-reduce
+ * each gradient while the backward goes on. order (may be NULL): a tensor every host task of a
+ * sequence names, which makes them run one after another in recording order (no data of it
+ * moves). host must stay valid until okto_graph_wait returns. */
+typedef void (*okto_host_fn)(void *user, cl_event finish);
+OKTO_API okto_status okto_host_task(okto_graph *g, okto_tensor *t, void *host, okto_host_fn fn,
+                                    void *user, okto_tensor *order);
 
 /* ---- matmul -------------------------------------------------------------------------------- */
 enum {

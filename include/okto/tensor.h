@@ -86,6 +86,12 @@ OKTO_API okto_status okto_tensor_expand(const okto_tensor *t, int rank, const si
 
 /* ---- queries (0 or OKTO_F32 for a NULL tensor) -------------------------------------------- */
 OKTO_API int okto_tensor_rank(const okto_tensor *t);
+/* The tensor's home device in a multi-device context (okto_context_device_at): the device of
+ * the first task that wrote it, else the context's first device (0). On a platform whose
+ * devices share one cl_context's buffers (PoCL, and OpenCL generally) a task on another device
+ * still reads it: the runtime moves the data; the home is what the planner and okto-probe
+ * report. */
+OKTO_API int okto_tensor_device(const okto_tensor *t);
 OKTO_API size_t okto_tensor_dim(const okto_tensor *t, int dim);         /* 0 if out of range */
 OKTO_API int64_t okto_tensor_stride(const okto_tensor *t, int dim);     /* in elements */
 OKTO_API okto_dtype okto_tensor_dtype(const okto_tensor *t);

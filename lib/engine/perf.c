@@ -24,9 +24,10 @@ struct okto__perf_model {
     atomic_uint version; /* bumped when an estimate moves enough to re-plan */
     /* Measured cost of a dependency that crosses lanes: from the end of the task waited for
      * to the start of the task waiting, when nothing else held it back. [0] between compute
-     * lanes, [1] to or from a copy lane. */
-    double hop_ms[2];
-    int hop_n[2];
+     * lanes of one device, [1] to or from a copy lane, [2] between compute lanes of two
+     * devices. */
+    double hop_ms[3];
+    int hop_n[3];
 };
 
 okto__perf_model *okto__perf_create(void)
@@ -35,7 +36,7 @@ okto__perf_model *okto__perf_create(void)
     if (!m)
         return NULL;
     pthread_mutex_init(&m->lock, NULL);
-    m->hop_ms[0] = m->hop_ms[1] = OKTO__HOP_DEFAULT_MS;
+    m->hop_ms[0] = m->hop_ms[1] = m->hop_ms[2] = OKTO__HOP_DEFAULT_MS;
     atomic_init(&m->version, 0);
     return m;
 }
@@ -51,12 +52,13 @@ void okto__perf_destroy(okto__perf_model *m)
 
 unsigned okto__perf_version(const okto_context *ctx) { return atomic_load(&ctx->perf->version); }
 
-void okto__perf_hops(okto_context *ctx, double hop[2])
+void okto__perf_hops(okto_context *ctx, double hop[3])
 {
     okto__perf_model *m = ctx->perf;
     pthread_mutex_lock(&m->lock);
     hop[0] = m->hop_ms[0];
     hop[1] = m->hop_ms[1];
+    hop[2] = m->hop_ms[2];
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -92,17 +94,33 @@ static perf_entry *find(okto__perf_model *m, uint64_t key, int insert)
     return &m->slots[j];
 }
 
-double okto__task_estimate(okto_context *ctx, const okto__task *t)
+/* A task's key on device dev: device 0 keeps the task's own key (what one-device contexts
+ * always used), the others mix their index in, so each device's durations are its own. */
+static uint64_t dev_key(uint64_t key, int dev)
 {
-    okto__perf_model *m = ctx->perf;
+    if (dev == 0)
+        return key;
+    key ^= (uint64_t)dev * 0x9e3779b97f4a7c15ull;
+    key *= 1099511628211ull;
+    return key ? key : 1;
+}
+
+static double measured(okto__perf_model *m, uint64_t key)
+{
     double ms = -1;
-    if (t->into)
-        return 0; /* batched into another task (engine/optimize.c) */
     pthread_mutex_lock(&m->lock);
-    perf_entry *e = find(m, t->perf_key, 0);
+    perf_entry *e = find(m, key, 0);
     if (e && e->samples > 0)
         ms = e->ms;
     pthread_mutex_unlock(&m->lock);
+    return ms;
+}
+
+double okto__task_estimate(okto_context *ctx, const okto__task *t)
+{
+    if (t->into)
+        return 0; /* batched into another task (engine/optimize.c) */
+    double ms = measured(ctx->perf, t->perf_key);
     if (ms >= 0)
         return ms > 1e-6 ? ms : 1e-6;
     /* Not measured yet: flops at the device's rough rate (a lane's share of it when lanes
@@ -110,6 +128,19 @@ double okto__task_estimate(okto_context *ctx, const okto__task *t)
     double share = ctx->nsub > 1 ? (double)ctx->nsub : 1.0;
     return (double)t->flops / (ctx->dev.gflops_est / share * 1e6) +
            (double)t->bytes / (ctx->dev.gbps_est * 1e6) + 0.005;
+}
+
+double okto__task_estimate_on(okto_context *ctx, const okto__task *t, int dev)
+{
+    if (dev == 0)
+        return okto__task_estimate(ctx, t);
+    double ms = measured(ctx->perf, dev_key(t->perf_key, dev));
+    if (ms >= 0)
+        return ms > 1e-6 ? ms : 1e-6;
+    /* not measured there yet: the first device's figure at the two devices' rough ratio */
+    const okto__device *d0 = &ctx->dev, *d = &ctx->xdev[dev - 1];
+    double ratio = d->gflops_est > 0 ? d0->gflops_est / d->gflops_est : 1.0;
+    return okto__task_estimate(ctx, t) * ratio;
 }
 
 typedef struct span {
@@ -147,9 +178,10 @@ static int device_idle(const span *busy, int n, cl_ulong t0, cl_ulong t1)
 static int learn_hops(okto_graph *g, okto__perf_model *m)
 {
     const okto__plan *p = &g->plan;
-    int moved = 0, ncompute = g->ctx->ncompute;
-    double sum[2] = {0, 0};
-    int n[2] = {0, 0};
+    okto_context *ctx = g->ctx;
+    int moved = 0, ncompute = ctx->ncompute;
+    double sum[3] = {0, 0, 0};
+    int n[3] = {0, 0, 0};
     span *busy = malloc((size_t)(g->ntasks ? g->ntasks : 1) * sizeof *busy);
     if (!busy)
         return 0;
@@ -184,7 +216,9 @@ static int learn_hops(okto_graph *g, okto__perf_model *m)
                 }
             if (from >= 0 && from != l && ready >= prev_end && a > ready &&
                 device_idle(busy, merged, ready, a)) {
-                int c = l >= ncompute || from >= ncompute;
+                int c = l >= ncompute || from >= ncompute           ? 1
+                        : ctx->lanes[l].dev != ctx->lanes[from].dev ? 2
+                                                                    : 0;
                 sum[c] += (double)(a - ready) * 1e-6;
                 n[c]++;
             }
@@ -192,7 +226,7 @@ static int learn_hops(okto_graph *g, okto__perf_model *m)
         }
     }
     free(busy);
-    for (int c = 0; c < 2; c++) {
+    for (int c = 0; c < 3; c++) {
         if (!n[c])
             continue;
         double mean = sum[c] / n[c], old = m->hop_ms[c];
@@ -204,8 +238,8 @@ static int learn_hops(okto_graph *g, okto__perf_model *m)
     if (moved)
         okto__log(g->ctx, OKTO_LOG_INFO,
                   "lane hand-off measured: %.1f us between compute lanes, "
-                  "%.1f us to or from a copy lane",
-                  m->hop_ms[0] * 1e3, m->hop_ms[1] * 1e3);
+                  "%.1f us to or from a copy lane, %.1f us between devices",
+                  m->hop_ms[0] * 1e3, m->hop_ms[1] * 1e3, m->hop_ms[2] * 1e3);
     return moved;
 }
 
@@ -221,7 +255,8 @@ void okto__perf_learn(okto_graph *g)
         if (!okto__task_times(g, i, &a, &b))
             continue;
         double ms = (double)(b - a) * 1e-6;
-        perf_entry *e = find(m, g->tasks[i].perf_key, 1);
+        int dev = g->plan.single_queue ? 0 : g->ctx->lanes[g->plan.lane[i]].dev;
+        perf_entry *e = find(m, dev_key(g->tasks[i].perf_key, dev), 1);
         if (!e)
             break;
         if (e->samples == 0) {

@@ -334,6 +334,21 @@ static okto_status run_prepare(okto_graph *g, cl_uint nwait)
 
 /* The graph's storages are in use by this run: EBUSY (and nothing taken) if one of them is in
  * a blocking transfer. */
+/* Several devices: a storage's home is the device of the first task that writes it. */
+static void set_homes(okto_graph *g)
+{
+    for (int i = 0; i < g->ntasks; i++) {
+        const okto__task *t = &g->tasks[i];
+        int dev = g->ctx->lanes[g->plan.lane[i]].dev;
+        for (uint32_t a = 0; a < t->nacc; a++) {
+            const okto__access *x = &g->acc[t->acc + a];
+            int unset = 0;
+            if (x->mode & OKTO__W)
+                atomic_compare_exchange_strong(&g->stores[x->store].st->home, &unset, dev + 1);
+        }
+    }
+}
+
 static okto_status take_storages(okto_graph *g)
 {
     for (int i = 0; i < g->nstores; i++) {
@@ -385,6 +400,8 @@ okto_status okto__launch(okto_graph *g, cl_uint nwait, const cl_event *wait, cl_
         g->planned = 0;
         return s;
     }
+    if (ctx->ndev > 1 && !g->plan.single_queue)
+        set_homes(g);
     okto__run *r = &g->run;
     if (nwait) {
         if (!(r->ext_wait = malloc(nwait * sizeof *r->ext_wait)))

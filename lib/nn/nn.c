@@ -266,6 +266,8 @@ int okto_nn_param_count(const okto_nn *nn)
     return nn ? nn->np : 0;
 }
 
+okto_tensor *okto_nn_grad_arena(const okto_nn *nn) { return nn ? nn->garena : NULL; }
+
 size_t okto_nn_numel(const okto_nn *nn)
 {
     size_t n = 0;

@@ -59,7 +59,7 @@ static int plan(okto_graph *g, okto__plan *p)
      * topological */
     qsort(ix, (size_t)n, sizeof *ix, by_rank);
 
-    double avail[OKTO__MAX_LANES] = {0}, hop[2];
+    double avail[OKTO__MAX_LANES] = {0}, hop[3];
     okto__perf_hops(ctx, hop);
     for (int k = 0; k < n; k++) {
         int i = ix[k].task;
@@ -74,6 +74,11 @@ static int plan(okto_graph *g, okto__plan *p)
             first = 0;
             ncand = ctx->ncompute;
         }
+        /* several devices: the task's cost on each (measured there), and a hand-off between
+         * compute lanes of two devices at its own measured price */
+        double on[OKTO_MAX_DEVICES];
+        for (int dv = 0; dv < ctx->ndev; dv++)
+            on[dv] = dv == 0 ? cost[i] : okto__task_estimate_on(ctx, t, dv);
         int best = first;
         double best_eft = INFINITY;
         for (int l = first; l < first + ncand; l++) {
@@ -82,12 +87,15 @@ static int plan(okto_graph *g, okto__plan *p)
                 int dl = p->lane[d[e]];
                 double ready = finish[d[e]];
                 if (dl != l)
-                    ready += hop[dl >= ctx->ncompute || l >= ctx->ncompute];
+                    ready += hop[dl >= ctx->ncompute || l >= ctx->ncompute ? 1
+                                 : ctx->lanes[dl].dev != ctx->lanes[l].dev ? 2
+                                                                           : 0];
                 if (ready > est)
                     est = ready;
             }
-            if (est + cost[i] < best_eft) {
-                best_eft = est + cost[i];
+            double c = on[ctx->lanes[l].dev];
+            if (est + c < best_eft) {
+                best_eft = est + c;
                 best = l;
             }
         }
