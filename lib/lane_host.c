@@ -16,8 +16,10 @@
  *      wait on like any other. The first map's event is the task's start (okto__task_times).
  * The lane thread is busy while the BLAS runs; another lane's thread keeps enqueueing meanwhile
  * (the plan spreads a big product's row panels over the lanes, so two panels run side by side).
- * A dependency that failed skips the call: the task's event is then a user event in the error
- * state, so okto_graph_wait reports the task that failed first, as for device tasks.
+ * A dependency that failed (the maps' wait fails) skips the call and fails the task as a device
+ * task whose enqueue failed: the run stops enqueueing, drains, and names this task and the wait.
+ * Every unmap waits for its map, and a failed task waits for its unmaps, so nothing of it still
+ * runs once the run has returned.
  *
  * Threads. The BLAS runs with OKTO_HOST_THREADS threads per task (default 1): PoCL's workers
  * and OpenBLAS's own threads spinning on the same cores measured slower than one BLAS thread
@@ -158,12 +160,15 @@ cl_int okto__host_sgemm(const okto__exec *x, const okto__host_gemm *g)
                         (int)g->ldc);
     }
 unmap:;
+    /* each unmap waits for its map: on an out-of-order queue an unmap could otherwise run while
+     * a map that failed to be waited for is still copying (seen as a crash in PoCL's map) */
     cl_uint nu = 0;
     for (int i = 0; i < 3; i++) {
         if (!p[i])
             continue;
         cl_event e = NULL;
-        cl_int uerr = clEnqueueUnmapMemObject(q, mem[i], p[i], 0, NULL, &e);
+        cl_int uerr = clEnqueueUnmapMemObject(q, mem[i], p[i], mev[i] ? 1 : 0,
+                                              mev[i] ? &mev[i] : NULL, &e);
         if (uerr == CL_SUCCESS)
             uev[nu++] = e;
         else if (err == CL_SUCCESS && werr == CL_SUCCESS) {
@@ -171,27 +176,25 @@ unmap:;
             call = "clEnqueueUnmapMemObject";
         }
     }
-    if (err == CL_SUCCESS && werr == CL_SUCCESS) {
+    if (err == CL_SUCCESS && werr != CL_SUCCESS) {
+        /* a dependency failed, or the wait did: the task fails as a device task whose enqueue
+         * failed, and the run drains */
+        err = werr;
+        call = "clWaitForEvents";
+    }
+    if (err == CL_SUCCESS) {
         err = clEnqueueMarkerWithWaitList(q, nu, nu ? uev : NULL, x->done);
         if (err != CL_SUCCESS) {
             *x->done = NULL;
             call = "clEnqueueMarkerWithWaitList";
         }
-    } else if (err == CL_SUCCESS) {
-        /* a dependency failed (or the wait did): the task's event carries the failure, and the
-         * run names the task whose own event failed first */
-        cl_event u = clCreateUserEvent(x->ctx->cl, &err);
-        if (err == CL_SUCCESS) {
-            clSetUserEventStatus(u, werr < 0 ? werr : CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST);
-            *x->done = u;
-        } else {
-            call = "clCreateUserEvent";
-        }
     }
-    for (cl_uint i = 0; i < nu; i++)
-        drop(&uev[i]);
     /* the unmaps and the marker must reach the device before another lane waits on them */
     clFlush(q);
+    if (err != CL_SUCCESS && nu)
+        clWaitForEvents(nu, uev); /* nothing of this task may still run when the run returns */
+    for (cl_uint i = 0; i < nu; i++)
+        drop(&uev[i]);
     if (err == CL_SUCCESS && x->start && mev[0]) {
         *x->start = mev[0];
         mev[0] = NULL;
