@@ -1,25 +1,25 @@
 /* lib/lane_host.c: the host lane: tasks that a lane thread runs on the CPU itself with the
  * system's CBLAS (OpenBLAS), on the device's own buffers, mapped without a copy.
  *
- * Where. Only on CPU devices (PoCL): their buffers live in host memory, so a map is a pointer,
- * not a copy, and the BLAS runs on the same cores the device would. A build without CBLAS has
+ * Where. Only on CPU devices (PoCL): their buffers are host memory, and the BLAS runs on the
+ * same cores the device would. A build without CBLAS has
  * no host lane (okto_host_blas() returns NULL, okto-probe says so); OKTO_HOST_LANE=0 or
  * config.host_lane = 0 turns it off.
  *
  * How a host task joins the graph. It runs on the thread of the lane the plan gave it, in that
  * lane's place in the order, so the dependency rules are the device tasks' own:
- *   1. it maps its operands on the lane's queue with the task's wait list (non-blocking), so the
- *      maps complete when the task's dependencies have (and, on an in-order lane, the lane's
- *      earlier commands), then waits for the maps on the host;
- *   2. calls cblas_sgemm on the mapped pointers (a batch: one call per product);
- *   3. unmaps, and a marker after the unmaps is the task's event, which later tasks of any lane
- *      wait on like any other. The first map's event is the task's start (okto__task_times).
+ *   1. a marker with the task's wait list on the lane's queue, waited for on the host: the
+ *      task's dependencies have completed (the marker's event is the task's start);
+ *   2. cblas_sgemm on the storages' memory (a batch: one call per product);
+ *   3. a marker enqueued after the call is the task's event, which later tasks of any lane
+ *      wait on like any other.
+ * The storages are host memory okto allocated and gave the device as CL_MEM_USE_HOST_PTR
+ * (lib/tensor.c), which a CPU device computes in place: there is nothing to copy or map.
+ * Tensors over a caller's cl_mem have no such memory, and their matmuls stay on the device.
  * The lane thread is busy while the BLAS runs; another lane's thread keeps enqueueing meanwhile
  * (the plan spreads a big product's row panels over the lanes, so two panels run side by side).
- * A dependency that failed (the maps' wait fails) skips the call and fails the task as a device
- * task whose enqueue failed: the run stops enqueueing, drains, and names this task and the wait.
- * Every unmap waits for its map, and a failed task waits for its unmaps, so nothing of it still
- * runs once the run has returned.
+ * A dependency that failed (the wait fails) skips the call and fails the task as a device task
+ * whose enqueue failed: the run stops enqueueing, drains, and names this task and the wait.
  *
  * Threads. The BLAS runs with OKTO_HOST_THREADS threads per task (default 1): PoCL's workers
  * and OpenBLAS's own threads spinning on the same cores measured slower than one BLAS thread
@@ -82,23 +82,6 @@ void okto__host_lane_init(okto_context *ctx)
 #endif
 }
 
-/* The elements a stored matrix (rows x cols, row stride ld) spans, over count products stepping
- * by stride. */
-static size_t extent(size_t rows, size_t cols, size_t ld, size_t count, size_t stride)
-{
-    if (rows == 0 || cols == 0)
-        return 0;
-    return (rows - 1) * ld + cols + (count ? count - 1 : 0) * stride;
-}
-
-static void drop(cl_event *e)
-{
-    if (*e) {
-        clReleaseEvent(*e);
-        *e = NULL;
-    }
-}
-
 cl_int okto__host_sgemm(const okto__exec *x, const okto__host_gemm *g)
 {
 #ifndef OKTO_HAVE_CBLAS
@@ -108,101 +91,42 @@ cl_int okto__host_sgemm(const okto__exec *x, const okto__host_gemm *g)
     return CL_INVALID_OPERATION;
 #else
     cl_command_queue q = x->queue;
-    /* operands: c, a, b; a's and b's stored matrices are m x k / k x n or their transposes */
-    cl_mem mem[3] = {g->c, g->a, g->b};
-    size_t off[3] = {g->co, g->ao, g->bo};
-    size_t span[3] = {extent(g->m, g->n, g->ldc, g->count, g->sc),
-                      g->ta ? extent(g->k, g->m, g->lda, g->count, g->sa)
-                            : extent(g->m, g->k, g->lda, g->count, g->sa),
-                      g->tb ? extent(g->n, g->k, g->ldb, g->count, g->sb)
-                            : extent(g->k, g->n, g->ldb, g->count, g->sb)};
-    cl_map_flags flags[3] = {g->beta == 0.0f ? CL_MAP_WRITE : CL_MAP_READ | CL_MAP_WRITE,
-                             CL_MAP_READ, CL_MAP_READ};
-    void *p[3] = {NULL, NULL, NULL};
-    cl_event mev[3] = {NULL, NULL, NULL}, uev[3] = {NULL, NULL, NULL};
-    cl_int err = CL_SUCCESS, werr = CL_SUCCESS;
-    const char *call = NULL;
-    int nmapped = 0;
-    for (int i = 0; i < 3; i++) {
-        if (span[i] == 0)
-            continue;
-        p[i] = clEnqueueMapBuffer(q, mem[i], CL_FALSE, flags[i], off[i] * sizeof(float),
-                                  span[i] * sizeof(float), x->nwait, x->nwait ? x->wait : NULL,
-                                  &mev[i], &err);
-        if (err != CL_SUCCESS) {
-            p[i] = NULL;
-            mev[i] = NULL;
-            call = "clEnqueueMapBuffer";
-            goto unmap;
-        }
-        nmapped++;
+    cl_event start = NULL;
+    const char *call = "clEnqueueMarkerWithWaitList";
+    /* the marker completes when the task's dependencies have (and, on an in-order lane, the
+     * lane's earlier commands) */
+    cl_int err = clEnqueueMarkerWithWaitList(q, x->nwait, x->nwait ? x->wait : NULL, &start);
+    if (err == CL_SUCCESS) {
+        call = "clWaitForEvents";
+        err = clWaitForEvents(1, &start);
     }
-    {
-        cl_event wl[3];
-        cl_uint nw = 0;
-        for (int i = 0; i < 3; i++)
-            if (mev[i])
-                wl[nw++] = mev[i];
-        werr = nw ? clWaitForEvents(nw, wl) : CL_SUCCESS;
-    }
-    if (werr == CL_SUCCESS && g->m && g->n) {
+    if (err == CL_SUCCESS && g->m && g->n) {
 #ifdef OKTO_HAVE_OPENBLAS
         if (openblas_get_num_threads() != x->ctx->host_lane)
             openblas_set_num_threads(x->ctx->host_lane);
 #endif
-        const float *a = p[1], *b = p[2];
-        float *c = p[0];
         for (size_t i = 0; i < g->count; i++)
             cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
                         g->tb ? CblasTrans : CblasNoTrans, (int)g->m, (int)g->n, (int)g->k,
-                        g->alpha, a ? a + i * g->sa : NULL, (int)g->lda,
-                        b ? b + i * g->sb : NULL, (int)g->ldb, g->beta, c + i * g->sc,
-                        (int)g->ldc);
-    }
-unmap:;
-    /* each unmap waits for its map: on an out-of-order queue an unmap could otherwise run while
-     * a map that failed to be waited for is still copying (seen as a crash in PoCL's map) */
-    cl_uint nu = 0;
-    for (int i = 0; i < 3; i++) {
-        if (!p[i])
-            continue;
-        cl_event e = NULL;
-        cl_int uerr = clEnqueueUnmapMemObject(q, mem[i], p[i], mev[i] ? 1 : 0,
-                                              mev[i] ? &mev[i] : NULL, &e);
-        if (uerr == CL_SUCCESS)
-            uev[nu++] = e;
-        else if (err == CL_SUCCESS && werr == CL_SUCCESS) {
-            err = uerr;
-            call = "clEnqueueUnmapMemObject";
-        }
-    }
-    if (err == CL_SUCCESS && werr != CL_SUCCESS) {
-        /* a dependency failed, or the wait did: the task fails as a device task whose enqueue
-         * failed, and the run drains */
-        err = werr;
-        call = "clWaitForEvents";
+                        g->alpha, g->a + g->ao + i * g->sa, (int)g->lda,
+                        g->b + g->bo + i * g->sb, (int)g->ldb, g->beta,
+                        g->c + g->co + i * g->sc, (int)g->ldc);
     }
     if (err == CL_SUCCESS) {
-        err = clEnqueueMarkerWithWaitList(q, nu, nu ? uev : NULL, x->done);
-        if (err != CL_SUCCESS) {
+        /* the task's event: a marker enqueued once the product is in memory (on an
+         * out-of-order queue it waits for nothing; the host wrote before enqueueing it) */
+        call = "clEnqueueMarkerWithWaitList";
+        err = clEnqueueMarkerWithWaitList(q, 0, NULL, x->done);
+        if (err != CL_SUCCESS)
             *x->done = NULL;
-            call = "clEnqueueMarkerWithWaitList";
-        }
+        else
+            clFlush(q); /* another lane may wait on it */
     }
-    /* the unmaps and the marker must reach the device before another lane waits on them */
-    clFlush(q);
-    if (err != CL_SUCCESS && nu)
-        clWaitForEvents(nu, uev); /* nothing of this task may still run when the run returns */
-    for (cl_uint i = 0; i < nu; i++)
-        drop(&uev[i]);
-    if (err == CL_SUCCESS && x->start && mev[0]) {
-        *x->start = mev[0];
-        mev[0] = NULL;
-    }
-    for (int i = 0; i < 3; i++)
-        drop(&mev[i]);
-    (void)nmapped;
-    if (err != CL_SUCCESS && call && x->call)
+    if (err == CL_SUCCESS && x->start)
+        *x->start = start;
+    else if (start)
+        clReleaseEvent(start);
+    if (err != CL_SUCCESS && x->call)
         *x->call = call;
     return err;
 #endif

@@ -92,13 +92,14 @@ typedef struct gemm_call {
     cl_mem a, b, c;
     size_t ao, lda, bo, ldb, co, ldc;
     int host; /* the host lane's CBLAS, not CLBlast (lib/lane_host.c) */
+    float *ha, *hb, *hc; /* host: the storages' memory (okto__storage.host) */
 } gemm_call;
 
 static okto__host_gemm host_call(const gemm_call *g, size_t count, size_t sa, size_t sb, size_t sc)
 {
-    okto__host_gemm h = {g->ta, g->tb, g->m,  g->n,   g->k,   g->alpha, g->beta, g->a, g->b,
-                         g->c,  g->ao, g->lda, g->bo, g->ldb, g->co,    g->ldc,  count, sa,
-                         sb,    sc};
+    okto__host_gemm h = {g->ta,   g->tb, g->m,  g->n,   g->k,  g->alpha, g->beta, g->ha, g->hb,
+                         g->hc,   g->ao, g->lda, g->bo, g->ldb, g->co,   g->ldc,  count, sa,
+                         sb,      sc};
     return h;
 }
 
@@ -248,7 +249,11 @@ static okto_status gemm_f32(okto__rec *r, const okto_tensor *c, float alpha, con
                       B->ld,
                       c->st->base + c->offset,
                       ldc,
-                      okto__ctx_host_lane(r->ctx) > 0};
+                      okto__ctx_host_lane(r->ctx) > 0 && A->v.st->host &&
+                          B->v.st->host && c->st->host,
+                      A->v.st->host,
+                      B->v.st->host,
+                      c->st->host};
     int cmode = beta == 0.0f ? OKTO__W : OKTO__RW;
     double mnk = (double)m * (double)n * (double)k;
     int lanes = okto__ctx_compute_lanes(r->ctx);
@@ -289,6 +294,8 @@ static okto_status gemm_f32(okto__rec *r, const okto_tensor *c, float alpha, con
         pc.alpha = 1.0f;
         pc.beta = 0.0f;
         pc.c = partial.st->mem;
+        pc.hc = partial.st->host;
+        pc.host = base.host && pc.hc;
         pc.co = partial.st->base + (size_t)p * m * n;
         pc.ldc = n;
         pc.ao += sta ? k0 * A->ld : k0;
@@ -462,7 +469,10 @@ static okto_status record_clblast_batched(okto__rec *r, const okto_tensor *c, fl
     gemm_batch_call bc = {{ta ^ A->trans, tb ^ B->trans, m, n, k, alpha, beta, A->v.st->mem,
                            B->v.st->mem, c->st->mem, A->v.st->base + A->v.offset, A->ld,
                            B->v.st->base + B->v.offset, B->ld, c->st->base + c->offset,
-                           m == 1 ? n : (size_t)c->stride[2], okto__ctx_host_lane(r->ctx) > 0},
+                           m == 1 ? n : (size_t)c->stride[2],
+                           okto__ctx_host_lane(r->ctx) > 0 && A->v.st->host &&
+                               B->v.st->host && c->st->host,
+                           A->v.st->host, B->v.st->host, c->st->host},
                           0,
                           0,
                           0,
