@@ -1,8 +1,9 @@
 /* lib/lane_host.c: the host lane: tasks that a lane thread runs on the CPU itself with the
  * system's CBLAS (OpenBLAS), on the device's own buffers, mapped without a copy.
  *
- * Where. Only on CPU devices (PoCL): their buffers are host memory, and the BLAS runs on the
- * same cores the device would. A build without CBLAS has
+ * Where. Only on PoCL's CPU devices: their CL_MEM_USE_HOST_PTR buffers are computed in place
+ * (other drivers may keep a copy, which the spec allows), and the BLAS runs on the same cores
+ * the device would. A build without CBLAS has
  * no host lane (okto_host_blas() returns NULL, okto-probe says so); OKTO_HOST_LANE=0 or
  * config.host_lane = 0 turns it off.
  *
@@ -64,6 +65,14 @@ void okto__host_lane_init(okto_context *ctx)
     ctx->host_lane = 0;
 #ifdef OKTO_HAVE_CBLAS
     if (ctx->cfg.host_lane == 0 || !okto__device_is_cpu(&ctx->dev))
+        return;
+    /* PoCL's CPU devices compute a CL_MEM_USE_HOST_PTR buffer in place, which the host lane
+     * relies on (it reads and writes that memory without a map); the OpenCL spec lets other
+     * drivers keep a copy, so they get no host lane until one is measured */
+    char pname[128] = "";
+    if (!ctx->platform ||
+        clGetPlatformInfo(ctx->platform, CL_PLATFORM_NAME, sizeof pname, pname, NULL) != CL_SUCCESS ||
+        !strstr(pname, "Portable Computing Language"))
         return;
     int threads = 1;
     const char *e = getenv("OKTO_HOST_THREADS");

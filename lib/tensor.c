@@ -219,8 +219,10 @@ okto_status okto__storage_new(okto_context *ctx, okto_dtype dtype, int rank, con
      * when the driver destroys the buffer (its destructor callback), not before. */
     void *host = NULL;
     if (okto__ctx_host_lane(ctx) > 0) {
-        size_t rounded = (bytes + 4095) & ~(size_t)4095;
-        host = aligned_alloc(4096, rounded ? rounded : 4096);
+        /* PoCL's base address alignment is 128 bytes; pages for anything bigger */
+        size_t align = bytes < 4096 ? 128 : 4096;
+        size_t rounded = (bytes + align - 1) & ~(align - 1);
+        host = aligned_alloc(align, rounded ? rounded : align);
         if (!host) {
             free(st);
             return okto__fail(ctx, OKTO_ENOMEM, "%s: out of host memory (%zu bytes)", who, bytes);

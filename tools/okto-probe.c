@@ -50,8 +50,9 @@ typedef struct probe_dev {
     const char *host_why;        /* why there is none, or the CBLAS */
 } probe_dev;
 
-/* The host lane a context on this device would have (lib/lane_host.c's rule: a CPU device, a
- * build with CBLAS, OKTO_HOST_LANE not 0; OKTO_HOST_THREADS threads per task, default 1). */
+/* The host lane a context on this device would have (lib/lane_host.c's rule: a PoCL CPU
+ * device, a build with CBLAS, OKTO_HOST_LANE not 0; OKTO_HOST_THREADS threads per task,
+ * default 1). */
 static void probe_host_lane(probe_dev *d)
 {
     const char *e = getenv("OKTO_HOST_LANE"), *th = getenv("OKTO_HOST_THREADS");
@@ -60,6 +61,8 @@ static void probe_host_lane(probe_dev *d)
         d->host_why = "none: built without CBLAS";
     else if (!(d->type & CL_DEVICE_TYPE_CPU))
         d->host_why = "none: not a CPU device";
+    else if (!d->platform || !strstr(d->platform, "Portable Computing Language"))
+        d->host_why = "none: not a PoCL device (the host lane needs PoCL's in-place host memory)";
     else if (e && strcmp(e, "0") == 0)
         d->host_why = "off: OKTO_HOST_LANE=0";
     else {

@@ -70,8 +70,9 @@ typedef struct okto_config {
     okto_log_level log;      /* messages at or above this level go to stderr */
     char trace_path[256];    /* "" = none; else every run writes its trace here */
     int host_lane;           /* matmuls on CPU devices through the system's CBLAS on the lane
-                                threads (lib/lane_host.c): -1 = automatic (on where the build
-                                has CBLAS), 0 = off; OKTO_HOST_LANE sets it */
+                                threads (lib/lane_host.c): -1 (okto_config_init's) or 1 = on
+                                where the build has CBLAS and the device is a CPU, 0 = off;
+                                OKTO_HOST_LANE sets it */
     /* okto_config_init records an invalid environment value here instead of failing: it
      * returns nothing, so okto_context_create reports it (OKTO_EINVAL + message). */
     okto_status env_status;

@@ -79,8 +79,6 @@
     X(clEnqueueWriteBuffer, CL_OUT_OF_RESOURCES)                                                   \
     X(clEnqueueCopyBuffer, CL_OUT_OF_RESOURCES)                                                    \
     X(clEnqueueFillBuffer, CL_OUT_OF_RESOURCES)                                                    \
-    X(clEnqueueMapBuffer, CL_MAP_FAILURE)                                                          \
-    X(clEnqueueUnmapMemObject, CL_OUT_OF_RESOURCES)                                                \
     X(clEnqueueMarkerWithWaitList, CL_OUT_OF_RESOURCES)                                            \
     X(clEnqueueBarrierWithWaitList, CL_OUT_OF_RESOURCES)                                           \
     X(clCreateUserEvent, CL_OUT_OF_HOST_MEMORY)                                                    \
@@ -727,32 +725,6 @@ API cl_int CL_API_CALL clEnqueueFillBuffer(cl_command_queue q, cl_mem m, const v
                                            cl_event *e)
 {
     EVENT_CALL(clEnqueueFillBuffer, e, q, m, pat, ps, off, n, nw, w, e);
-}
-
-/* the host lane (lib/lane_host.c) maps its operands */
-API void *CL_API_CALL clEnqueueMapBuffer(cl_command_queue q, cl_mem m, cl_bool blocking,
-                                         cl_map_flags flags, size_t off, size_t n, cl_uint nw,
-                                         const cl_event *w, cl_event *e, cl_int *err)
-{
-    cl_int e_;
-    if (inject(F_clEnqueueMapBuffer, &e_, RA)) {
-        if (err)
-            *err = e_;
-        return NULL;
-    }
-    cl_int r_ = CL_SUCCESS;
-    void *p = REAL(clEnqueueMapBuffer)(q, m, blocking, flags, off, n, nw, w, e, &r_);
-    if (err)
-        *err = r_;
-    if (r_ == CL_SUCCESS && e)
-        obj_ref(*e, K_EVENT, 1);
-    return p;
-}
-
-API cl_int CL_API_CALL clEnqueueUnmapMemObject(cl_command_queue q, cl_mem m, void *p, cl_uint nw,
-                                               const cl_event *w, cl_event *e)
-{
-    EVENT_CALL(clEnqueueUnmapMemObject, e, q, m, p, nw, w, e);
 }
 
 API cl_int CL_API_CALL clEnqueueMarkerWithWaitList(cl_command_queue q, cl_uint nw,
