@@ -71,7 +71,8 @@ void okto__host_lane_init(okto_context *ctx)
      * drivers keep a copy, so they get no host lane until one is measured */
     char pname[128] = "";
     if (!ctx->platform ||
-        clGetPlatformInfo(ctx->platform, CL_PLATFORM_NAME, sizeof pname, pname, NULL) != CL_SUCCESS ||
+        clGetPlatformInfo(ctx->platform, CL_PLATFORM_NAME, sizeof pname, pname, NULL) !=
+            CL_SUCCESS ||
         !strstr(pname, "Portable Computing Language"))
         return;
     int threads = 1;
@@ -82,9 +83,7 @@ void okto__host_lane_init(okto_context *ctx)
         if (*end == '\0' && v >= 1 && v <= 64)
             threads = (int)v;
         else
-            okto__log(ctx, OKTO_LOG_WARN,
-                      "OKTO_HOST_THREADS=\"%s\": expected 1 to 64; using 1",
-                      e);
+            okto__log(ctx, OKTO_LOG_WARN, "OKTO_HOST_THREADS=\"%s\": expected 1 to 64; using 1", e);
     }
     ctx->host_lane = threads;
 #endif
@@ -116,9 +115,8 @@ cl_int okto__host_sgemm(const okto__exec *x, const okto__host_gemm *g)
         for (size_t i = 0; i < g->count; i++)
             cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
                         g->tb ? CblasTrans : CblasNoTrans, (int)g->m, (int)g->n, (int)g->k,
-                        g->alpha, g->a + g->ao + i * g->sa, (int)g->lda,
-                        g->b + g->bo + i * g->sb, (int)g->ldb, g->beta,
-                        g->c + g->co + i * g->sc, (int)g->ldc);
+                        g->alpha, g->a + g->ao + i * g->sa, (int)g->lda, g->b + g->bo + i * g->sb,
+                        (int)g->ldb, g->beta, g->c + g->co + i * g->sc, (int)g->ldc);
     }
     if (err == CL_SUCCESS) {
         /* the task's event: a marker enqueued once the product is in memory (on an

@@ -234,9 +234,8 @@ okto_status okto__storage_new(okto_context *ctx, okto_dtype dtype, int rank, con
             madvise(host, rounded, MADV_HUGEPAGE); /* advice only: a refusal changes nothing */
 #endif
     }
-    st->mem = clCreateBuffer(okto__ctx_cl(ctx),
-                             CL_MEM_READ_WRITE | (host ? CL_MEM_USE_HOST_PTR : 0), bytes, host,
-                             &err);
+    st->mem = clCreateBuffer(
+        okto__ctx_cl(ctx), CL_MEM_READ_WRITE | (host ? CL_MEM_USE_HOST_PTR : 0), bytes, host, &err);
     if (err == CL_SUCCESS && host) {
         err = clSetMemObjectDestructorCallback(st->mem, free_host, host);
         if (err != CL_SUCCESS) {
@@ -244,8 +243,7 @@ okto_status okto__storage_new(okto_context *ctx, okto_dtype dtype, int rank, con
             st->mem = NULL;
             free(host);
             free(st);
-            return okto__fail_cl(ctx, err, "clSetMemObjectDestructorCallback", "%s: %s", who,
-                                 desc);
+            return okto__fail_cl(ctx, err, "clSetMemObjectDestructorCallback", "%s: %s", who, desc);
         }
         st->host = host;
     } else if (err != CL_SUCCESS) {

@@ -45,8 +45,20 @@ static void ref_mm(double *c, const double *a, const double *b, size_t m, size_t
  *   u  = -zu                          device
  *   z  = u zv                         host, split-K (m = 16, k = 33000), summed on the device
  */
-enum { M = 700, K = 96, N = 600, R = 600, P = 72, Q = 16, BB = 3, BM = 40, BK = 50, BN = 36,
-       ZK = 33000, ZN = 64 };
+enum {
+    M = 700,
+    K = 96,
+    N = 600,
+    R = 600,
+    P = 72,
+    Q = 16,
+    BB = 3,
+    BM = 40,
+    BK = 50,
+    BN = 36,
+    ZK = 33000,
+    ZN = 64
+};
 
 typedef struct prog {
     float *x, *w1, *w2, *a, *sa, *sb, *xb, *wb, *zu, *zv;
@@ -54,8 +66,8 @@ typedef struct prog {
 
 static void prog_init(prog *p)
 {
-    size_t sizes[10] = {M * K, K * N, P * N, R * Q, Q * 8, 8 * P, BB * BM * BK, BK * BN,
-                        Q * ZK, ZK * ZN};
+    size_t sizes[10] = {M * K, K * N,        P * N,   R * Q,  Q * 8,
+                        8 * P, BB * BM * BK, BK * BN, Q * ZK, ZK * ZN};
     float **dst[10] = {&p->x,  &p->w1, &p->w2, &p->a,  &p->sa,
                        &p->sb, &p->xb, &p->wb, &p->zu, &p->zv};
     for (int i = 0; i < 10; i++) {
