@@ -35,6 +35,7 @@ struct okto_context {
     atomic_uint sub_warm[OKTO_MAX_COMPUTE_LANES]; /* CLBlast warm bits per sub-device */
     int ncompute, ncopy;
     int in_order;                /* the compute lanes are in-order queues */
+    int host_lane;               /* BLAS threads per host-lane task; 0: no host lane */
     okto__lane lanes[OKTO_MAX_COMPUTE_LANES + OKTO_MAX_COPY_LANES]; /* compute, then copy */
     okto__lane seq;              /* the sequential policy's in-order queue and its thread */
     cl_command_queue xfer;       /* blocking transfers */
@@ -84,6 +85,9 @@ int okto__sched_parse(const char *name, okto_sched *out);
  * gemm, optim, ew; 0 for anything else. The context refuses a bad value when it is created. */
 int okto__fuse_parse(const char *e, unsigned *out);
 const char *okto__sched_names(void); /* "sequential, round-robin, heft or ..." */
+
+/* lane_host.c: sets host_lane once the device is known */
+void okto__host_lane_init(okto_context *ctx);
 
 /* engine/perf.c */
 okto__perf_model *okto__perf_create(void);
