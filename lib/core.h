@@ -94,9 +94,6 @@ void okto__view_slice(const okto_tensor *t, int dim, size_t start, size_t len, o
 /* Merges t to 2-D [rows, cols] (the last dimension stays cols) when its leading dimensions can
  * be merged without a copy; 0 if they cannot. */
 int okto__view_2d(const okto_tensor *t, okto_tensor *out);
-/* Rows [r0, r1) of the 2-D reading of t (rows = product of all dimensions but the last), as a
- * 2-D view; t's leading dimensions must merge (okto__view_2d). */
-int okto__view_rows(const okto_tensor *t, size_t r0, size_t r1, okto_tensor *out);
 /* The flat element range [e0, e1) of a contiguous t, as a 1-D view. */
 void okto__view_flat(const okto_tensor *t, size_t e0, size_t e1, okto_tensor *out);
 /* t with dimensions d0 and d1 swapped. */

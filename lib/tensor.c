@@ -404,15 +404,6 @@ int okto__view_2d(const okto_tensor *t, okto_tensor *out)
     return 1;
 }
 
-int okto__view_rows(const okto_tensor *t, size_t r0, size_t r1, okto_tensor *out)
-{
-    okto_tensor m;
-    if (!okto__view_2d(t, &m))
-        return 0;
-    okto__view_slice(&m, 0, r0, r1 - r0, out);
-    return 1;
-}
-
 void okto__view_flat(const okto_tensor *t, size_t e0, size_t e1, okto_tensor *out)
 {
     *out = *t;

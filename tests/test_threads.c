@@ -16,6 +16,7 @@
 #include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -82,6 +83,7 @@ typedef struct rec_side {
     okto_graph *g;
     okto_tensor *x, *y;
     atomic_int *stop;
+    atomic_int *runs; /* the launcher's completed launch + wait pairs */
     int ok, busy, other; /* outcomes of the calls */
     okto_status other_s;
     char other_msg[256];
@@ -101,7 +103,19 @@ static void tally(rec_side *r, okto_status s)
 
 enum { REC_OPS = 200 };
 
-/* Thread A: records y += x until REC_OPS ops are in, then stops the launcher. */
+/* Until the launcher has completed `n` runs (or about 60 s passed: the test's check then
+ * fails with the counts). On a loaded machine the recorder could otherwise finish all its ops
+ * before the launcher's first launch, and the calls would not interleave at all. */
+static void await_runs(const rec_side *r, int n)
+{
+    for (long spins = 0; atomic_load(r->runs) < n && spins < 60L * 1000; spins++) {
+        struct timespec ms = {0, 1000 * 1000};
+        nanosleep(&ms, NULL);
+    }
+}
+
+/* Thread A: records y += x until REC_OPS ops are in (halfway, and at the end, it lets the
+ * launcher complete a run), then stops the launcher. */
 static void *recorder(void *arg)
 {
     rec_side *r = arg;
@@ -112,7 +126,10 @@ static void *recorder(void *arg)
             break;
         if (s == OKTO_EBUSY)
             sched_yield();
+        if (s == OKTO_OK && r->ok == REC_OPS / 2)
+            await_runs(r, 1);
     }
+    await_runs(r, 2);
     atomic_store(r->stop, 1);
     return NULL;
 }
@@ -124,8 +141,12 @@ static void *launcher(void *arg)
     while (!atomic_load(r->stop)) {
         okto_status s = okto_graph_launch(r->g);
         tally(r, s);
-        if (s == OKTO_OK)
-            tally(r, okto_graph_wait(r->g));
+        if (s == OKTO_OK) {
+            okto_status w = okto_graph_wait(r->g);
+            tally(r, w);
+            if (w == OKTO_OK)
+                atomic_fetch_add(r->runs, 1);
+        }
         if (r->other)
             break;
     }
@@ -139,8 +160,8 @@ static void record_while_launching(void **state)
     okto_graph *g;
     TU_OK(okto_graph_create(ctx, &g));
     TU_OK(okto_axpy(g, y, 1.0f, x)); /* something to launch from the start */
-    atomic_int stop = 0;
-    rec_side a = {.g = g, .x = x, .y = y, .stop = &stop};
+    atomic_int stop = 0, runs = 0;
+    rec_side a = {.g = g, .x = x, .y = y, .stop = &stop, .runs = &runs};
     rec_side b = a;
     pthread_t ta, tb;
     assert_int_equal(pthread_create(&tb, NULL, launcher, &b), 0);
@@ -155,7 +176,7 @@ static void record_while_launching(void **state)
                  b.other_msg);
     /* both made progress, so the calls really were interleaved */
     assert_int_equal(a.ok, REC_OPS);
-    assert_true(b.ok >= 2);
+    assert_true(b.ok >= 4); /* two launch + wait pairs at least */
     print_message("      %d ops recorded (%d refused busy), %d launch/wait calls OK (%d busy)\n",
                   a.ok, a.busy, b.ok, b.busy);
     /* an EBUSY is not a recording error the graph keeps */
