@@ -22,6 +22,8 @@ packages=(
     python3-venv python3-dev            # the Python package: its venv (tools/test.sh) and
                                         # Python.h for its extension
     clang libclang-rt-14-dev llvm-14    # tools/sanitize.sh (ASan, UBSan, TSan; llvm-symbolizer)
+    libopenmpi-dev openmpi-bin          # data-parallel okto-train (Meson feature mpi) and its
+                                        # test under mpirun
 )
 
 missing=()
