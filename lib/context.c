@@ -50,6 +50,7 @@ void okto_config_init(okto_config *cfg)
     cfg->subdevices = -1;
     cfg->sched = OKTO_SCHED_HEFT;
     cfg->log = OKTO_LOG_WARN;
+    cfg->host_lane = -1;
 
     const char *e;
     if ((e = getenv("OKTO_DEVICE")) && *e) {
@@ -83,6 +84,12 @@ void okto_config_init(okto_config *cfg)
             cfg->in_order = e[0] - '0';
         else
             env_fail(cfg, "OKTO_INORDER", e, "0 or 1");
+    }
+    if ((e = getenv("OKTO_HOST_LANE")) && *e) {
+        if (strcmp(e, "0") == 0 || strcmp(e, "1") == 0)
+            cfg->host_lane = e[0] == '0' ? 0 : -1;
+        else
+            env_fail(cfg, "OKTO_HOST_LANE", e, "0 or 1");
     }
     if ((e = getenv("OKTO_SCHED")) && *e) {
         okto_sched s;
@@ -217,6 +224,9 @@ static okto_status context_init(okto_context *ctx, const okto_config *cfg)
     if (cfg->in_order < 0 || cfg->in_order > 1)
         return okto__fail(NULL, OKTO_EINVAL, "config in_order = %d: expected 0 or 1",
                           cfg->in_order);
+    if (cfg->host_lane < -1 || cfg->host_lane > 1)
+        return okto__fail(NULL, OKTO_EINVAL, "config host_lane = %d: expected -1, 0 or 1",
+                          cfg->host_lane);
     if (cfg->sched < OKTO_SCHED_AUTO || cfg->sched >= OKTO_SCHED_COUNT)
         return okto__fail(NULL, OKTO_EINVAL, "config sched = %d is not an okto_sched",
                           (int)cfg->sched);
@@ -264,8 +274,11 @@ static okto_status context_start(okto_context *ctx)
         ctx->xfer = NULL;
         return okto__fail_cl(NULL, err, "clCreateCommandQueue", "the transfer queue");
     }
-    okto__log(ctx, OKTO_LOG_INFO, "context: %d compute lanes (%s, %d sub-devices), %d copy lanes",
-              ctx->ncompute, ctx->in_order ? "in-order" : "out-of-order", ctx->nsub, ctx->ncopy);
+    okto__host_lane_init(ctx);
+    okto__log(ctx, OKTO_LOG_INFO,
+              "context: %d compute lanes (%s, %d sub-devices), %d copy lanes, host lane %s",
+              ctx->ncompute, ctx->in_order ? "in-order" : "out-of-order", ctx->nsub, ctx->ncopy,
+              ctx->host_lane ? "on" : "off");
     return OKTO_OK;
 }
 

@@ -52,6 +52,9 @@ typedef struct okto__storage {
     okto_context *ctx;
     cl_mem mem;
     int owns_mem;                /* 0: a caller's buffer okto never releases */
+    /* CL_MEM_USE_HOST_PTR memory okto allocated for the host lane (lane_host.c), which works
+     * on it directly; NULL otherwise (no host lane, a caller's buffer) */
+    void *host;
     okto_dtype dtype;
     size_t base;                 /* elements before the tensor's first one (okto_tensor_from_cl) */
     size_t numel;
@@ -190,6 +193,8 @@ okto_status okto__build(okto_context *ctx, const char *source, const char *optio
 /* ---- what ops may ask of a context (context.c) ---------------------------------------------------- */
 okto__device *okto__ctx_device(const okto_context *ctx);
 int okto__ctx_compute_lanes(const okto_context *ctx);
+/* BLAS threads per host-lane task, or 0: no host lane (lib/lane_host.c) */
+int okto__ctx_host_lane(const okto_context *ctx);
 cl_context okto__ctx_cl(const okto_context *ctx);
 /* The context's in-order queue for blocking transfers (okto_tensor_read / write). */
 cl_command_queue okto__ctx_xfer_queue(const okto_context *ctx);

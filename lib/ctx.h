@@ -33,6 +33,7 @@ struct okto_context {
     atomic_uint sub_warm[OKTO_MAX_COMPUTE_LANES]; /* CLBlast warm bits per sub-device */
     int ncompute, ncopy;
     int in_order;                /* the compute lanes are in-order queues */
+    int host_lane;               /* BLAS threads per host-lane task; 0: no host lane */
     okto__lane lanes[OKTO_MAX_COMPUTE_LANES + OKTO_MAX_COPY_LANES]; /* compute, then copy */
     okto__lane seq;              /* the sequential policy's in-order queue and its thread */
     cl_command_queue xfer;       /* blocking transfers */
@@ -73,6 +74,9 @@ void okto__programs_free(okto_context *ctx);
 /* sched/registry.c: the policies' names (the registry table drives OKTO_SCHED's parsing) */
 int okto__sched_parse(const char *name, okto_sched *out);
 const char *okto__sched_names(void); /* "sequential, round-robin, heft or ..." */
+
+/* lane_host.c: sets host_lane once the device is known */
+void okto__host_lane_init(okto_context *ctx);
 
 /* engine/perf.c */
 okto__perf_model *okto__perf_create(void);

@@ -51,6 +51,20 @@ typedef cl_int (*okto__enqueue_fn)(const okto__exec *x);
 cl_int okto__exec_foreign_begin(const okto__exec *x, cl_command_queue *q);
 void okto__exec_foreign_end(const okto__exec *x, cl_command_queue q);
 
+/* The host lane (lib/lane_host.c): C = alpha op(A) op(B) + beta C with the system's CBLAS on the
+ * storages' host memory, count products stepping by sa, sb, sc elements (row-major, offsets and leading
+ * dimensions in elements, as CLBlast takes them). Run from a custom enqueue in place of the
+ * device call, on tasks recorded where okto__ctx_host_lane says there is a host lane. */
+typedef struct okto__host_gemm {
+    int ta, tb;
+    size_t m, n, k;
+    float alpha, beta;
+    float *a, *b, *c;            /* the storages' host memory (okto__storage.host) */
+    size_t ao, lda, bo, ldb, co, ldc;
+    size_t count, sa, sb, sc;
+} okto__host_gemm;
+cl_int okto__host_sgemm(const okto__exec *x, const okto__host_gemm *g);
+
 typedef struct okto__op_desc {
     const char *name;            /* "map.relu": traces, reports, the perf model, docs/ops.md */
     const char *family;          /* "elementwise", "matmul", ...: the file it lives in */

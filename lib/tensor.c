@@ -165,6 +165,12 @@ static void contiguous_view(okto__storage *st, int rank, const size_t *shape, ok
     }
 }
 
+static void CL_CALLBACK free_host(cl_mem mem, void *host)
+{
+    (void)mem;
+    free(host);
+}
+
 static okto__storage *storage_alloc(okto_context *ctx, okto_dtype dtype, int rank,
                                     const size_t *shape, size_t numel)
 {
@@ -206,7 +212,39 @@ okto_status okto__storage_new(okto_context *ctx, okto_dtype dtype, int rank, con
     if (!st)
         return okto__fail(ctx, OKTO_ENOMEM, "%s: out of host memory", who);
     cl_int err;
-    st->mem = clCreateBuffer(okto__ctx_cl(ctx), CL_MEM_READ_WRITE, bytes, NULL, &err);
+    /* With a host lane (lib/lane_host.c): host memory okto allocates, given to the device as
+     * CL_MEM_USE_HOST_PTR, so the host lane's BLAS reads and writes it where the CPU device
+     * does. Mapping plain buffers instead made PoCL 3.1 copy them into host shadows, which
+     * crashed in PoCL's map under concurrent maps (okto-train --model gpt). The memory is freed
+     * when the driver destroys the buffer (its destructor callback), not before. */
+    void *host = NULL;
+    if (okto__ctx_host_lane(ctx) > 0) {
+        /* PoCL's base address alignment is 128 bytes; pages for anything bigger */
+        size_t align = bytes < 4096 ? 128 : 4096;
+        size_t rounded = (bytes + align - 1) & ~(align - 1);
+        host = aligned_alloc(align, rounded ? rounded : align);
+        if (!host) {
+            free(st);
+            return okto__fail(ctx, OKTO_ENOMEM, "%s: out of host memory (%zu bytes)", who, bytes);
+        }
+    }
+    st->mem = clCreateBuffer(okto__ctx_cl(ctx),
+                             CL_MEM_READ_WRITE | (host ? CL_MEM_USE_HOST_PTR : 0), bytes, host,
+                             &err);
+    if (err == CL_SUCCESS && host) {
+        err = clSetMemObjectDestructorCallback(st->mem, free_host, host);
+        if (err != CL_SUCCESS) {
+            clReleaseMemObject(st->mem);
+            st->mem = NULL;
+            free(host);
+            free(st);
+            return okto__fail_cl(ctx, err, "clSetMemObjectDestructorCallback", "%s: %s", who,
+                                 desc);
+        }
+        st->host = host;
+    } else if (err != CL_SUCCESS) {
+        free(host);
+    }
     if (err != CL_SUCCESS) {
         free(st);
         return okto__fail_cl(ctx, err, "clCreateBuffer", "%s: %s, %zu bytes", who, desc, bytes);

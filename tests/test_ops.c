@@ -3476,7 +3476,10 @@ static void coverage_complete(void **state)
         if ((cov[op].dtypes & okto__ops[op]->dtypes) != okto__ops[op]->dtypes)
             fail_msg("op %s takes dtypes the test never ran", okto__ops[op]->name);
     }
-    if (!check_docs)
+    /* the committed table is the device path's (tools/gen-ops-md.sh runs with OKTO_HOST_LANE=0):
+     * the host lane's BLAS sums matmuls in another order, so their worst errors seen differ
+     * (the bounds hold either way, checked above), and the table is compared without it */
+    if (!check_docs || okto_context_host_lane(ctx1) || okto_context_host_lane(ctx3))
         return;
     /* the committed table is the one this run renders */
     char path[512];

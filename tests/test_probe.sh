@@ -159,6 +159,20 @@ else
     fail "--help: exit $(rc help)"
 fi
 
+# ---- the host lane: listed in both forms; OKTO_HOST_LANE=0 says it is off ---------------------
+if grep -q '^    host lane       ' "$tmp/plain.out" &&
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["devices"]; assert all(isinstance(x["host_lane"]["threads"], int) and x["host_lane"]["what"] for x in d)' "$tmp/json.out"; then
+    pass "the host lane is listed (text and --json)"
+else
+    fail "the host lane is not listed in the text or in --json"
+fi
+run nohost env OKTO_HOST_LANE=0 "$probe"
+if grep -qE '^    host lane       (off: OKTO_HOST_LANE=0|none: )' "$tmp/nohost.out"; then
+    pass "OKTO_HOST_LANE=0: the probe says the host lane is off"
+else
+    fail "OKTO_HOST_LANE=0: the probe does not say the host lane is off"
+fi
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed"
     exit 1

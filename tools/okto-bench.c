@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #ifdef OKTO_HAVE_OPENBLAS
 #include <cblas.h>
 #endif
@@ -48,6 +49,11 @@ struct bench {
     float *host[4];
     size_t n;                         /* a size knob */
     double gflop;                     /* work per run, for GFLOP/s (0: not reported) */
+    /* the host lane (lib/lane_host.c): the default policy's graph, for baselines that
+     * interleave their runs with it, and what they measured that way */
+    okto_graph *def;
+    double ratio;                     /* big-gemm: okto / OpenBLAS, interleaved pairs */
+    double host_speedup;              /* mlp-step: without / with the host lane, interleaved */
 };
 
 static double now_ms(void) { return okto__now_ms(); }
@@ -252,6 +258,10 @@ static okto_status baseline_openblas(bench *b, const char **name, double *ms)
 {
 #ifdef OKTO_HAVE_OPENBLAS
     size_t n = b->n;
+    /* OpenBLAS at its best here: every core (the host lane sets its own count per call) */
+    int threads0 = openblas_get_num_threads();
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    openblas_set_num_threads(cores > 0 ? (int)cores : 1);
     float *a = malloc(n * n * sizeof *a), *bb = malloc(n * n * sizeof *bb),
           *c = malloc(n * n * sizeof *c);
     if (!a || !bb || !c) {
@@ -261,16 +271,26 @@ static okto_status baseline_openblas(bench *b, const char **name, double *ms)
     okto_tensor_read(b->t[0], a);
     okto_tensor_read(b->t[1], bb);
     *name = "openblas_ms";
-    double t[5];
-    for (int rep = -1; rep < 5; rep++) {
+    /* interleaved with okto's default graph (when there is one): okto, OpenBLAS, okto, ... */
+    double t[5], to[5];
+    okto_status s = OKTO_OK;
+    for (int rep = -1; rep < 5 && s == OKTO_OK; rep++) {
         double t0 = now_ms();
+        if (b->def)
+            s = okto_graph_run(b->def);
+        double t1 = now_ms();
+        openblas_set_num_threads(cores > 0 ? (int)cores : 1);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0f, a,
                     (int)n, bb, (int)n, 0.0f, c, (int)n);
         if (rep >= 0)
-            t[rep] = now_ms() - t0;
+            t[rep] = now_ms() - t1, to[rep] = t1 - t0;
     }
     *ms = median(t, 5);
+    b->ratio = b->def && s == OKTO_OK ? median(to, 5) / *ms : 0;
+    openblas_set_num_threads(threads0);
     free(a), free(bb), free(c);
+    if (s != OKTO_OK)
+        return s;
     return OKTO_OK;
 #else
     (void)b, (void)name, (void)ms;
@@ -344,6 +364,53 @@ static okto_status setup_mlp(bench *b)
 }
 
 #define V(tensor_, r0_, n_, out_) TRY(okto_tensor_view((tensor_), (r0_), (n_), (out_)))
+static okto_status record_mlp(bench *b, okto_graph *g);
+
+/* mlp-step without the host lane: the same step on a second context with config.host_lane = 0,
+ * its runs interleaved with the default graph's; host_speedup = without / with. Skipped (not
+ * an error) where the context has no host lane. */
+static okto_status baseline_mlp_no_host(bench *b, const char **name, double *ms)
+{
+    if (!b->def || okto_context_host_lane(b->ctx) == 0)
+        return OKTO_ENOTSUP;
+    okto_config cfg;
+    okto_config_init(&cfg);
+    cfg.host_lane = 0;
+    bench o = {.name = b->name, .o = b->o};
+    okto_graph *g = NULL;
+    okto_status s = okto_context_create(&cfg, &o.ctx);
+    if (s == OKTO_OK)
+        s = setup_mlp(&o);
+    if (s == OKTO_OK && (s = okto_graph_create(o.ctx, &g)) == OKTO_OK)
+        s = record_mlp(&o, g);
+    int reps = b->o->reps < 3 ? 3 : b->o->reps;
+    double *ton = calloc((size_t)reps, sizeof *ton), *toff = calloc((size_t)reps, sizeof *toff);
+    if (!ton || !toff)
+        s = OKTO_ENOMEM;
+    for (int w = 0; w < b->o->warmup && s == OKTO_OK; w++)
+        s = okto_graph_run(g);
+    for (int i = 0; i < reps && s == OKTO_OK; i++) {
+        double t0 = now_ms();
+        s = okto_graph_run(b->def);
+        double t1 = now_ms();
+        if (s == OKTO_OK)
+            s = okto_graph_run(g);
+        toff[i] = now_ms() - t1, ton[i] = t1 - t0;
+    }
+    if (s == OKTO_OK) {
+        *name = "no_host_lane_ms";
+        *ms = median(toff, reps);
+        b->host_speedup = *ms / median(ton, reps);
+    }
+    free(ton), free(toff);
+    okto_graph_destroy(g);
+    for (int i = 0; i < o.nt; i++)
+        okto_tensor_destroy(o.t[i]);
+    for (int i = 0; i < 4; i++)
+        free(o.host[i]);
+    okto_context_destroy(o.ctx);
+    return s;
+}
 
 static okto_status record_mlp(bench *b, okto_graph *g)
 {
@@ -1056,6 +1123,7 @@ typedef struct result {
     const char *bname[2];
     double bms[2];
     int nb;
+    double ratio, host_speedup;      /* bench's, 0 where not measured */
     char error[512];
 } result;
 
@@ -1137,12 +1205,16 @@ static void run_bench(bench *b, result *r)
         r->lo[p] = times[p][0];
         r->hi[p] = times[p][reps - 1];
     }
+    b->def = s == OKTO_OK ? g[DEF] : NULL;
     if (s == OKTO_OK && b->baseline) {
         s = b->baseline(b, &r->bname[0], &r->bms[0]);
         r->nb = s == OKTO_OK;
     }
-    if (s == OKTO_OK && b->baseline2 && b->baseline2(b, &r->bname[1], &r->bms[1]) == OKTO_OK)
-        r->nb = 2;
+    if (s == OKTO_OK && b->baseline2 && b->baseline2(b, &r->bname[r->nb], &r->bms[r->nb]) == OKTO_OK)
+        r->nb++;
+    b->def = NULL;
+    r->ratio = b->ratio;
+    r->host_speedup = b->host_speedup;
     if (s != OKTO_OK)
         snprintf(r->error, sizeof r->error, "%s: %s", okto_status_str(s),
                  okto_last_error(b->ctx));
@@ -1229,7 +1301,7 @@ int main(int argc, char **argv)
         {.name = "reduce", .what = "sum of 64M floats", .setup = setup_reduce,
          .record = record_reduce},
         {.name = "mlp-step", .what = "3-layer MLP step, batch 512, width 1024, 4 micro-batches",
-         .setup = setup_mlp, .record = record_mlp},
+         .setup = setup_mlp, .record = record_mlp, .baseline2 = baseline_mlp_no_host},
         /* ops2 */
         {.name = "attention", .what = "fused attention fwd + bwd, B 8 H 4 T 256 D 64",
          .setup = setup_attention, .record = record_attention, .baseline = baseline_attention},
@@ -1309,6 +1381,10 @@ int main(int argc, char **argv)
                 for (int k = 0; k < r.nb; k++)
                     printf("%s\"%s\": %.3f", k ? ", " : "", r.bname[k], r.bms[k]);
                 printf("}");
+                if (r.ratio > 0)
+                    printf(", \"openblas_ratio_interleaved\": %.3f", r.ratio);
+                if (r.host_speedup > 0)
+                    printf(", \"host_lane_speedup\": %.3f", r.host_speedup);
                 if (b->gflop > 0)
                     printf(", \"gflop\": %.4f, \"gflops_default\": %.3f", b->gflop,
                            b->gflop / (r.med[DEF] * 1e-3));
@@ -1318,7 +1394,7 @@ int main(int argc, char **argv)
         } else if (r.error[0]) {
             printf("%-13s error: %s\n", b->name, r.error);
         } else {
-            char cell[NPOL][64], base[256] = "";
+            char cell[NPOL][64], base[512] = "";
             for (int p = 0; p < NPOL; p++)
                 snprintf(cell[p], sizeof cell[p], "%.2f (%.2f-%.2f)", r.med[p], r.lo[p], r.hi[p]);
             for (int k = 0; k < r.nb; k++) {
@@ -1336,6 +1412,15 @@ int main(int argc, char **argv)
                     snprintf(base + len, sizeof base - len, ", %s %.2f", r.bname[k],
                              b->gflop / (r.bms[k] * 1e-3));
                 }
+            }
+            if (r.ratio > 0 || r.host_speedup > 0) {
+                size_t len = strlen(base);
+                if (r.ratio > 0)
+                    snprintf(base + len, sizeof base - len, "; okto/openblas interleaved %.2fx",
+                             r.ratio);
+                else
+                    snprintf(base + len, sizeof base - len, "; host lane speedup %.2fx",
+                             r.host_speedup);
             }
             printf("%-13s %20s %20s %20s %7.2fx %6.2f %6.2f %5.2f %5.2f %6s  %s\n", b->name,
                    cell[SEQ], cell[DEF], cell[RR], speedup, r.util[SEQ], r.util[DEF],

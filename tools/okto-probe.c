@@ -46,7 +46,31 @@ typedef struct probe_dev {
     int part_equally, part_by_counts, part_by_affinity;
     int command_buffer;
     int compute_lanes, copy_lanes;
+    int host_lane;               /* BLAS threads per host-lane task, 0: none */
+    const char *host_why;        /* why there is none, or the CBLAS */
 } probe_dev;
+
+/* The host lane a context on this device would have (lib/lane_host.c's rule: a PoCL CPU
+ * device, a build with CBLAS, OKTO_HOST_LANE not 0; OKTO_HOST_THREADS threads per task,
+ * default 1). */
+static void probe_host_lane(probe_dev *d)
+{
+    const char *e = getenv("OKTO_HOST_LANE"), *th = getenv("OKTO_HOST_THREADS");
+    d->host_lane = 0;
+    if (!okto_host_blas())
+        d->host_why = "none: built without CBLAS";
+    else if (!(d->type & CL_DEVICE_TYPE_CPU))
+        d->host_why = "none: not a CPU device";
+    else if (!d->platform || !strstr(d->platform, "Portable Computing Language"))
+        d->host_why = "none: not a PoCL device (the host lane needs PoCL's in-place host memory)";
+    else if (e && strcmp(e, "0") == 0)
+        d->host_why = "off: OKTO_HOST_LANE=0";
+    else {
+        long v = th && *th ? strtol(th, NULL, 10) : 1;
+        d->host_lane = v >= 1 && v <= 64 ? (int)v : 1;
+        d->host_why = okto_host_blas();
+    }
+}
 
 /* ---- OpenCL queries: every call checked; a failure names the call and the parameter ---- */
 
@@ -197,6 +221,7 @@ static int probe_device(const okto_device_info *info, probe_dev *d)
         return -1;
     d->command_buffer = has_extension(ext, "cl_khr_command_buffer");
     free(ext);
+    probe_host_lane(d);
     return 0;
 }
 
@@ -281,6 +306,12 @@ static void print_text(const probe_dev *devs, int n)
         printf("    command buffer  %s\n",
                d->command_buffer ? "yes (cl_khr_command_buffer)" : "no");
         printf("    okto lanes      %d compute + %d copy\n", d->compute_lanes, d->copy_lanes);
+        if (d->host_lane)
+            printf("    host lane       matmuls on the lane threads, %d BLAS thread%s per task "
+                   "(%s)\n",
+                   d->host_lane, d->host_lane == 1 ? "" : "s", d->host_why);
+        else
+            printf("    host lane       %s\n", d->host_why);
     }
 }
 
@@ -395,6 +426,13 @@ static void print_json(const probe_dev *devs, int n)
         printf("      \"command_buffer\": %s,\n", d->command_buffer ? "true" : "false");
         printf("      \"lanes\": {\"compute\": %d, \"copy\": %d},\n", d->compute_lanes,
                d->copy_lanes);
+        printf("      \"host_lane\": {\"threads\": %d, \"what\": \"", d->host_lane);
+        for (const char *c = d->host_why; c && *c; c++)
+            if (*c == '"' || *c == '\\')
+                printf("\\%c", *c);
+            else if ((unsigned char)*c >= 0x20)
+                putchar(*c);
+        printf("\"},\n");
         printf("      \"default\": %s\n    }", d->is_default ? "true" : "false");
     }
     printf("%s]\n}\n", n ? "\n  " : "");

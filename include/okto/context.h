@@ -69,6 +69,10 @@ typedef struct okto_config {
     okto_sched sched;        /* default policy of the context's graphs */
     okto_log_level log;      /* messages at or above this level go to stderr */
     char trace_path[256];    /* "" = none; else every run writes its trace here */
+    int host_lane;           /* matmuls on CPU devices through the system's CBLAS on the lane
+                                threads (lib/lane_host.c): -1 (okto_config_init's) or 1 = on
+                                where the build has CBLAS and the device is a CPU, 0 = off;
+                                OKTO_HOST_LANE sets it */
     /* okto_config_init records an invalid environment value here instead of failing: it
      * returns nothing, so okto_context_create reports it (OKTO_EINVAL + message). */
     okto_status env_status;
@@ -76,7 +80,7 @@ typedef struct okto_config {
 } okto_config;
 
 /* Defaults, then the environment: OKTO_DEVICE, OKTO_LANES, OKTO_SUBDEVICES, OKTO_INORDER,
- * OKTO_SCHED, OKTO_LOG, OKTO_TRACE. */
+ * OKTO_SCHED, OKTO_LOG, OKTO_TRACE, OKTO_HOST_LANE. */
 OKTO_API void okto_config_init(okto_config *cfg);
 
 /* cfg NULL means okto_config_init's result. *out is the new context, or NULL on failure. */
@@ -96,6 +100,11 @@ OKTO_API int okto_context_in_order(const okto_context *ctx);
 OKTO_API cl_context okto_context_cl(const okto_context *ctx);   /* interop; not retained */
 OKTO_API cl_device_id okto_context_device(const okto_context *ctx);
 OKTO_API okto_sched okto_context_sched(const okto_context *ctx);
+/* BLAS threads per host-lane task (OKTO_HOST_THREADS, default 1), or 0 when the context has no
+ * host lane (a build without CBLAS, a device that is no CPU, or config.host_lane = 0). */
+OKTO_API int okto_context_host_lane(const okto_context *ctx);
+/* The CBLAS the build has for the host lane (OpenBLAS's configuration string), or NULL. */
+OKTO_API const char *okto_host_blas(void);
 
 /* Devices as okto numbers them: every device of every platform, platforms in ICD order. */
 typedef struct okto_device_info {

@@ -91,11 +91,25 @@ typedef struct gemm_call {
     float alpha, beta;
     cl_mem a, b, c;
     size_t ao, lda, bo, ldb, co, ldc;
+    int host; /* the host lane's CBLAS, not CLBlast (lib/lane_host.c) */
+    float *ha, *hb, *hc; /* host: the storages' memory (okto__storage.host) */
 } gemm_call;
+
+static okto__host_gemm host_call(const gemm_call *g, size_t count, size_t sa, size_t sb, size_t sc)
+{
+    okto__host_gemm h = {g->ta,   g->tb, g->m,  g->n,   g->k,  g->alpha, g->beta, g->ha, g->hb,
+                         g->hc,   g->ao, g->lda, g->bo, g->ldb, g->co,   g->ldc,  count, sa,
+                         sb,      sc};
+    return h;
+}
 
 static cl_int enqueue_clblast(const okto__exec *x)
 {
     const gemm_call *g = x->data;
+    if (g->host) {
+        okto__host_gemm h = host_call(g, 1, 0, 0, 0);
+        return okto__host_sgemm(x, &h);
+    }
     cl_command_queue q;
     cl_int err = okto__exec_foreign_begin(x, &q);
     if (err != CL_SUCCESS)
@@ -150,7 +164,7 @@ static okto_status record_clblast(okto__rec *r, const gemm_call *c, const okto_t
     double flops = 2.0 * (double)c->m * (double)c->n * (double)c->k;
     okto__tb_cost(&t, flops, 4.0 * ((double)c->m * c->k + (double)c->k * c->n + 2.0 * c->m * c->n),
                   (uint64_t)c->m * 1000003u ^ (uint64_t)c->n * 7919u ^ (uint64_t)c->k << 40 ^
-                      (uint64_t)(c->ta | c->tb << 1) << 62);
+                      (uint64_t)(c->ta | c->tb << 1) << 62 ^ (uint64_t)c->host << 61);
     okto__tb_part(&t, part, nparts);
     return okto__tb_commit(&t);
 }
@@ -234,7 +248,12 @@ static okto_status gemm_f32(okto__rec *r, const okto_tensor *c, float alpha, con
                       B->off,
                       B->ld,
                       c->st->base + c->offset,
-                      ldc};
+                      ldc,
+                      okto__ctx_host_lane(r->ctx) > 0 && A->v.st->host &&
+                          B->v.st->host && c->st->host,
+                      A->v.st->host,
+                      B->v.st->host,
+                      c->st->host};
     int cmode = beta == 0.0f ? OKTO__W : OKTO__RW;
     double mnk = (double)m * (double)n * (double)k;
     int lanes = okto__ctx_compute_lanes(r->ctx);
@@ -275,6 +294,8 @@ static okto_status gemm_f32(okto__rec *r, const okto_tensor *c, float alpha, con
         pc.alpha = 1.0f;
         pc.beta = 0.0f;
         pc.c = partial.st->mem;
+        pc.hc = partial.st->host;
+        pc.host = base.host && pc.hc;
         pc.co = partial.st->base + (size_t)p * m * n;
         pc.ldc = n;
         pc.ao += sta ? k0 * A->ld : k0;
@@ -390,6 +411,10 @@ static cl_int enqueue_clblast_batched(const okto__exec *x)
 {
     const gemm_batch_call *c = x->data;
     const gemm_call *g = &c->g;
+    if (g->host) {
+        okto__host_gemm h = host_call(g, c->count, c->sa, c->sb, c->sc);
+        return okto__host_sgemm(x, &h);
+    }
     cl_command_queue q;
     cl_int err = okto__exec_foreign_begin(x, &q);
     if (err != CL_SUCCESS)
@@ -444,7 +469,10 @@ static okto_status record_clblast_batched(okto__rec *r, const okto_tensor *c, fl
     gemm_batch_call bc = {{ta ^ A->trans, tb ^ B->trans, m, n, k, alpha, beta, A->v.st->mem,
                            B->v.st->mem, c->st->mem, A->v.st->base + A->v.offset, A->ld,
                            B->v.st->base + B->v.offset, B->ld, c->st->base + c->offset,
-                           m == 1 ? n : (size_t)c->stride[2]},
+                           m == 1 ? n : (size_t)c->stride[2],
+                           okto__ctx_host_lane(r->ctx) > 0 && A->v.st->host &&
+                               B->v.st->host && c->st->host,
+                           A->v.st->host, B->v.st->host, c->st->host},
                           0,
                           0,
                           0,
@@ -466,7 +494,7 @@ static okto_status record_clblast_batched(okto__rec *r, const okto_tensor *c, fl
     double mnk = (double)m * (double)n * (double)k * (double)count;
     okto__tb_cost(&t, 2.0 * mnk,
                   4.0 * (double)count * ((double)m * k + (double)k * n + 2.0 * m * n),
-                  batch_key(m, n, k, count, bc.g.ta, bc.g.tb));
+                  batch_key(m, n, k, count, bc.g.ta, bc.g.tb) ^ (uint64_t)bc.g.host << 61);
     okto__tb_part(&t, part, nparts);
     return okto__tb_commit(&t);
 }
