@@ -1112,10 +1112,21 @@ int main(int argc, char **argv)
         rc = bad("unknown settings (okto-train --help lists them)");
         goto out;
     }
+    okto_model_kind asked = r.model.kind;
     if (r.load && (rc = checkpoint_model(&r, &ckpt)) != 0)
         goto out;
-    if (r.load && r.train_set && r.model.kind == OKTO_MODEL_GPT && !otu_config_find(c, "steps"))
-        r.steps = 3000; /* the checkpoint made this a gpt: its default */
+    if (r.load && r.model.kind != asked && !otu_config_find(c, "model")) {
+        /* the checkpoint made this another kind: that kind's defaults (data, batch, steps) */
+        okto_model_config m = r.model;
+        if (otu_config_set(c, "model", okto_model_name(m.kind), r.load, 0, cfg_err,
+                           sizeof cfg_err) != OTU_OK) {
+            rc = bad("%s", cfg_err);
+            goto out;
+        }
+        if ((rc = read_cfg(c, &r)) != 0)
+            goto out;
+        r.model = m;
+    }
     if (r.generate && r.model.kind != OKTO_MODEL_GPT) {
         rc = bad("generate: only a gpt generates text (this is a %s)",
                  okto_model_name(r.model.kind));
