@@ -1,11 +1,10 @@
 /* lib/lane_host.c: the host lane: tasks that a lane thread runs on the CPU itself with the
- * system's CBLAS (OpenBLAS), on the device's own buffers, mapped without a copy.
+ * system's CBLAS (OpenBLAS), on the device's own buffers, in place.
  *
  * Where. Only on PoCL's CPU devices: their CL_MEM_USE_HOST_PTR buffers are computed in place
  * (other drivers may keep a copy, which the spec allows), and the BLAS runs on the same cores
- * the device would. A build without CBLAS has
- * no host lane (okto_host_blas() returns NULL, okto-probe says so); OKTO_HOST_LANE=0 or
- * config.host_lane = 0 turns it off.
+ * the device would. A build without CBLAS has no host lane (okto_host_blas() returns NULL,
+ * okto-probe says so); OKTO_HOST_LANE=0 or config.host_lane = 0 turns it off.
  *
  * How a host task joins the graph. It runs on the thread of the lane the plan gave it, in that
  * lane's place in the order, so the dependency rules are the device tasks' own:
@@ -22,9 +21,10 @@
  * A dependency that failed (the wait fails) skips the call and fails the task as a device task
  * whose enqueue failed: the run stops enqueueing, drains, and names this task and the wait.
  *
- * Threads. The BLAS runs with OKTO_HOST_THREADS threads per task (default 1): PoCL's workers
- * and OpenBLAS's own threads spinning on the same cores measured slower than one BLAS thread
- * per lane with the lanes side by side (README, "Host lane"). OpenBLAS's thread count is
+ * Threads. The BLAS runs with OKTO_HOST_THREADS threads per task (default 1): a big product's
+ * row panels put one task on each compute lane (one per core on a CPU), so one BLAS thread per
+ * lane covers the cores without OpenBLAS's own threads spinning against PoCL's workers; 1 and 2
+ * measured alike on the shared 2-core machine (README, "Host lane"). OpenBLAS's thread count is
  * process-wide: it is set before each call when it differs, so a program that changes it
  * between okto's calls gets its own setting back only for its own calls. */
 #include "ctx.h"
@@ -71,7 +71,8 @@ void okto__host_lane_init(okto_context *ctx)
      * drivers keep a copy, so they get no host lane until one is measured */
     char pname[128] = "";
     if (!ctx->platform ||
-        clGetPlatformInfo(ctx->platform, CL_PLATFORM_NAME, sizeof pname, pname, NULL) != CL_SUCCESS ||
+        clGetPlatformInfo(ctx->platform, CL_PLATFORM_NAME, sizeof pname, pname, NULL) !=
+            CL_SUCCESS ||
         !strstr(pname, "Portable Computing Language"))
         return;
     int threads = 1;
@@ -82,10 +83,7 @@ void okto__host_lane_init(okto_context *ctx)
         if (*end == '\0' && v >= 1 && v <= 64)
             threads = (int)v;
         else
-            okto__log(ctx, OKTO_LOG_WARN,
-                      "OKTO_HOST_THREADS=\"%s\": expected 1 to 64; using 1 (said once per "
-                      "context)",
-                      e);
+            okto__log(ctx, OKTO_LOG_WARN, "OKTO_HOST_THREADS=\"%s\": expected 1 to 64; using 1", e);
     }
     ctx->host_lane = threads;
 #endif
@@ -117,9 +115,8 @@ cl_int okto__host_sgemm(const okto__exec *x, const okto__host_gemm *g)
         for (size_t i = 0; i < g->count; i++)
             cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
                         g->tb ? CblasTrans : CblasNoTrans, (int)g->m, (int)g->n, (int)g->k,
-                        g->alpha, g->a + g->ao + i * g->sa, (int)g->lda,
-                        g->b + g->bo + i * g->sb, (int)g->ldb, g->beta,
-                        g->c + g->co + i * g->sc, (int)g->ldc);
+                        g->alpha, g->a + g->ao + i * g->sa, (int)g->lda, g->b + g->bo + i * g->sb,
+                        (int)g->ldb, g->beta, g->c + g->co + i * g->sc, (int)g->ldc);
     }
     if (err == CL_SUCCESS) {
         /* the task's event: a marker enqueued once the product is in memory (on an

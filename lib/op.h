@@ -59,7 +59,7 @@ typedef struct okto__host_gemm {
     int ta, tb;
     size_t m, n, k;
     float alpha, beta;
-    float *a, *b, *c;            /* the storages' host memory (okto__storage.host) */
+    float *a, *b, *c; /* the storages' host memory (okto__storage.host) */
     size_t ao, lda, bo, ldb, co, ldc;
     size_t count, sa, sb, sc;
 } okto__host_gemm;

@@ -5,6 +5,7 @@
 #include "core.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 static const struct {
@@ -219,18 +220,22 @@ okto_status okto__storage_new(okto_context *ctx, okto_dtype dtype, int rank, con
      * when the driver destroys the buffer (its destructor callback), not before. */
     void *host = NULL;
     if (okto__ctx_host_lane(ctx) > 0) {
-        /* PoCL's base address alignment is 128 bytes; pages for anything bigger */
-        size_t align = bytes < 4096 ? 128 : 4096;
+        /* PoCL's base address alignment is 128 bytes; pages for anything bigger, and 2 MiB
+         * (transparent huge pages) from 2 MiB on */
+        size_t align = bytes < 4096 ? 128 : bytes < ((size_t)2 << 20) ? 4096 : (size_t)2 << 20;
         size_t rounded = (bytes + align - 1) & ~(align - 1);
         host = aligned_alloc(align, rounded ? rounded : align);
         if (!host) {
             free(st);
             return okto__fail(ctx, OKTO_ENOMEM, "%s: out of host memory (%zu bytes)", who, bytes);
         }
+#ifdef MADV_HUGEPAGE
+        if (align >= ((size_t)2 << 20))
+            madvise(host, rounded, MADV_HUGEPAGE); /* advice only: a refusal changes nothing */
+#endif
     }
-    st->mem = clCreateBuffer(okto__ctx_cl(ctx),
-                             CL_MEM_READ_WRITE | (host ? CL_MEM_USE_HOST_PTR : 0), bytes, host,
-                             &err);
+    st->mem = clCreateBuffer(
+        okto__ctx_cl(ctx), CL_MEM_READ_WRITE | (host ? CL_MEM_USE_HOST_PTR : 0), bytes, host, &err);
     if (err == CL_SUCCESS && host) {
         err = clSetMemObjectDestructorCallback(st->mem, free_host, host);
         if (err != CL_SUCCESS) {
@@ -238,8 +243,7 @@ okto_status okto__storage_new(okto_context *ctx, okto_dtype dtype, int rank, con
             st->mem = NULL;
             free(host);
             free(st);
-            return okto__fail_cl(ctx, err, "clSetMemObjectDestructorCallback", "%s: %s", who,
-                                 desc);
+            return okto__fail_cl(ctx, err, "clSetMemObjectDestructorCallback", "%s: %s", who, desc);
         }
         st->host = host;
     } else if (err != CL_SUCCESS) {

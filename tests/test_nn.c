@@ -287,8 +287,8 @@ static void micro_batches_match_the_batch(void **state)
          * lr / eps: where a gradient is rounding noise around 0 (|g| ~ 1e-10, seen with the host
          * lane's OpenBLAS summing in another order than the device), the two runs' gradient
          * difference moves the weights apart by up to that much */
-        float wtol = 1e-5f * (1 + fabsf(weights[0][i])) +
-                     o.lr * fabsf(grads[0][i] - grads[1][i]) / o.eps;
+        float wtol =
+            1e-5f * (1 + fabsf(weights[0][i])) + o.lr * fabsf(grads[0][i] - grads[1][i]) / o.eps;
         if (fabsf(weights[0][i] - weights[1][i]) > wtol)
             fail_msg("weight element %zu after a step: batch %.8g, 4 micro-batches %.8g "
                      "(gradients %.8g, %.8g; bound %.3g)",

@@ -359,8 +359,8 @@ static void column_blocks_are_independent(void **state)
     TU_OK(okto_graph_run(g));
     float *h = tu_read(t);
     for (int r = 0; r < 64; r++)
-        for (int col = 0; col < 12; col++) {
-            float want = col < 2 ? 1.0f : col < 6 ? 3.0f : col < 8 ? 2.0f : h[r * 12 + col];
+        for (int col = 0; col < 8; col++) { /* 8..11 were never written: undefined, maybe NaN */
+            float want = col < 2 ? 1.0f : col < 6 ? 3.0f : 2.0f;
             assert_true(h[r * 12 + col] == want);
         }
     free(h);

@@ -46,8 +46,8 @@ typedef struct probe_dev {
     int part_equally, part_by_counts, part_by_affinity;
     int command_buffer;
     int compute_lanes, copy_lanes;
-    int host_lane;               /* BLAS threads per host-lane task, 0: none */
-    const char *host_why;        /* why there is none, or the CBLAS */
+    int host_lane;        /* BLAS threads per host-lane task, 0: none */
+    const char *host_why; /* why there is none, or the CBLAS */
 } probe_dev;
 
 /* The host lane a context on this device would have (lib/lane_host.c's rule: a PoCL CPU

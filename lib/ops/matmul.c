@@ -91,15 +91,15 @@ typedef struct gemm_call {
     float alpha, beta;
     cl_mem a, b, c;
     size_t ao, lda, bo, ldb, co, ldc;
-    int host; /* the host lane's CBLAS, not CLBlast (lib/lane_host.c) */
+    int host;            /* the host lane's CBLAS, not CLBlast (lib/lane_host.c) */
     float *ha, *hb, *hc; /* host: the storages' memory (okto__storage.host) */
 } gemm_call;
 
 static okto__host_gemm host_call(const gemm_call *g, size_t count, size_t sa, size_t sb, size_t sc)
 {
-    okto__host_gemm h = {g->ta,   g->tb, g->m,  g->n,   g->k,  g->alpha, g->beta, g->ha, g->hb,
-                         g->hc,   g->ao, g->lda, g->bo, g->ldb, g->co,   g->ldc,  count, sa,
-                         sb,      sc};
+    okto__host_gemm h = {g->ta, g->tb,  g->m,  g->n,  g->k,   g->alpha, g->beta,
+                         g->ha, g->hb,  g->hc, g->ao, g->lda, g->bo,    g->ldb,
+                         g->co, g->ldc, count, sa,    sb,     sc};
     return h;
 }
 
@@ -249,8 +249,8 @@ static okto_status gemm_f32(okto__rec *r, const okto_tensor *c, float alpha, con
                       B->ld,
                       c->st->base + c->offset,
                       ldc,
-                      okto__ctx_host_lane(r->ctx) > 0 && A->v.st->host &&
-                          B->v.st->host && c->st->host,
+                      okto__ctx_host_lane(r->ctx) > 0 && A->v.st->host && B->v.st->host &&
+                          c->st->host,
                       A->v.st->host,
                       B->v.st->host,
                       c->st->host};
@@ -466,18 +466,32 @@ static okto_status record_clblast_batched(okto__rec *r, const okto_tensor *c, fl
 {
     size_t m = c->shape[2], n = c->shape[3], k = ta ? A->v.shape[2] : A->v.shape[3];
     size_t count = c->shape[0] * c->shape[1];
-    gemm_batch_call bc = {{ta ^ A->trans, tb ^ B->trans, m, n, k, alpha, beta, A->v.st->mem,
-                           B->v.st->mem, c->st->mem, A->v.st->base + A->v.offset, A->ld,
-                           B->v.st->base + B->v.offset, B->ld, c->st->base + c->offset,
-                           m == 1 ? n : (size_t)c->stride[2],
-                           okto__ctx_host_lane(r->ctx) > 0 && A->v.st->host &&
-                               B->v.st->host && c->st->host,
-                           A->v.st->host, B->v.st->host, c->st->host},
-                          0,
-                          0,
-                          0,
-                          count,
-                          0};
+    gemm_batch_call bc = {
+        {ta ^ A->trans,
+         tb ^ B->trans,
+         m,
+         n,
+         k,
+         alpha,
+         beta,
+         A->v.st->mem,
+         B->v.st->mem,
+         c->st->mem,
+         A->v.st->base + A->v.offset,
+         A->ld,
+         B->v.st->base + B->v.offset,
+         B->ld,
+         c->st->base + c->offset,
+         m == 1 ? n : (size_t)c->stride[2],
+         okto__ctx_host_lane(r->ctx) > 0 && A->v.st->host && B->v.st->host && c->st->host,
+         A->v.st->host,
+         B->v.st->host,
+         c->st->host},
+        0,
+        0,
+        0,
+        count,
+        0};
     merge_batch(&A->v, &bc.sa);
     merge_batch(&B->v, &bc.sb);
     merge_batch(c, &bc.sc);
