@@ -2,7 +2,9 @@
  * recorded any number of times (each forward's activations are the graph's own tensors, so
  * micro-batches of one step do not share buffers and overlap on the lanes). Forwards are
  * compositions of public ops, so okto_backward differentiates them through the ops' rules. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn_internal.h"
@@ -402,6 +404,78 @@ static okto_status mlp_fwd(okto_graph *g, okto_layer *l, const okto_tensor *x, o
     return s;
 }
 
+/* Attention composed of ops (batched matmuls, the mask, softmax) or the fused kernels
+ * (okto_attention). With a host lane the matmuls run on OpenBLAS, and for short contexts the
+ * B H T T scores are small: okto-train's gpt step (T 64, batch 32, 2 blocks, 4 heads) took
+ * 0.86-0.97x the fused kernels' time on the 2-core PoCL machine (40-step runs, interleaved:
+ * 159/184, 170/174, 164/190 ms; under heavier load 0.65-0.91x). Without a host lane CLBlast's
+ * small batched GEMMs would carry it, where the fused kernels stay. OKTO_ATTENTION=fused or
+ * =matmul overrides the choice. */
+static int attention_composed(okto_layer *l, size_t T)
+{
+    okto_nn *nn = l->nn;
+    const char *e = getenv("OKTO_ATTENTION");
+    int want = e && strcmp(e, "matmul") == 0  ? 1
+               : e && strcmp(e, "fused") == 0 ? 0
+                                              : T <= 256 && okto__ctx_host_lane(nn->ctx) > 0;
+    if (!want || !l->causal)
+        return want;
+    if (!nn->mask) { /* once per nn, as long as the model's context (or T, the longer) */
+        size_t n = nn->model.set && nn->model.cfg.context > T ? nn->model.cfg.context : T;
+        float *host = malloc(n * n * sizeof *host);
+        okto_tensor *m = NULL;
+        if (!host)
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < n; j++)
+                host[i * n + j] = j <= i ? 0.0f : -1e30f;
+        if (okto_tensor_create(nn->ctx, nn->dtype, 2, (size_t[]){n, n}, &m) == OKTO_OK &&
+            okto_tensor_write_f32(m, host) == OKTO_OK) {
+            nn->mask = m;
+            nn->mask_t = n;
+        } else {
+            okto_tensor_destroy(m);
+        }
+        free(host);
+    }
+    return nn->mask && T <= nn->mask_t; /* else (a longer T than the mask) the fused kernels */
+}
+
+/* ov = softmax(q k^T / sqrt(D) + mask) v over [B, H, T, D] views: q, k, v copied to
+ * contiguous heads first (the heads of the fused projection do not merge into one batch
+ * stride, and a batch that does not merge would cost one GEMM call per sequence). */
+static okto_status attention_matmuls(okto_graph *g, okto_layer *l, okto_tensor *ov,
+                                     const okto_tensor *q, const okto_tensor *k,
+                                     const okto_tensor *v)
+{
+    okto_nn *nn = l->nn;
+    size_t T = q->shape[2], D = q->shape[3];
+    size_t ss[4] = {q->shape[0], q->shape[1], T, T};
+    okto_tensor *qc, *kc, *vc, *sc, *pc, *oc;
+    okto_status s = newt(g, nn->dtype, 4, q->shape, &qc);
+    if (s == OKTO_OK && (s = newt(g, nn->dtype, 4, q->shape, &kc)) == OKTO_OK &&
+        (s = newt(g, nn->dtype, 4, q->shape, &vc)) == OKTO_OK &&
+        (s = newt(g, nn->dtype, 4, ss, &sc)) == OKTO_OK &&
+        (s = newt(g, nn->dtype, 4, ss, &pc)) == OKTO_OK)
+        s = newt(g, nn->dtype, 4, q->shape, &oc);
+    if (s == OKTO_OK && (s = okto_copy(g, qc, q)) == OKTO_OK &&
+        (s = okto_copy(g, kc, k)) == OKTO_OK)
+        s = okto_copy(g, vc, v);
+    if (s == OKTO_OK)
+        s = okto_gemm(g, sc, 1.0f / sqrtf((float)D), qc, kc, 0.0f, OKTO_TRANS_B);
+    if (s == OKTO_OK && l->causal) {
+        okto_tensor m = view(nn->mask, 0, 2, (size_t[]){T, T}, (int64_t[]){(int64_t)nn->mask_t, 1});
+        s = okto_zip(g, sc, sc, &m, OKTO_ZIP_ADD);
+    }
+    if (s == OKTO_OK)
+        s = okto_softmax(g, pc, sc);
+    if (s == OKTO_OK)
+        s = okto_matmul(g, oc, pc, vc, 0);
+    if (s == OKTO_OK)
+        s = okto_copy(g, ov, oc);
+    return s;
+}
+
 /* x [B, T, C] (or [T, C]): qkv = x W + b as [B, T, 3 H, D]; q, k, v its three thirds seen as
  * [B, H, T, D] (strided views, no copy); the attention writes its output through a [B, H, T, D]
  * view of a [B, T, C] tensor, which the projection then reads as rows. */
@@ -429,7 +503,10 @@ static okto_status attn_fwd(okto_graph *g, okto_layer *l, const okto_tensor *x, 
     int64_t os[4] = {(int64_t)(T * C), (int64_t)D, (int64_t)C, 1};
     okto_tensor q = view(qkv, 0, 4, hs, qs), k = view(qkv, C, 4, hs, qs);
     okto_tensor v = view(qkv, 2 * C, 4, hs, qs), ov = view(o, 0, 4, hs, os);
-    s = okto_attention(g, &ov, NULL, &q, &k, &v, 0.0f, l->causal);
+    if (attention_composed(l, T))
+        s = attention_matmuls(g, l, &ov, &q, &k, &v);
+    else
+        s = okto_attention(g, &ov, NULL, &q, &k, &v, 0.0f, l->causal);
     if (s == OKTO_OK)
         s = okto_layer_forward(g, l->sub[2], o, &p);
     if (s == OKTO_OK)

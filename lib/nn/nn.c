@@ -61,11 +61,12 @@ static void free_tensors(okto_nn *nn)
         nn->p[i].t = nn->p[i].g = nn->p[i].m = nn->p[i].v = NULL;
     }
     okto_tensor *own[] = {nn->arena, nn->garena, nn->marena, nn->varena, nn->sched, nn->lr,
-                          nn->clip, nn->clip_scale};
+                          nn->clip, nn->clip_scale, nn->mask};
     for (size_t i = 0; i < sizeof own / sizeof *own; i++)
         okto_tensor_destroy(own[i]);
     nn->arena = nn->garena = nn->marena = nn->varena = NULL;
-    nn->sched = nn->lr = nn->clip = nn->clip_scale = NULL;
+    nn->sched = nn->lr = nn->clip = nn->clip_scale = nn->mask = NULL;
+    nn->mask_t = 0;
 }
 
 okto_status okto_nn_destroy(okto_nn *nn)

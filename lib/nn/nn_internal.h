@@ -54,6 +54,8 @@ struct okto_nn {
     okto_tensor *arena, *garena, *marena, *varena; /* parameters, gradients, optimizer state */
     okto_tensor *sched, *lr;           /* okto_sgd / okto_adamw's float[4], and its element 0 */
     okto_tensor *clip, *clip_scale;    /* okto_clip_grad_norm's {scale, norm}, and the scale */
+    okto_tensor *mask;                 /* attention as matmuls: the causal mask, [mask_t, mask_t] */
+    size_t mask_t;
     okto__nn_model model;
 };
 
