@@ -120,6 +120,9 @@ void okto_config_init(okto_config *cfg)
         if (!okto__fuse_parse(e, &m))
             env_fail(cfg, "OKTO_FUSE", e, "0, 1, none, all or a comma list of gemm, optim, ew");
     }
+    if ((e = getenv("OKTO_ATTENTION")) && *e && strcmp(e, "fused") != 0 &&
+        strcmp(e, "matmul") != 0 && strcmp(e, "auto") != 0)
+        env_fail(cfg, "OKTO_ATTENTION", e, "fused, matmul or auto (lib/nn's attention blocks)");
     if ((e = getenv("OKTO_HOST_LANE")) && *e) {
         if (strcmp(e, "0") == 0 || strcmp(e, "1") == 0)
             cfg->host_lane = e[0] == '0' ? 0 : -1;

@@ -17,7 +17,7 @@
 #include <string.h>
 
 static const char *const env_vars[] = {"OKTO_DEVICE", "OKTO_LANES", "OKTO_SCHED", "OKTO_LOG",
-                                       "OKTO_TRACE", "OKTO_SUBDEVICES", "OKTO_FUSE"};
+                                       "OKTO_TRACE", "OKTO_SUBDEVICES", "OKTO_FUSE", "OKTO_ATTENTION"};
 
 /* Every test starts from a clean environment (meson sets OKTO_LOG=error for the suite, and a
  * developer may have any of these set). */
@@ -304,6 +304,13 @@ static void fuse_values(void **state)
     expect_invalid("OKTO_FUSE", "yes");
     expect_invalid("OKTO_FUSE", "gemm,fuse");
     expect_invalid("OKTO_FUSE", "gem");
+    /* and lib/nn's attention path */
+    const char *att[] = {"fused", "matmul", "auto"};
+    for (size_t i = 0; i < sizeof att / sizeof *att; i++) {
+        okto_config cfg = config_with("OKTO_ATTENTION", att[i]);
+        expect_valid(&cfg, "OKTO_ATTENTION", att[i]);
+    }
+    expect_invalid("OKTO_ATTENTION", "flash");
 }
 
 /* ---- OKTO_TRACE ------------------------------------------------------------------------- */
