@@ -472,6 +472,41 @@ static void chain_read_outside(void **state)
     okto_tensor_destroy(y);
 }
 
+/* A gradient op's expression is formatted at record time (zip.mul.backward: "c * b"); the chain
+ * {da = dy * b, da *= 2} must fuse with that expression, not with what the recording call's
+ * stack held later (it once generated "v = ();", the build failed and the chain ran unfused) */
+static void gradient_chain(void **state)
+{
+    (void)state;
+    float ha[256], hb[256], hdy[256], want[256], got[256];
+    tu_fill_random(ha, 256, 7, -2, 2);
+    tu_fill_random(hb, 256, 8, -2, 2);
+    tu_fill_random(hdy, 256, 9, -2, 2);
+    okto_tensor *a = tu_tensor(ctx, 16, 16, ha), *b = tu_tensor(ctx, 16, 16, hb),
+                *dy = tu_tensor(ctx, 16, 16, hdy), *da = tu_tensor(ctx, 16, 16, NULL);
+    okto_graph *g[2];
+    for (int f = 0; f < 2; f++) {
+        TU_OK(okto_graph_create(ctx, &g[f]));
+        okto__graph_set_fuse(g[f], f ? OKTO__FUSE_ALL : 0);
+        TU_OK(okto_zip_backward(g[f], da, NULL, dy, a, b, OKTO_ZIP_MUL, 0));
+        TU_OK(okto_scale(g[f], da, 2.0f));
+        TU_OK(okto_graph_run(g[f]));
+        TU_OK(okto_tensor_read(da, f ? got : want));
+    }
+    compare(got, want, 256, 1, "the fused gradient chain");
+    for (int i = 0; i < 256; i++)
+        if (want[i] != 2.0f * hdy[i] * hb[i])
+            fail_msg("element %d: %g, want 2 dy b = %g", i, (double)want[i],
+                     (double)(2.0f * hdy[i] * hb[i]));
+    assert_int_equal(g[1]->tasks[0].into, 2); /* both tasks became one launch */
+    assert_int_equal(g[1]->tasks[1].nfused, 2);
+    for (int f = 0; f < 2; f++)
+        okto_graph_destroy(g[f]);
+    okto_tensor *all[] = {a, b, dy, da};
+    for (int i = 0; i < 4; i++)
+        okto_tensor_destroy(all[i]);
+}
+
 /* OKTO_FUSE: 0 turns the pass off for graphs that follow it; a list names rewrites */
 static void fuse_switch(void **state)
 {
@@ -499,7 +534,7 @@ int main(void)
         cmocka_unit_test(fuse_switch),           cmocka_unit_test(edge_cases),
         cmocka_unit_test(random_small_products), cmocka_unit_test(random_clblast_products),
         cmocka_unit_test(adamw_steps),           cmocka_unit_test(random_elementwise),
-        cmocka_unit_test(chain_read_outside),
+        cmocka_unit_test(chain_read_outside),    cmocka_unit_test(gradient_chain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

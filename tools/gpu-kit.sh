@@ -51,9 +51,10 @@ nice ninja -C "$build"
 # ---- copy what runs --------------------------------------------------------------------------
 rm -rf "$kit"
 mkdir -p "$kit"/{bin,tests,lib/compat,lib/glibc,vendors}
-for exe in okto-probe okto-bench okto-train cl-probe; do
+for exe in okto-probe okto-bench okto-train okto-conform cl-probe; do
     cp "$build/tools/$exe" "$kit/bin/"
 done
+cp "$build"/examples/okto-example-* "$kit/bin/"
 for f in "$build"/tests/test_*; do
     if [ -f "$f" ] && [ -x "$f" ]; then cp "$f" "$kit/tests/"; fi
 done
@@ -126,7 +127,8 @@ import json, os, sys
 build, src = os.path.realpath(sys.argv[1]), os.path.realpath(sys.argv[2])
 def kit_path(word):
     p = os.path.realpath(word) if os.path.isabs(word) else word
-    for base, tag in ((os.path.join(build, "tools"), "@BIN@"), (os.path.join(build, "tests"), "@TESTS@"),
+    for base, tag in ((os.path.join(build, "tools"), "@BIN@"), (os.path.join(build, "examples"), "@BIN@"),
+                      (os.path.join(build, "tests"), "@TESTS@"),
                       (os.path.join(src, "tests"), "@TESTS@")):
         if p.startswith(base + "/"):
             return tag + p[len(base):]

@@ -2,14 +2,16 @@
  * inputs, the outputs and the gradients to one safetensors file, for tools/torch-conformance.py
  * to compare with PyTorch on the CPU (okto itself never depends on torch).
  *
- *     okto-conform OUT.safetensors [--list]
+ *     okto-conform OUT.safetensors | --run-only | --list
  *
  * Each case names an op with odd shapes (some inputs strided: a transposed view of a stored
  * tensor). For case C the file holds C.in0.. (the inputs as the op saw them, logically), C.out
  * (the op's main output) and, when the case has float inputs, C.r (a random cotangent) and
  * C.grad0.. (okto_backward of sum(out * r) with respect to each float input, in input order).
  * The metadata key "cases" lists the case names; "C" holds the case's attributes (what the
- * Python side needs to call the same op: flags, strides, paddings) as a short string. */
+ * Python side needs to call the same op: flags, strides, paddings) as a short string.
+ * --run-only runs every case and writes nothing (the test suite's check that each records and
+ * runs, also from a read-only folder such as the GPU kit). */
 #include <okto/okto.h>
 
 #include "safetensors.h"
@@ -380,8 +382,9 @@ int main(int argc, char **argv)
             printf("%s\t%s\n", cases[i].name, cases[i].attrs);
         return 0;
     }
-    if (argc != 2 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: okto-conform OUT.safetensors | --list\n");
+    int write = !(argc == 2 && strcmp(argv[1], "--run-only") == 0);
+    if (argc != 2 || (write && argv[1][0] == '-')) {
+        fprintf(stderr, "usage: okto-conform OUT.safetensors | --run-only | --list\n");
         return 2;
     }
     okto_context *ctx;
@@ -403,15 +406,15 @@ int main(int argc, char **argv)
 
     otu_st_writer *w = NULL;
     char err[256];
-    int rc = otu_st_writer_create(&w);
-    for (int i = 0; rc == 0 && i < nblobs; i++)
+    int rc = write ? otu_st_writer_create(&w) : 0;
+    for (int i = 0; write && rc == 0 && i < nblobs; i++)
         rc = otu_st_writer_add(w, blobs[i].name, blobs[i].dt, blobs[i].rank, blobs[i].shape,
                                blobs[i].data, err, sizeof err);
-    if (rc == 0)
+    if (write && rc == 0)
         rc = otu_st_writer_meta(w, "cases", names, err, sizeof err);
-    for (int i = 0; rc == 0 && i < NCASES; i++)
+    for (int i = 0; write && rc == 0 && i < NCASES; i++)
         rc = otu_st_writer_meta(w, cases[i].name, cases[i].attrs, err, sizeof err);
-    if (rc == 0)
+    if (write && rc == 0)
         rc = otu_st_writer_write(w, argv[1], err, sizeof err);
     if (rc != 0)
         fprintf(stderr, "okto-conform: %s\n", err);
@@ -419,7 +422,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < nblobs; i++)
         free(blobs[i].data);
     free(blobs);
-    printf("okto-conform: %d cases written to %s, %d failed\n", NCASES - failed, argv[1],
-           failed);
+    printf("okto-conform: %d cases %s%s, %d failed\n", NCASES - failed,
+           write ? "written to " : "run", write ? argv[1] : "", failed);
     return rc != 0 || failed ? 1 : 0;
 }

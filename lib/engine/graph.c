@@ -6,6 +6,7 @@
  * launched (engine/deps.c), so recording is appending and a rollback is a truncation. */
 #include "engine.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -746,9 +747,38 @@ okto_status okto__tb_commit(okto__tb *t)
     k->flops = (float)t->flops;
     k->bytes = (float)t->bytes;
     k->perf_key = perf_key(t, r->ctx);
-    k->expr = t->fuse_expr;
+    k->expr = t->fuse_expr ? okto__intern(t->fuse_expr) : NULL; /* NULL (no memory): unfusable */
     g->ntasks++;
     return OKTO_OK;
+}
+
+/* A task's fusion expression outlives the call that recorded it (the gradient ops format theirs
+ * into a stack buffer), so the task keeps an interned copy. The set is small and fixed (one per
+ * elementwise row, and its accumulating form), so the copies live for the process. */
+const char *okto__intern(const char *s)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static struct interned {
+        struct interned *next;
+        char s[];
+    } *head;
+    const char *found = NULL;
+    pthread_mutex_lock(&lock);
+    for (struct interned *e = head; e && !found; e = e->next)
+        if (strcmp(e->s, s) == 0)
+            found = e->s;
+    if (!found) {
+        size_t n = strlen(s) + 1;
+        struct interned *e = malloc(sizeof *e + n);
+        if (e) {
+            memcpy(e->s, s, n);
+            e->next = head;
+            head = e;
+            found = e->s;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return found;
 }
 
 /* ---- what the optimizer's batch hooks read (lib/op.h) ------------------------------------------- */

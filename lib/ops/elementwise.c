@@ -352,7 +352,10 @@ static okto_status ew_record(okto__rec *r, const ew_call *c)
         int f32 = 1;
         for (int k = 0; k < EW_OPS; k++)
             f32 &= sp.dt[k] == OKTO_F32;
-        if (dense && f32 && !sp.scalar_b)
+        /* rows without a one-line expression (those whose kernel body is written out) are
+         * not fusable: an empty one generated "v = ();" (PoCL's build failed and the chain
+         * ran unfused, but every run paid the failed build) */
+        if (dense && f32 && !sp.scalar_b && c->expr && c->expr[0])
             t.fuse_expr = c->expr;
         okto_tensor v[EW_OPS];
         for (int k = 0; k < EW_OPS; k++)
