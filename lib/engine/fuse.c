@@ -24,7 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { EW_NARGS = 12, CHAIN_MAX = 64, EXT_MAX = 24 };
+/* OPEN_MAX: chains open at once. A task looks for its chain among the open ones, so an unbounded
+ * set made the pass quadratic: a fan of 100k independent row updates took 48 s in its first
+ * run (okto-bench --only graph-scale). The oldest open chain closes when a new one would exceed
+ * it; closing early only gives up fusion, never correctness. */
+enum { EW_NARGS = 12, CHAIN_MAX = 64, EXT_MAX = 24, OPEN_MAX = 64 };
 /* A chain holds at most one op of this many flops per element or more (the transcendental
  * maps: tanh, exp, sigmoid, gelu, ...). Measured on the 2-core PoCL machine, 512k floats: one
  * tanh kernel 1.1 ms, 16 fused ops with 4 tanh 7.5 ms (the separate kernels: ~6.2), 5 cheap
@@ -203,6 +207,7 @@ int okto__fuse_chains(okto_graph *g, int from)
     int *cof = malloc((size_t)(n - from) * sizeof *cof); /* task -> its chain, or -1 */
     chain *ch = NULL;
     int nch = 0, capch = 0, changed = 0, oom = !cof;
+    int openv[OPEN_MAX], nopen = 0; /* the open chains, oldest first (closed ones dropped lazily) */
     for (int ti = from; ti < n && !oom; ti++) {
         /* rewriting a chain below may move g->tasks (not g->deps): no pointer into it kept */
         uint32_t ndeps = g->tasks[ti].ndeps;
@@ -212,10 +217,12 @@ int okto__fuse_chains(okto_graph *g, int from)
         int ok = ew_of(g, ti, &e);
         /* the open chain on the same range, if any: ti may extend it */
         int join = -1;
-        for (int c = nch - 1; ok && c >= 0 && join < 0; c--)
+        for (int k = nopen - 1; ok && k >= 0 && join < 0; k--) {
+            int c = openv[k];
             if (ch[c].open && ch[c].mem == e.mem[0] && ch[c].off == e.off[0] && ch[c].len == e.n &&
                 ch[c].n < CHAIN_MAX)
                 join = c;
+        }
         int heavy = ok && e.n && g->tasks[ti].flops >= HEAVY_FLOPS * (double)e.n;
         if (join >= 0 && heavy && ch[join].heavy) { /* a second heavy op starts a new chain */
             close_chain(g, &ch[join], &changed, &oom);
@@ -246,11 +253,22 @@ int okto__fuse_chains(okto_graph *g, int from)
                 ch = p, capch = cap;
             }
             /* an open chain on an overlapping range of the buffer closes */
-            for (int c = 0; c < nch; c++)
+            int kept = 0;
+            for (int k = 0; k < nopen; k++) {
+                int c = openv[k];
                 if (ch[c].open && ch[c].mem == e.mem[0] && ch[c].off < e.off[0] + e.n &&
                     e.off[0] < ch[c].off + ch[c].len)
                     close_chain(g, &ch[c], &changed, &oom);
+                if (ch[c].open)
+                    openv[kept++] = c;
+            }
+            nopen = kept;
+            if (nopen == OPEN_MAX) { /* the oldest gives way */
+                close_chain(g, &ch[openv[0]], &changed, &oom);
+                memmove(openv, openv + 1, (size_t)(--nopen) * sizeof *openv);
+            }
             join = nch++;
+            openv[nopen++] = join;
             ch[join] = (chain){.n = 0, .open = 1, .mem = e.mem[0], .off = e.off[0], .len = e.n};
         }
         ch[join].m[ch[join].n++] = ti;
