@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tools/run.sh: the main job on a fresh Debian 12 machine: installs what is missing, builds into
 # build/, then runs okto-probe (what OpenCL devices okto sees), okto-bench --quick (multi-lane
-# okto against the one-queue baseline) and okto-train (the training demo). Idempotent; works
+# okto against the one-queue baseline) and okto-train (the training demo: the digits CNN). Idempotent; works
 # from any directory.
 set -euo pipefail
 
