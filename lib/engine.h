@@ -39,7 +39,7 @@ typedef struct okto__task {
      * that task's, index into - 1, always a later one); nfused > 0: this task does the work of
      * nfused recorded tasks, itself and those pointing here */
     uint32_t into, nfused;
-    const char *expr;            /* okto__tb's fuse_expr, interned (okto__intern), or NULL */
+    const char *expr;            /* okto__tb's fuse_expr, the graph's copy (okto__intern), or NULL */
 } okto__task;
 
 /* ---- storages a graph touches ------------------------------------------------------------------ */
@@ -134,6 +134,8 @@ struct okto_graph {
     size_t nacc, acccap;
     unsigned char *args;         /* kernel argument records and custom data, 8-byte aligned */
     size_t nargs, argcap;
+    char **exprs;                /* the tasks' fusion expressions, one copy each (okto__intern) */
+    int nexprs, exprcap;
     uint32_t *deps;
     size_t ndeps, depcap;
     okto__gstore *stores;
@@ -226,8 +228,8 @@ int okto__rewrite(okto_graph *g, const int *m, int n,
                   okto_status (*build)(okto__rec *r, const int *m, int n));
 /* OKTO__FUSE_* bits for g (its own setting, else OKTO_FUSE: unset or 1 all, 0 none, else a
  * comma list of gemm, optim). */
-/* A process-lifetime copy of s, the same pointer for equal strings; NULL without memory. */
-const char *okto__intern(const char *s);
+/* g's copy of s (the same pointer for equal strings), freed with g; NULL without memory. */
+const char *okto__intern(okto_graph *g, const char *s);
 unsigned okto__graph_fuse(const okto_graph *g);
 
 /* For okto-bench and the tests: -1 follows OKTO_FUSE, else OKTO__FUSE_* bits. */

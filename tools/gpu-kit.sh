@@ -54,7 +54,9 @@ mkdir -p "$kit"/{bin,tests,lib/compat,lib/glibc,vendors}
 for exe in okto-probe okto-bench okto-train okto-conform cl-probe; do
     cp "$build/tools/$exe" "$kit/bin/"
 done
-cp "$build"/examples/okto-example-* "$kit/bin/"
+for f in "$build"/examples/okto-example-*; do
+    if [ -f "$f" ] && [ -x "$f" ]; then cp "$f" "$kit/bin/"; fi
+done
 for f in "$build"/tests/test_*; do
     if [ -f "$f" ] && [ -x "$f" ]; then cp "$f" "$kit/tests/"; fi
 done

@@ -122,6 +122,9 @@ okto_status okto_graph_destroy(okto_graph *g)
     free(g->tasks);
     free(g->acc);
     free(g->args);
+    for (int i = 0; i < g->nexprs; i++)
+        free(g->exprs[i]);
+    free(g->exprs);
     free(g->deps);
     free(g->stamp);
     pthread_mutex_destroy(&g->lock);
@@ -747,38 +750,32 @@ okto_status okto__tb_commit(okto__tb *t)
     k->flops = (float)t->flops;
     k->bytes = (float)t->bytes;
     k->perf_key = perf_key(t, r->ctx);
-    k->expr = t->fuse_expr ? okto__intern(t->fuse_expr) : NULL; /* NULL (no memory): unfusable */
+    k->expr = t->fuse_expr ? okto__intern(g, t->fuse_expr) : NULL; /* NULL (no memory): unfusable */
     g->ntasks++;
     return OKTO_OK;
 }
 
 /* A task's fusion expression outlives the call that recorded it (the gradient ops format theirs
- * into a stack buffer), so the task keeps an interned copy. The set is small and fixed (one per
- * elementwise row, and its accumulating form), so the copies live for the process. */
-const char *okto__intern(const char *s)
+ * into a stack buffer), so the graph keeps a copy. The distinct ones are few (one per
+ * elementwise row, and its accumulating form), so a linear search finds them. */
+const char *okto__intern(okto_graph *g, const char *s)
 {
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    static struct interned {
-        struct interned *next;
-        char s[];
-    } *head;
-    const char *found = NULL;
-    pthread_mutex_lock(&lock);
-    for (struct interned *e = head; e && !found; e = e->next)
-        if (strcmp(e->s, s) == 0)
-            found = e->s;
-    if (!found) {
-        size_t n = strlen(s) + 1;
-        struct interned *e = malloc(sizeof *e + n);
-        if (e) {
-            memcpy(e->s, s, n);
-            e->next = head;
-            head = e;
-            found = e->s;
-        }
+    for (int i = 0; i < g->nexprs; i++)
+        if (strcmp(g->exprs[i], s) == 0)
+            return g->exprs[i];
+    if (g->nexprs == g->exprcap) {
+        int cap = g->exprcap ? 2 * g->exprcap : 8;
+        char **p = realloc(g->exprs, (size_t)cap * sizeof *p);
+        if (!p)
+            return NULL;
+        g->exprs = p, g->exprcap = cap;
     }
-    pthread_mutex_unlock(&lock);
-    return found;
+    size_t n = strlen(s) + 1;
+    char *c = malloc(n);
+    if (!c)
+        return NULL;
+    memcpy(c, s, n);
+    return g->exprs[g->nexprs++] = c;
 }
 
 /* ---- what the optimizer's batch hooks read (lib/op.h) ------------------------------------------- */
